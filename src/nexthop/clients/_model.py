@@ -1,0 +1,95 @@
+"""The provider-neutral model interface.
+
+One question, asked once per step: given the instructions, the whole trajectory and
+the tools on offer, what is the next action, and what did it cost? (Shaped after
+pydantic-ai's ``Model.request``.) Each provider lives in its own module beside this one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from nexthop.host._tools import ToolDef
+from nexthop.host._trajectory import ToolCall, Trajectory, Usage
+
+__all__ = ["Model", "ModelRequest", "ModelResponse", "ModelSettings"]
+
+
+class ModelSettings(BaseModel):
+    """Per-request settings every provider understands.
+
+    Attributes:
+        max_output_tokens: Upper bound on the reply (tokens).
+        temperature: Sampling temperature; None leaves the provider's default.
+        timeout_s: How long one request may take (seconds).
+    """
+
+    model_config = ConfigDict(frozen=True)
+    max_output_tokens: int = 1024
+    temperature: float | None = None
+    timeout_s: float = 120.0
+
+
+class ModelRequest(BaseModel):
+    """Everything a model needs to choose the next action.
+
+    Attributes:
+        instructions: The system prompt.
+        trajectory: The whole run so far (task and steps); shared, never copied.
+        tools: The tools on offer this step, ``finish`` included.
+        settings: Request settings.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    kind: Literal["model_request"] = "model_request"
+    instructions: str
+    trajectory: Trajectory
+    tools: Sequence[ToolDef]
+    settings: ModelSettings = ModelSettings()
+
+
+class ModelResponse(BaseModel):
+    """The model's next action and its cost.
+
+    Attributes:
+        thought: Reasoning or reply text. With no tool calls it is the final answer.
+        tool_calls: The action(s); several are run concurrently.
+        usage: Tokens this request cost.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["model_response"] = "model_response"
+    thought: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = Usage(requests=1)
+
+
+class Model(ABC):
+    """Base of every model client. Subclasses implement `request`.
+
+    Attributes:
+        name: The model string that selects this model (e.g. ``openai:gpt-4o``).
+    """
+
+    name: str = "model"
+
+    @abstractmethod
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Choose the next action.
+
+        Args:
+            request: Instructions, trajectory, tools and settings.
+
+        Returns:
+            The next action with its usage.
+
+        Raises:
+            ModelError: The provider failed; the message says why in one line.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to close
+        """Release what the model holds (HTTP pools, a loaded GGUF)."""

@@ -1,0 +1,192 @@
+"""Typed values of a run: tool calls, observations, steps, the trajectory and the result.
+
+They are pydantic models because they cross boundaries (``--json``, MCP resources,
+memory passed between hosts). Every value carries a ``kind`` discriminator.
+`Trajectory` is append-only: the loop never copies it, so a step costs the same at
+step 200 as at step 10.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "Observation",
+    "RunResult",
+    "RunStatus",
+    "Step",
+    "TerminationReason",
+    "TerminationKind",
+    "ToolCall",
+    "Trajectory",
+    "Usage",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(BaseModel):
+    """Tokens a model request cost.
+
+    Attributes:
+        input_tokens: Prompt tokens the provider billed or evaluated (tokens).
+        output_tokens: Completion tokens (tokens).
+        cached_input_tokens: Prompt tokens served from a cache, not evaluated again
+            (tokens; the KV cache for the local model, prompt caching for providers).
+        requests: Number of model requests.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["usage"] = "usage"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    requests: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            requests=self.requests + other.requests,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+class ToolCall(BaseModel):
+    """One action: a call of a tool by its namespaced name (``<server>__<tool>``).
+
+    Attributes:
+        id: Identifier that pairs the call with its observation (provider-issued or generated).
+        name: The tool's name as offered to the model.
+        arguments: The arguments, a JSON object.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Observation(BaseModel):
+    """What one tool call returned.
+
+    Attributes:
+        call_id: The `ToolCall.id` this answers.
+        content: The result as text, as the model sees it.
+        is_error: True when the tool failed, timed out, crashed or was refused.
+        structured: The tool's structured content, when it returned any.
+        duration_s: Wall time of the call (seconds).
+    """
+
+    model_config = _FROZEN
+    kind: Literal["observation"] = "observation"
+    call_id: str
+    content: str
+    is_error: bool = False
+    structured: dict[str, Any] | None = None
+    duration_s: float = 0.0
+
+
+class Step(BaseModel):
+    """One turn of the loop: the model's thought, its action(s) and what they observed.
+
+    Attributes:
+        index: 1-based step number.
+        thought: The model's reasoning text before acting (may be empty).
+        tool_calls: The calls the model made this step (several run concurrently).
+        observations: One per call, in the same order.
+        usage: Tokens this step's model request cost.
+        duration_s: Wall time of the whole step, model plus tools (seconds).
+    """
+
+    model_config = _FROZEN
+    kind: Literal["step"] = "step"
+    index: int
+    thought: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    usage: Usage = Usage()
+    duration_s: float = 0.0
+
+
+TerminationKind = Literal["completed", "max_steps", "error", "cancelled"]
+RunStatus = Literal["completed", "incomplete", "error"]
+
+
+class TerminationReason(BaseModel):
+    """Why a run ended, machine-readable.
+
+    Attributes:
+        kind: ``completed`` (the model called ``finish`` or answered without a tool),
+            ``max_steps`` (the step budget ran out), ``error`` (the model failed),
+            ``cancelled`` (the caller cancelled).
+        detail: One human-readable line.
+    """
+
+    model_config = _FROZEN
+    kind: TerminationKind
+    detail: str = ""
+
+
+class Trajectory(BaseModel):
+    """The whole record of a run: the task and every step so far, in order.
+
+    Each next action is generated from all of it. It is appended to, never copied.
+
+    Attributes:
+        task: The goal as the user gave it.
+        steps: Steps in order.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["trajectory"] = "trajectory"
+    task: str
+    steps: list[Step] = Field(default_factory=list)
+
+    @property
+    def usage(self) -> Usage:
+        """Sum of all steps' usage."""
+        total = Usage()
+        for step in self.steps:
+            total = total + step.usage
+        return total
+
+
+class RunResult(BaseModel):
+    """What `AgentHost.run` returns, whatever the outcome.
+
+    Attributes:
+        status: ``completed`` when the task was finished, ``error`` when a model or host
+            error stopped it, ``incomplete`` for every other early stop.
+        result: The final answer text (from ``finish`` or the model's last reply);
+            empty when the run did not complete.
+        termination: Why the run ended.
+        trajectory: Every step, including those before an early stop.
+        usage: Tokens over the whole run.
+        wall_time_s: Wall time of the run (seconds).
+    """
+
+    model_config = _FROZEN
+    kind: Literal["run_result"] = "run_result"
+    status: RunStatus
+    result: str
+    termination: TerminationReason
+    trajectory: Trajectory
+    usage: Usage
+    wall_time_s: float
+
+    @property
+    def steps(self) -> list[Step]:
+        """Shortcut for ``trajectory.steps``."""
+        return self.trajectory.steps
+
+
+RUN_RESULT_ADAPTER: TypeAdapter[RunResult] = TypeAdapter(RunResult)
