@@ -1,0 +1,98 @@
+"""nexthop: an MCP-native agent host.
+
+It connects to any number of MCP servers, takes their tools as its own, and reaches
+a goal by generating each next action from the whole trajectory so far.
+"""
+
+# The host package is imported first on purpose: clients/ imports the host's value
+# types, and importing it first keeps that one-way at start-up.
+from nexthop.host import (
+    DEFAULT_INSTRUCTIONS,
+    DEFAULT_MAX_STEPS,
+    FINISH_TOOL,
+    ActionEvent,
+    AgentHost,
+    FunctionTool,
+    FunctionToolset,
+    Observation,
+    Observer,
+    RunEvent,
+    RunHandle,
+    RunResult,
+    RunStatus,
+    Step,
+    TerminationKind,
+    TerminationReason,
+    ToolCall,
+    ToolDef,
+    Toolset,
+    Trajectory,
+    Usage,
+    tool,
+)
+from nexthop._exceptions import ConfigError, MissingExtraError, ModelError, NexthopError, ServerConnectionError
+from nexthop.clients import (
+    DEFAULT_MODEL,
+    HostConfig,
+    HTTPServerConfig,
+    MCPConnection,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    ScriptedModel,
+    ServerConfig,
+    ServerGroup,
+    SSEServerConfig,
+    StdioServerConfig,
+    load_config,
+    model_from_string,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_INSTRUCTIONS",
+    "DEFAULT_MAX_STEPS",
+    "DEFAULT_MODEL",
+    "FINISH_TOOL",
+    "ActionEvent",
+    "AgentHost",
+    "ConfigError",
+    "FunctionTool",
+    "FunctionToolset",
+    "HTTPServerConfig",
+    "HostConfig",
+    "MCPConnection",
+    "MissingExtraError",
+    "Model",
+    "ModelError",
+    "ModelRequest",
+    "ModelResponse",
+    "ModelSettings",
+    "NexthopError",
+    "Observation",
+    "Observer",
+    "RunEvent",
+    "RunHandle",
+    "RunResult",
+    "RunStatus",
+    "SSEServerConfig",
+    "ScriptedModel",
+    "ServerConfig",
+    "ServerConnectionError",
+    "ServerGroup",
+    "StdioServerConfig",
+    "Step",
+    "TerminationKind",
+    "TerminationReason",
+    "ToolCall",
+    "ToolDef",
+    "Toolset",
+    "Trajectory",
+    "Usage",
+    "__version__",
+    "load_config",
+    "model_from_string",
+    "tool",
+]

@@ -1,0 +1,189 @@
+"""The ``nexthop`` command: ``run`` a task, list ``tools``.
+
+Reads files and environment variables (``NEXTHOP_MODEL``, ``NEXTHOP_CONFIG``) here
+and nowhere else; everything below gets explicit config objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import platformdirs
+from rich.console import Console
+
+from nexthop._exceptions import ConfigError, NexthopError
+from nexthop._render import StepPrinter, print_result, print_tools
+from nexthop.clients._config import ServerConfig, load_config, parse_server_flag
+from nexthop.clients._connection import MCPConnection
+from nexthop.clients._group import ServerGroup
+from nexthop.clients._select import DEFAULT_MODEL, model_from_string
+from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
+from nexthop.host._trajectory import RunResult
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = {"completed": 0, "usage": 2, "max_steps": 3, "error": 4, "servers": 5, "cancelled": 130}
+"""Exit status per outcome; a termination kind not listed (added by policies) exits 6."""
+
+_EPILOG = """\
+exit codes: 0 completed, 2 bad usage or config, 3 step budget ran out, 4 model or host error,
+            5 a server failed under --strict, 6 stopped by a policy, 130 cancelled (Ctrl-C)
+environment: NEXTHOP_MODEL (default model), NEXTHOP_CONFIG (default config file),
+             ANTHROPIC_API_KEY, OPENAI_API_KEY
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexthop",
+        description="An MCP-native agent host: connect MCP servers, then let a model reach a goal with their tools.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    servers = argparse.ArgumentParser(add_help=False)
+    servers.add_argument(
+        "--config",
+        metavar="FILE",
+        help="server config JSON with 'mcpServers' (Claude Desktop, Cursor) or 'servers' (VS Code); "
+        f"default: $NEXTHOP_CONFIG, else {_default_config_path()} if it exists",
+    )
+    servers.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="add a stdio server, e.g. --server 'fs=npx -y @modelcontextprotocol/server-filesystem .' (repeatable)",
+    )
+    servers.add_argument("--strict", action="store_true", help="fail if any server fails to start")
+
+    run = sub.add_parser(
+        "run", parents=[servers], help="run a task", description="Run a task with the configured MCP servers' tools."
+    )
+    run.add_argument("task", help="the goal, in plain language")
+    run.add_argument(
+        "--model",
+        default=None,
+        help="anthropic:<model>, openai:<model>, openai:<model>@<base_url>, local (embedded, the default) "
+        "or local:<path.gguf>; default: $NEXTHOP_MODEL, else local",
+    )
+    run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="step budget (default 30)")
+    run.add_argument("--json", action="store_true", help="print the RunResult with its trajectory as JSON on stdout")
+    run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
+
+    tools = sub.add_parser(
+        "tools", parents=[servers], help="list servers and their tools", description="Connect and list each server's tools."
+    )
+    tools.add_argument("names", nargs="*", metavar="SERVER", help="only these servers")
+    tools.add_argument("--json", action="store_true", help="print as JSON")
+    return parser
+
+
+def _default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("nexthop")) / "servers.json"
+
+
+def _servers(args: argparse.Namespace, names: Sequence[str] = ()) -> list[ServerConfig]:
+    path = args.config or os.environ.get("NEXTHOP_CONFIG")
+    if path is None and _default_config_path().exists():
+        path = str(_default_config_path())
+    by_name: dict[str, ServerConfig] = {}
+    if path is not None:
+        by_name.update((s.name, s) for s in load_config(path).servers)
+    for spec in args.server:
+        flag = parse_server_flag(spec)
+        by_name[flag.name] = flag
+    for name in names:
+        if name not in by_name:
+            known = ", ".join(by_name) or "none (pass --config FILE or --server NAME=COMMAND)"
+            raise ConfigError(f"unknown server {name!r}; configured servers: {known}")
+    return [s for s in by_name.values() if not names or s.name in names]
+
+
+async def _run(args: argparse.Namespace, console: Console) -> int:
+    servers = _servers(args)
+    if args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}")
+    model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
+    printer = StepPrinter(console, quiet=args.quiet)
+    result: RunResult | None = None
+
+    def keep(event: Any) -> None:
+        nonlocal result
+        if isinstance(event, RunResult):
+            result = event
+
+    with printer.status("connecting to servers"):
+        host = AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps)
+        await host.__aenter__()
+    try:
+        printer.servers(host.servers)
+        if not args.quiet:
+            console.print(f"[bold]task:[/] {args.task}  [dim](model {model.name})[/]")
+        try:
+            await host.run(args.task, on_event=lambda e: (keep(e), printer(e))[-1])
+        finally:
+            printer.stop()
+            if result is not None:
+                print_result(console, result)
+                # The answer goes to stdout, progress to stderr, so scripts can capture just the answer.
+                print(result.model_dump_json(indent=2) if args.json else result.result)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await host.__aexit__(None, None, None)
+    assert result is not None
+    return EXIT_CODES.get(result.termination.kind, 6)
+
+
+async def _tools(args: argparse.Namespace, console: Console) -> int:
+    servers = _servers(args, args.names)
+    if not servers:
+        raise ConfigError("no servers configured: pass --config FILE or --server NAME=COMMAND")
+    with console.status("connecting to servers"):
+        group = ServerGroup([MCPConnection.from_config(s) for s in servers], strict=args.strict)
+        await group.__aenter__()
+    try:
+        listing = {c.name: (c, await c.list_tools()) for c in group.connections.values()}
+    finally:
+        await group.__aexit__(None, None, None)
+    if args.json:
+        out = {
+            name: {
+                "status": c.state,
+                "error": c.error,
+                "protocol_version": c.protocol_version,
+                "tools": [t.model_dump(exclude={"kind"}) for t in tools],
+            }
+            for name, (c, tools) in listing.items()
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print_tools(Console(highlight=False), listing)
+    return 0 if not group.failed else EXIT_CODES["servers"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nexthop`` command; returns the exit status (see `EXIT_CODES`)."""
+    args = _parser().parse_args(argv)
+    console = Console(stderr=True, highlight=False)
+    command = {"run": _run, "tools": _tools}[args.command]
+    try:
+        return anyio.run(command, args, console)
+    except NexthopError as e:
+        console.print(f"[red bold]error:[/] {e}", soft_wrap=True)
+        return EXIT_CODES["servers"] if type(e).__name__ == "ServerConnectionError" else EXIT_CODES["usage"]
+    except KeyboardInterrupt:
+        console.print("[yellow]cancelled[/]")
+        return EXIT_CODES["cancelled"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Prompt and reply grammar for `LlamaCppModel`, kept free of llama.cpp so it tests fast.
+
+Two concerns live here:
+
+* The reply schema. Each reply is one JSON object ``{"thought", "tool", "arguments"}``
+  decoded under a grammar made from a JSON schema, with one ``anyOf`` branch per tool so
+  that the arguments follow the chosen tool's own schema. Grammar-constrained JSON is what
+  makes a 1.5B model reliable at picking valid actions (FACTS: "The embedded local model").
+* The chat messages. They are append-only across steps: the system prompt and tool order
+  are stable, and a past step is rendered from the exact text the model generated for it,
+  so llama.cpp can reuse its KV cache for everything but the newest observation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from nexthop.host._tools import ToolDef
+from nexthop.host._trajectory import Step, Trajectory
+
+__all__ = [
+    "ANY_OBJECT",
+    "build_messages",
+    "build_reply_schema",
+    "canonical_action",
+    "observation_message",
+    "simplify_schema",
+    "system_prompt",
+]
+
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
+"""Arguments schema used when a tool's own schema cannot be turned into a grammar."""
+
+# What the grammar converter understands and a small model benefits from; titles, formats,
+# defaults, bounds and patterns are dropped because some of them trip llama.cpp's converter
+# and none of them is needed to produce a well-formed call.
+_STRUCTURAL_KEYS = ("type", "enum", "const", "required")
+_MAX_DEPTH = 8
+
+
+def simplify_schema(schema: Mapping[str, Any], *, descriptions: bool = False) -> dict[str, Any]:
+    """Reduce a JSON schema to what grammar-constrained decoding needs.
+
+    Keeps ``type``, ``properties``, ``required``, ``items``, ``enum``, ``const``,
+    ``anyOf``/``oneOf`` and object-valued ``additionalProperties``; inlines local
+    ``$ref``s (``#/$defs/...``, ``#/definitions/...``); replaces recursive or unresolvable
+    references by ``{}`` (any value).
+
+    Args:
+        schema: A tool's input schema.
+        descriptions: Keep ``description`` strings (for the prompt, not the grammar).
+
+    Returns:
+        A new, JSON-serializable schema.
+    """
+    defs: dict[str, Any] = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    return _simplify(schema, defs, descriptions, (), 0)
+
+
+def _simplify(
+    node: Any, defs: Mapping[str, Any], descriptions: bool, seen: tuple[str, ...], depth: int
+) -> dict[str, Any]:
+    if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
+        return {}
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen or name not in defs:
+            return {}
+        return _simplify(defs[name], defs, descriptions, (*seen, name), depth + 1)
+
+    def sub(child: Any) -> dict[str, Any]:
+        return _simplify(child, defs, descriptions, seen, depth + 1)
+
+    out: dict[str, Any] = {k: node[k] for k in _STRUCTURAL_KEYS if k in node}
+    if descriptions and isinstance(node.get("description"), str):
+        out["description"] = node["description"]
+    for key in ("anyOf", "oneOf"):
+        if isinstance(node.get(key), list):
+            out[key] = [sub(branch) for branch in node[key]]
+    if isinstance(node.get("allOf"), list) and len(node["allOf"]) == 1:
+        # pydantic wraps a described $ref in a one-item allOf
+        out.update(sub(node["allOf"][0]))
+    if isinstance(node.get("properties"), Mapping):
+        out["properties"] = {name: sub(prop) for name, prop in node["properties"].items()}
+    if isinstance(node.get("items"), Mapping):
+        out["items"] = sub(node["items"])
+    if isinstance(node.get("additionalProperties"), Mapping):
+        out["additionalProperties"] = sub(node["additionalProperties"])
+    return out
+
+
+def build_reply_schema(
+    tools: Sequence[ToolDef], check: Callable[[dict[str, Any]], object] | None = None
+) -> dict[str, Any]:
+    """Build the JSON schema of one reply, with one branch per tool.
+
+    Each branch is ``{"thought": string, "tool": {"const": name}, "arguments": <the tool's
+    simplified input schema>}``, all three required, in that order (the grammar keeps
+    property order, so the model reasons before it picks the tool).
+
+    Args:
+        tools: The tools on offer, in the order shown to the model.
+        check: Raises if a branch cannot be turned into a grammar (llama.cpp's
+            converter in production). A failing tool gets `ANY_OBJECT` arguments
+            instead of breaking the whole reply grammar.
+
+    Returns:
+        The schema, ``{"anyOf": [...]}`` (or the single branch for one tool; a
+        thought-only object, i.e. a plain answer, when no tool is on offer).
+    """
+    if not tools:
+        return {"type": "object", "properties": {"thought": {"type": "string"}}, "required": ["thought"]}
+    branches: list[dict[str, Any]] = []
+    for t in tools:
+        branch = _branch(t.name, simplify_schema(t.input_schema))
+        if check is not None:
+            try:
+                check(branch)
+            except Exception:  # any converter failure means: fall back, never fail the request
+                branch = _branch(t.name, dict(ANY_OBJECT))
+        branches.append(branch)
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+def _branch(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    if arguments.get("type", "object") == "object" and "properties" not in arguments:
+        arguments = {**arguments, "type": "object"}
+    return {
+        "type": "object",
+        "properties": {"thought": {"type": "string"}, "tool": {"const": name}, "arguments": arguments},
+        "required": ["thought", "tool", "arguments"],
+    }
+
+
+def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
+    """The system message: instructions, a compact tool list and the reply format.
+
+    It depends only on its arguments, so it stays byte-identical across steps and the
+    KV cache of the whole prefix survives.
+    """
+    lines = [instructions.strip(), "", "Tools:"]
+    for t in tools:
+        args = json.dumps(simplify_schema(t.input_schema, descriptions=True), separators=(",", ":"))
+        description = " ".join(t.description.split())
+        lines.append(f"- {t.name}: {description}\n  arguments: {args}")
+    lines += [
+        "",
+        'Reply with exactly one JSON object: {"thought": "<brief reasoning>", "tool": "<tool name>", '
+        '"arguments": {<arguments for that tool>}}. Call one tool per reply; the next message '
+        "will show its result.",
+    ]
+    if any(t.name == "finish" for t in tools):
+        lines.append("When the task is done, call finish with the final answer.")
+    return "\n".join(lines)
+
+
+def canonical_action(step: Step) -> str:
+    """Render a step's action(s) when no generated text was kept (another model's step)."""
+    return "\n".join(
+        json.dumps({"thought": step.thought, "tool": c.name, "arguments": c.arguments}, ensure_ascii=False)
+        for c in step.tool_calls
+    ) or json.dumps({"thought": step.thought}, ensure_ascii=False)
+
+
+def observation_message(step: Step) -> str:
+    """The user message that reports a step's observation(s) back to the model."""
+    names = {c.id: c.name for c in step.tool_calls}
+    parts = [
+        f"{'ERROR' if o.is_error else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content}"
+        for o in step.observations
+    ]
+    return "\n\n".join(parts)
+
+
+def build_messages(
+    instructions: str, tools: Sequence[ToolDef], trajectory: Trajectory, generated: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """Chat messages for the next request: system, task, then each past step.
+
+    Args:
+        instructions: The host's system prompt.
+        tools: The tools on offer, in a stable order.
+        trajectory: The run so far.
+        generated: Exact generated reply text by the id of the step's first tool call;
+            steps found here are rendered byte-identically to what the model produced.
+
+    Returns:
+        ``[{"role": ..., "content": ...}, ...]`` ready for the GGUF's chat template.
+    """
+    messages = [
+        {"role": "system", "content": system_prompt(instructions, tools)},
+        {"role": "user", "content": trajectory.task},
+    ]
+    for step in trajectory.steps:
+        first = step.tool_calls[0].id if step.tool_calls else None
+        text = generated.get(first) if first is not None else None
+        messages.append({"role": "assistant", "content": text if text is not None else canonical_action(step)})
+        if step.observations:
+            messages.append({"role": "user", "content": observation_message(step)})
+    return messages

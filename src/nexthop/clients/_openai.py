@@ -1,0 +1,147 @@
+"""OpenAI Chat Completions (and OpenAI-compatible servers) as a nexthop `Model`.
+
+Message conversion lives in `nexthop.clients._openai_mapping`; this module owns the
+client, the request and the mapping of SDK errors to `ModelError` at the boundary.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from nexthop._exceptions import ConfigError, ModelError
+from nexthop.clients._model import Model, ModelRequest, ModelResponse
+from nexthop.clients._openai_mapping import completion_to_response, tools_to_openai, trajectory_to_messages
+
+__all__ = ["OpenAIModel"]
+
+API_KEY_ENV = "OPENAI_API_KEY"
+_NO_KEY = "not-needed"  # the SDK insists on some key, local servers ignore it
+
+
+class OpenAIModel(Model):
+    """A model behind the Chat Completions API, at OpenAI or any compatible server.
+
+    Tools are offered as ``{"type": "function", "function": {...}}``; each step of the
+    trajectory is sent as an assistant message with ``tool_calls`` followed by one
+    ``tool`` message per call. Tool-call arguments that are not a JSON object are not
+    an error: the call is kept with arguments ``{"__invalid_json__": <raw text>}`` so
+    that the host reports a schema error to the model (see
+    `nexthop.clients._openai_mapping.INVALID_JSON_KEY`).
+
+    Args:
+        model: The model id, e.g. ``gpt-4o`` (or ``llama3.2`` on Ollama).
+        api_key: The API key; defaults to the ``OPENAI_API_KEY`` environment variable.
+            With ``base_url`` set and no key anywhere, ``"not-needed"`` is sent.
+        base_url: An OpenAI-compatible endpoint, e.g. ``http://localhost:11434/v1``
+            for Ollama; None for OpenAI itself.
+        client: A ready ``openai.AsyncOpenAI`` to use instead of building one; it is
+            then the caller's to close, and ``api_key``, ``base_url`` and
+            ``max_retries`` are ignored.
+        max_retries: How many times the SDK retries a failed request (with backoff).
+
+    Raises:
+        ConfigError: No model id, or no API key for OpenAI itself (no ``base_url``,
+            no ``client``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: AsyncOpenAI | None = None,
+        max_retries: int = 2,
+    ) -> None:
+        if not model.strip():
+            raise ConfigError("empty OpenAI model name: use openai:<model>[@<base_url>], e.g. openai:gpt-4o")
+        self.model = model
+        self.base_url = base_url
+        self.name = f"openai:{model}@{base_url}" if base_url else f"openai:{model}"
+        self._owns_client = client is None
+        if client is None:
+            key = api_key or os.environ.get(API_KEY_ENV)
+            if not key:
+                if base_url is None:
+                    raise ConfigError(
+                        f"no OpenAI API key: set {API_KEY_ENV}, give a server as openai:<model>@<base_url>, "
+                        "or pass --model local for the embedded model"
+                    )
+                key = _NO_KEY
+            client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=max_retries)
+        self._client = client
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Ask the model for the next action.
+
+        Args:
+            request: Instructions (the system message), trajectory, tools and settings
+                (``max_output_tokens`` caps the reply, ``temperature`` is sent when
+                set, ``timeout_s`` bounds the request, in seconds).
+
+        Returns:
+            The next action: ``message.content`` as the thought, function tool calls
+            as tool calls, and the usage with ``requests=1``.
+
+        Raises:
+            ModelError: The server could not be reached, timed out, rejected the key,
+                answered with an error status or with no choices; one line says which.
+        """
+        settings = request.settings
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": trajectory_to_messages(request.instructions, request.trajectory),
+        }
+        # OpenAI's newer models accept only max_completion_tokens, while compatible
+        # servers (Ollama, older llama.cpp) understand only the older max_tokens.
+        params["max_tokens" if self.base_url else "max_completion_tokens"] = settings.max_output_tokens
+        if settings.temperature is not None:
+            params["temperature"] = settings.temperature
+        if request.tools:
+            params["tools"] = tools_to_openai(request.tools)
+        try:
+            completion = await self._client.chat.completions.create(**params, timeout=settings.timeout_s)
+        except openai.OpenAIError as e:
+            raise _to_model_error(e, where=self._where(), timeout_s=settings.timeout_s) from e
+        response = completion_to_response(completion)
+        if response is None:
+            raise ModelError(f"{self._where()} returned no choices for model {self.model!r}")
+        return response
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, unless it was passed in by the caller."""
+        if self._owns_client:
+            await self._client.close()
+
+    def _where(self) -> str:
+        return f"the server at {self.base_url}" if self.base_url else "openai"
+
+
+def _to_model_error(e: openai.OpenAIError, *, where: str, timeout_s: float) -> ModelError:
+    # Order matters: the timeout error is a connection error, and auth errors are status errors.
+    if isinstance(e, openai.APITimeoutError):
+        return ModelError(f"request to {where} timed out after {timeout_s:g}s; raise the timeout or retry")
+    if isinstance(e, openai.APIConnectionError):
+        return ModelError(f"could not reach {where} ({e.request.url}): {_one_line(e.__cause__ or e)}")
+    if isinstance(e, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ModelError(f"{where} rejected the API key (HTTP {e.status_code}): {_detail(e)}; check {API_KEY_ENV}")
+    if isinstance(e, openai.APIStatusError):
+        return ModelError(f"{where} returned HTTP {e.status_code}: {_detail(e)}")
+    return ModelError(f"request to {where} failed: {type(e).__name__}: {_one_line(e)}")
+
+
+def _detail(e: openai.APIStatusError) -> str:
+    # The SDK hands over the body's "error" object; its message beats the SDK's, which embeds the whole body.
+    body: Any = e.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):  # pyright: ignore[reportUnknownMemberType]
+        return _one_line(body["message"])
+    return _one_line(e.message)
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."

@@ -1,0 +1,193 @@
+"""`AgentHost`: connects to MCP servers, registers Python tools, and runs tasks."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from nexthop.clients._config import ServerConfig
+from nexthop.clients._connection import MCPConnection
+from nexthop.clients._group import ServerGroup
+from nexthop.clients._model import Model, ModelSettings
+from nexthop.host._loop import RunEvent, run_loop
+from nexthop.host._tools import FunctionTool, FunctionToolset, Toolset
+from nexthop.host._trajectory import RunResult
+from nexthop.host._validation import ArgumentValidator
+
+__all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle"]
+
+DEFAULT_MAX_STEPS = 30
+DEFAULT_INSTRUCTIONS = (
+    "You are nexthop, an agent that completes the user's task by calling tools. "
+    "At each step, think briefly about what the observations so far show, then call the one tool "
+    "that moves the task forward. If a tool fails, read its error and adapt: fix the arguments or try "
+    "another way. When the task is done, call `finish` with the final answer."
+)
+
+Observer = Callable[[RunEvent], Awaitable[None] | None]
+"""A callback that receives each `RunEvent` (action chosen, step done, result) as it happens."""
+
+
+class AgentHost:
+    """An MCP host that reaches a goal by generating each next action from the trajectory.
+
+    Args:
+        model: The model that chooses actions (see `model_from_string`).
+        servers: MCP servers, as parsed config entries or ready `MCPConnection` objects.
+        tools: Python functions (plain or decorated with `tool`) offered beside MCP tools.
+        max_steps: Default step budget per run (after agentlib's step budgets).
+        strict: Make a server that fails to start fatal (raises `ServerConnectionError`).
+        instructions: The system prompt; `DEFAULT_INSTRUCTIONS` when None.
+        settings: Model request settings.
+        max_observation_chars: Longest tool result shown to the model (characters); the rest is cut.
+        observers: Callbacks that receive every `RunEvent` of every run.
+
+    Use it as an async context manager: entering connects all servers concurrently;
+    leaving disconnects them and leaves no child processes.
+
+    Example:
+        ```python
+        async with AgentHost(model=model_from_string("local"), servers=config.servers) as host:
+            result = await host.run("list the files in the data folder")
+        ```
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Model,
+        servers: Sequence[ServerConfig | MCPConnection] = (),
+        tools: Sequence[FunctionTool | Callable[..., Any]] = (),
+        max_steps: int = DEFAULT_MAX_STEPS,
+        strict: bool = False,
+        instructions: str | None = None,
+        settings: ModelSettings | None = None,
+        max_observation_chars: int = 16_000,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        connections = [s if isinstance(s, MCPConnection) else MCPConnection.from_config(s) for s in servers]
+        self.model = model
+        self.servers = ServerGroup(connections, strict=strict)
+        self.functions = FunctionToolset(tools)
+        self.max_steps = max_steps
+        self.instructions = instructions or DEFAULT_INSTRUCTIONS
+        self.settings = settings or ModelSettings()
+        self.max_observation_chars = max_observation_chars
+        self.observers: list[Observer] = list(observers)
+        self._validator = ArgumentValidator()
+
+    async def __aenter__(self) -> AgentHost:
+        await self.servers.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.servers.__aexit__(exc_type, exc, tb)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.model.aclose()
+
+    @property
+    def toolsets(self) -> list[Toolset]:
+        """The sources of tools, in the order they are offered: Python tools, then servers."""
+        return [self.functions, self.servers]
+
+    async def run(self, task: str, *, max_steps: int | None = None, on_event: Observer | None = None) -> RunResult:
+        """Run a task to its end.
+
+        Args:
+            task: The goal, in plain language.
+            max_steps: Step budget for this run; defaults to the host's ``max_steps``.
+            on_event: A callback for this run's events, besides the host's observers.
+
+        Returns:
+            The `RunResult`, whatever the outcome: an early stop (step budget, model
+            error) is a termination reason with the partial trajectory, not an exception.
+
+        Raises:
+            The caller's cancellation, after the run was recorded as ``cancelled`` and
+            observers were told.
+        """
+        observers = [*self.observers, *([on_event] if on_event else [])]
+
+        async def emit(event: RunEvent) -> None:
+            for observer in observers:
+                out = observer(event)
+                if inspect.isawaitable(out):
+                    await out
+
+        return await run_loop(
+            task=task,
+            model=self.model,
+            toolsets=self.toolsets,
+            instructions=self.instructions,
+            max_steps=max_steps or self.max_steps,
+            settings=self.settings,
+            emit=emit,
+            validator=self._validator,
+            max_observation_chars=self.max_observation_chars,
+        )
+
+    @contextlib.asynccontextmanager
+    async def iter(self, task: str, *, max_steps: int | None = None) -> AsyncIterator[RunHandle]:
+        """Run a task in the background and stream its events.
+
+        Example:
+            ```python
+            async with host.iter("summarise notes.txt") as run:
+                async for event in run:
+                    print(event.kind)
+            print(run.result.status)
+            ```
+
+        Leaving the block early cancels the run; its result is then ``cancelled``.
+        """
+        send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=1000)
+        handle = RunHandle(receive)
+        async with anyio.create_task_group() as tg:
+
+            async def drive(out: MemoryObjectSendStream[RunEvent]) -> None:
+                async with out:
+                    handle.result = await self.run(task, max_steps=max_steps, on_event=out.send)
+
+            tg.start_soon(drive, send)
+            handle._scope = tg.cancel_scope  # pyright: ignore[reportPrivateUsage]
+            try:
+                yield handle
+            finally:
+                if not handle.drained:  # the caller left early: stop the run rather than wait for it
+                    tg.cancel_scope.cancel()
+
+
+class RunHandle:
+    """A run started by `AgentHost.iter`: iterate it for events; ``result`` is set at the end."""
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+        self._scope: anyio.CancelScope | None = None
+        self.result: RunResult | None = None
+        self.drained = False
+
+    def cancel(self) -> None:
+        """Cancel the run; in-flight tool calls are cancelled on their servers."""
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def __aiter__(self) -> AsyncIterator[RunEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[RunEvent]:
+        async with self._receive:
+            async for event in self._receive:
+                if isinstance(event, RunResult):
+                    self.result = event
+                yield event
+        self.drained = True
