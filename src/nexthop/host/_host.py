@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+import anyio.abc
 
 from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
@@ -152,19 +152,25 @@ class AgentHost:
         """
         send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=1000)
         handle = RunHandle(receive)
+
+        async def deliver(event: RunEvent) -> None:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(event)  # a consumer that stopped listening must not stop the run
+
+        async def drive(*, task_status: anyio.abc.TaskStatus[anyio.CancelScope]) -> None:
+            # The run gets a scope of its own, so cancelling it leaves the caller's body running.
+            with anyio.CancelScope() as scope:
+                task_status.started(scope)
+                async with send:
+                    handle.result = await self.run(task, max_steps=max_steps, on_event=deliver)
+
         async with anyio.create_task_group() as tg:
-
-            async def drive(out: MemoryObjectSendStream[RunEvent]) -> None:
-                async with out:
-                    handle.result = await self.run(task, max_steps=max_steps, on_event=out.send)
-
-            tg.start_soon(drive, send)
-            handle._scope = tg.cancel_scope  # pyright: ignore[reportPrivateUsage]
+            handle._scope = await tg.start(drive)  # pyright: ignore[reportPrivateUsage]
             try:
                 yield handle
             finally:
-                if not handle.drained:  # the caller left early: stop the run rather than wait for it
-                    tg.cancel_scope.cancel()
+                if handle.result is None:  # the caller left early: stop the run rather than wait for it
+                    handle.cancel()
 
 
 class RunHandle:
@@ -174,7 +180,6 @@ class RunHandle:
         self._receive = receive
         self._scope: anyio.CancelScope | None = None
         self.result: RunResult | None = None
-        self.drained = False
 
     def cancel(self) -> None:
         """Cancel the run; in-flight tool calls are cancelled on their servers."""
@@ -190,4 +195,3 @@ class RunHandle:
                 if isinstance(event, RunResult):
                     self.result = event
                 yield event
-        self.drained = True

@@ -1,0 +1,21 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+# Test helpers (tests/support) are importable as plain modules.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_mcp_server_logs() -> None:
+    # MCPServer renders every tool exception as a rich traceback at ERROR; it is noise here
+    # and slow enough (~0.5 s) to skew timeouts.
+    import logging
+
+    logging.getLogger("mcp.server").setLevel(logging.CRITICAL)
