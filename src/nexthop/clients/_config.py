@@ -21,7 +21,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,8 +66,8 @@ class _ServerBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    timeout_s: float = Field(_DEFAULT_TIMEOUT_S, gt=0)
-    max_timeout_s: float = Field(_DEFAULT_MAX_TIMEOUT_S, gt=0)
+    timeout_s: float = Field(default=_DEFAULT_TIMEOUT_S, gt=0)
+    max_timeout_s: float = Field(default=_DEFAULT_MAX_TIMEOUT_S, gt=0)
 
     @field_validator("name")
     @classmethod
@@ -137,9 +137,7 @@ class SSEServerConfig(_ServerBase):
     headers: dict[str, str] = Field(default_factory=dict[str, str])
 
 
-ServerConfig = Annotated[
-    StdioServerConfig | HTTPServerConfig | SSEServerConfig, Field(discriminator="kind")
-]
+ServerConfig = Annotated[StdioServerConfig | HTTPServerConfig | SSEServerConfig, Field(discriminator="kind")]
 """One server's configuration; ``kind`` tells which transport."""
 
 
@@ -195,9 +193,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
     servers_obj = _server_map(top, label)
     duplicates = getattr(servers_obj, "duplicates", ())
     if duplicates:
-        raise ConfigError(
-            f'{label}: server "{duplicates[0]}" is defined twice (rename or remove one)'
-        )
+        raise ConfigError(f'{label}: server "{duplicates[0]}" is defined twice (rename or remove one)')
     env = os.environ if env is None else env
     base_dir = file.resolve().parent
     servers: list[ServerConfig] = []
@@ -312,42 +308,55 @@ def _strip_jsonc(text: str) -> str:
     """Blank out comments and trailing commas, keeping every line and column in place."""
     out = list(text)
     i, n = 0, len(text)
-    last_comma = -1  # index of a comma not yet followed by a value
+    last_comma = -1  # index of a comma that follows a value and no value yet follows
+    prev = ""  # the last character that is neither space nor comment
     while i < n:
         c = text[i]
-        if c == '"':
+        if c.isspace():
             i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            last_comma = -1
-        elif text.startswith(("//", "/*"), i):
-            if text[i + 1] == "/":
-                end = text.find("\n", i)
-                end = n if end < 0 else end
-            else:
-                end = text.find("*/", i + 2)
-                end = n if end < 0 else end + 2
-            for k in range(i, end):
-                if out[k] != "\n":
-                    out[k] = " "
-            i = end
             continue
+        if text.startswith(("//", "/*"), i):
+            i = _blank_comment(text, i, out)
+            continue
+        if c == '"':
+            i = _string_end(text, i)
         elif c in "}]" and last_comma >= 0:
             out[last_comma] = " "
-            last_comma = -1
-        elif c == ",":
-            last_comma = i
-        elif not c.isspace():
-            last_comma = -1
+        # A comma right after "{", "[" or another comma is an error json will report.
+        last_comma = i if c == "," and prev not in "{[," else -1
+        prev = c
         i += 1
     return "".join(out)
 
 
-def _server_map(top: Any, label: str) -> dict[str, Any]:
-    if not isinstance(top, dict):
+def _string_end(text: str, start: int) -> int:
+    """Index of the quote that closes the JSON string opening at ``start`` (or the end)."""
+    i = start + 1
+    while i < len(text) and text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    return i
+
+
+def _blank_comment(text: str, start: int, out: list[str]) -> int:
+    """Blank the comment at ``start`` in ``out`` (newlines kept); return the index after it."""
+    if text[start + 1] == "/":
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+    else:
+        end = text.find("*/", start + 2)
+        end = len(text) if end < 0 else end + 2
+    for k in range(start, end):
+        if out[k] != "\n":
+            out[k] = " "
+    return end
+
+
+def _server_map(parsed: Any, label: str) -> dict[str, Any]:
+    if not isinstance(parsed, dict):
         raise ConfigError(f'{label}: the top level must be a JSON object with "mcpServers" or "servers"')
+    top = cast("dict[str, Any]", parsed)
     if "mcpServers" not in top and "servers" not in top and isinstance(top.get("mcp"), dict):
-        top = top["mcp"]  # VS Code user settings.json nests it under "mcp"
+        top = cast("dict[str, Any]", top["mcp"])  # VS Code user settings.json nests it under "mcp"
     if "mcpServers" in top and "servers" in top:
         raise ConfigError(f'{label}: has both "mcpServers" and "servers"; keep one')
     key = "mcpServers" if "mcpServers" in top else "servers"
@@ -363,7 +372,7 @@ def _server_map(top: Any, label: str) -> dict[str, Any]:
             f'{label}: "{key}" must be an object mapping each server name to its settings, '
             f'e.g. {{"fs": {{"command": "npx", "args": [...]}}}}'
         )
-    return servers  # pyright: ignore[reportUnknownVariableType]
+    return cast("dict[str, Any]", servers)
 
 
 def _name_problem(name: str) -> str | None:
@@ -372,10 +381,7 @@ def _name_problem(name: str) -> str | None:
         return f'name must use only letters, digits, "_" and "-" (rename it, e.g. "{fixed}")'
     if "__" in name:
         fixed = re.sub(r"_{2,}", "_", name)
-        return (
-            'name must not contain "__", since tool names are <server>__<tool> '
-            f'(rename it, e.g. "{fixed}")'
-        )
+        return f'name must not contain "__", since tool names are <server>__<tool> (rename it, e.g. "{fixed}")'
     return None
 
 
@@ -386,9 +392,7 @@ class _ExpandError(Exception):
 class _ServerReader:
     """Reads one server entry, raising `ConfigError` naming file, server and field."""
 
-    def __init__(
-        self, label: str, name: str, raw: Any, env: Mapping[str, str], base_dir: Path
-    ) -> None:
+    def __init__(self, label: str, name: str, raw: Any, env: Mapping[str, str], base_dir: Path) -> None:
         self.label, self.name, self.raw, self.env, self.base_dir = label, name, raw, env, base_dir
 
     def fail(self, field: str | None, message: str) -> NoReturn:
@@ -396,10 +400,9 @@ class _ServerReader:
         raise ConfigError(f'{where}: field "{field}": {message}' if field else f"{where}: {message}")
 
     def disabled(self) -> bool:
-        if not isinstance(self.raw, dict):
+        if not isinstance(self.raw, _DupDict):  # every JSON object is parsed as one
             self.fail(None, 'settings must be an object, e.g. {"command": "npx", "args": [...]}')
-        raw: dict[str, Any] = self.raw  # pyright: ignore[reportUnknownMemberType]
-        return raw.get("disabled") is True or raw.get("enabled") is False
+        return self.raw.get("disabled") is True or self.raw.get("enabled") is False
 
     def read(self) -> ServerConfig:
         problem = _name_problem(self.name)
@@ -416,7 +419,8 @@ class _ServerReader:
                 cwd=self._cwd(),
                 **common,
             )
-        url_key = "url" if "url" in self.raw else "serverUrl"  # Windsurf writes serverUrl
+        # Windsurf writes "serverUrl"; everyone else "url".
+        url_key = "serverUrl" if "serverUrl" in self.raw and "url" not in self.raw else "url"
         url = self._string(url_key, example='"https://example.com/mcp"', required=True)
         if not url.startswith(("http://", "https://")):
             self.fail(url_key, f'"{url}" must start with http:// or https://')
@@ -462,7 +466,9 @@ class _ServerReader:
         maximum = self._seconds(max_key, _DEFAULT_MAX_TIMEOUT_S)
         if timeout > maximum:
             if max_given:
-                self.fail(timeout_key, f'{timeout:g} s is above "{max_key}" {maximum:g} s (lower it or raise "{max_key}")')
+                self.fail(
+                    timeout_key, f'{timeout:g} s is above "{max_key}" {maximum:g} s (lower it or raise "{max_key}")'
+                )
             maximum = timeout  # an explicit long timeout raises the unstated default ceiling
         return timeout, maximum
 

