@@ -7,6 +7,7 @@ and nowhere else; everything below gets explicit config objects.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -121,10 +122,10 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         if isinstance(event, RunResult):
             result = event
 
-    with printer.status("connecting to servers"):
-        host = AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps)
-        await host.__aenter__()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        with printer.status("connecting to servers"):
+            host = AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps)
+            await stack.enter_async_context(host)
         printer.servers(host.servers)
         if not args.quiet:
             console.print(f"[bold]task:[/] {args.task}  [dim](model {model.name})[/]")
@@ -136,9 +137,6 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 print_result(console, result)
                 # The answer goes to stdout, progress to stderr, so scripts can capture just the answer.
                 print(result.model_dump_json(indent=2) if args.json else result.result)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await host.__aexit__(None, None, None)
     assert result is not None
     return EXIT_CODES.get(result.termination.kind, 6)
 

@@ -112,7 +112,7 @@ def print_tools(console: Console, listing: Mapping[str, tuple[MCPConnection, lis
             continue
         table = Table(title=f"{name} · {len(tools)} tools · {conn.protocol_version}", title_justify="left", box=None)
         table.add_column("tool", style="cyan", no_wrap=True)
-        table.add_column("description")
+        table.add_column("description", no_wrap=True, overflow="ellipsis")
         for t in tools:
             table.add_row(t.name, _short(t.description, 100))
         console.print(table)

@@ -25,13 +25,14 @@ class ModelSettings(BaseModel):
     Attributes:
         max_output_tokens: Upper bound on the reply (tokens).
         temperature: Sampling temperature; None leaves the provider's default.
-        timeout_s: How long one request may take (seconds).
+        timeout_s: How long one request may take (seconds). Generous, because the embedded
+            model on two cores needs tens of seconds for a first prompt with many tools.
     """
 
     model_config = ConfigDict(frozen=True)
     max_output_tokens: int = 1024
     temperature: float | None = None
-    timeout_s: float = 120.0
+    timeout_s: float = 600.0
 
 
 class ModelRequest(BaseModel):
