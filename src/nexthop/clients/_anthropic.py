@@ -7,7 +7,6 @@ client, the request and the mapping of SDK errors to `ModelError` at the boundar
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import anthropic
 from anthropic import AsyncAnthropic
@@ -81,17 +80,15 @@ class AnthropicModel(Model):
             ModelError: The API could not be reached, timed out, rejected the key or
                 answered with an error status; the message says which in one line.
         """
-        params: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.settings.max_output_tokens,
-            "messages": trajectory_to_messages(request.trajectory),
-        }
-        if request.instructions:
-            params["system"] = request.instructions
-        if request.tools:
-            params["tools"] = tools_to_anthropic(request.tools)
         try:
-            message = await self._client.messages.create(**params, timeout=request.settings.timeout_s)
+            message = await self._client.messages.create(
+                model=self.model,
+                max_tokens=request.settings.max_output_tokens,
+                messages=trajectory_to_messages(request.trajectory),
+                system=request.instructions or anthropic.omit,
+                tools=tools_to_anthropic(request.tools) if request.tools else anthropic.omit,
+                timeout=request.settings.timeout_s,
+            )
         except anthropic.AnthropicError as e:
             raise _to_model_error(e, timeout_s=request.settings.timeout_s) from e
         return message_to_response(message)
@@ -109,9 +106,7 @@ def _to_model_error(e: anthropic.AnthropicError, *, timeout_s: float) -> ModelEr
     if isinstance(e, anthropic.APIConnectionError):
         return ModelError(f"could not reach the Anthropic API at {e.request.url}: {_one_line(e.__cause__ or e)}")
     if isinstance(e, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
-        return ModelError(
-            f"anthropic rejected the API key (HTTP {e.status_code}): {_detail(e)}; check {API_KEY_ENV}"
-        )
+        return ModelError(f"anthropic rejected the API key (HTTP {e.status_code}): {_detail(e)}; check {API_KEY_ENV}")
     if isinstance(e, anthropic.APIStatusError):
         return ModelError(f"anthropic returned HTTP {e.status_code}: {_detail(e)}")
     return ModelError(f"anthropic request failed: {type(e).__name__}: {_one_line(e)}")

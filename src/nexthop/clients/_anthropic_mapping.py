@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from anthropic.types import Message
+from anthropic.types import (
+    Message,
+    MessageParam,
+    TextBlockParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+)
 
 from nexthop.clients._model import ModelResponse
 from nexthop.host._tools import ToolDef
@@ -23,7 +30,7 @@ MISSING_RESULT = "no result: the call was not run"
 """Content sent for a tool call that has no observation (the API rejects an unanswered ``tool_use``)."""
 
 
-def tools_to_anthropic(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
+def tools_to_anthropic(tools: Sequence[ToolDef]) -> list[ToolParam]:
     """Convert tool definitions to the ``tools`` parameter of ``messages.create``.
 
     Args:
@@ -35,7 +42,7 @@ def tools_to_anthropic(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
     return [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in tools]
 
 
-def trajectory_to_messages(trajectory: Trajectory) -> list[dict[str, Any]]:
+def trajectory_to_messages(trajectory: Trajectory) -> list[MessageParam]:
     """Convert a trajectory to the ``messages`` parameter of ``messages.create``.
 
     The task is the first user message. Each step becomes an assistant message (its
@@ -48,26 +55,24 @@ def trajectory_to_messages(trajectory: Trajectory) -> list[dict[str, Any]]:
     Returns:
         Messages alternating user and assistant, starting with the task.
     """
-    messages: list[dict[str, Any]] = [{"role": "user", "content": trajectory.task}]
+    messages: list[MessageParam] = [{"role": "user", "content": trajectory.task}]
     for step in trajectory.steps:
         messages.extend(_step_to_messages(step))
     return messages
 
 
-def _step_to_messages(step: Step) -> list[dict[str, Any]]:
-    content: list[dict[str, Any]] = []
+def _step_to_messages(step: Step) -> list[MessageParam]:
+    content: list[TextBlockParam | ToolUseBlockParam] = []
     # The API rejects text blocks that are empty or only whitespace.
     if step.thought.strip():
         content.append({"type": "text", "text": step.thought})
-    content.extend(
-        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in step.tool_calls
-    )
+    content.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in step.tool_calls)
     if not content:
         return []
-    messages: list[dict[str, Any]] = [{"role": "assistant", "content": content}]
+    messages: list[MessageParam] = [{"role": "assistant", "content": content}]
     if step.tool_calls:
         by_id = {o.call_id: o for o in step.observations}
-        results: list[dict[str, Any]] = []
+        results: list[ToolResultBlockParam] = []
         for c in step.tool_calls:
             obs = by_id.get(c.id)
             # Every tool_use must be answered in the next message, or the request is refused.
@@ -113,5 +118,5 @@ def _arguments(value: object) -> dict[str, Any]:
     # The SDK does not validate replies strictly; a non-object input must not crash the
     # run, so it is passed on under the same key the OpenAI adapter uses for bad JSON.
     if isinstance(value, dict):
-        return {str(k): v for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        return {str(k): v for k, v in cast(dict[Any, Any], value).items()}
     return {"__invalid_json__": json.dumps(value, default=str)}

@@ -7,7 +7,7 @@ client, the request and the mapping of SDK errors to `ModelError` at the boundar
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import openai
 from openai import AsyncOpenAI
@@ -92,19 +92,19 @@ class OpenAIModel(Model):
                 answered with an error status or with no choices; one line says which.
         """
         settings = request.settings
-        params: dict[str, Any] = {
-            "model": self.model,
-            "messages": trajectory_to_messages(request.instructions, request.trajectory),
-        }
         # OpenAI's newer models accept only max_completion_tokens, while compatible
         # servers (Ollama, older llama.cpp) understand only the older max_tokens.
-        params["max_tokens" if self.base_url else "max_completion_tokens"] = settings.max_output_tokens
-        if settings.temperature is not None:
-            params["temperature"] = settings.temperature
-        if request.tools:
-            params["tools"] = tools_to_openai(request.tools)
+        cap = settings.max_output_tokens
         try:
-            completion = await self._client.chat.completions.create(**params, timeout=settings.timeout_s)
+            completion = await self._client.chat.completions.create(
+                model=self.model,
+                messages=trajectory_to_messages(request.instructions, request.trajectory),
+                tools=tools_to_openai(request.tools) if request.tools else openai.omit,
+                max_tokens=cap if self.base_url else openai.omit,
+                max_completion_tokens=openai.omit if self.base_url else cap,
+                temperature=openai.omit if settings.temperature is None else settings.temperature,
+                timeout=settings.timeout_s,
+            )
         except openai.OpenAIError as e:
             raise _to_model_error(e, where=self._where(), timeout_s=settings.timeout_s) from e
         response = completion_to_response(completion)
@@ -136,9 +136,10 @@ def _to_model_error(e: openai.OpenAIError, *, where: str, timeout_s: float) -> M
 
 def _detail(e: openai.APIStatusError) -> str:
     # The SDK hands over the body's "error" object; its message beats the SDK's, which embeds the whole body.
-    body: Any = e.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):  # pyright: ignore[reportUnknownMemberType]
-        return _one_line(body["message"])
+    body: object = e.body
+    message = cast(dict[str, Any], body).get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return _one_line(message)
     return _one_line(e.message)
 
 

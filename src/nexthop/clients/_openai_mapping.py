@@ -10,9 +10,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from openai.types.chat import ChatCompletion
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+)
 
 from nexthop.clients._model import ModelResponse
 from nexthop.host._tools import ToolDef
@@ -38,7 +43,7 @@ MISSING_RESULT = "no result: the call was not run"
 """Content sent for a tool call that has no observation (every call needs a tool message)."""
 
 
-def tools_to_openai(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
+def tools_to_openai(tools: Sequence[ToolDef]) -> list[ChatCompletionFunctionToolParam]:
     """Convert tool definitions to the ``tools`` parameter of ``chat.completions.create``.
 
     Args:
@@ -53,7 +58,7 @@ def tools_to_openai(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
     ]
 
 
-def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[dict[str, Any]]:
+def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[ChatCompletionMessageParam]:
     """Convert the instructions and a trajectory to Chat Completions ``messages``.
 
     The instructions are the system message and the task the first user message. Each
@@ -69,7 +74,7 @@ def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[di
     Returns:
         The messages in order.
     """
-    messages: list[dict[str, Any]] = []
+    messages: list[ChatCompletionMessageParam] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
     messages.append({"role": "user", "content": trajectory.task})
@@ -78,10 +83,10 @@ def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[di
     return messages
 
 
-def _step_to_messages(step: Step) -> list[dict[str, Any]]:
+def _step_to_messages(step: Step) -> list[ChatCompletionMessageParam]:
     if not step.thought and not step.tool_calls:
         return []
-    assistant: dict[str, Any] = {"role": "assistant", "content": step.thought or None}
+    assistant: ChatCompletionAssistantMessageParam = {"role": "assistant", "content": step.thought or None}
     # An empty tool_calls list is rejected by the API, so the key is left out instead.
     if step.tool_calls:
         assistant["tool_calls"] = [
@@ -90,7 +95,7 @@ def _step_to_messages(step: Step) -> list[dict[str, Any]]:
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
             for c in step.tool_calls
         ]
-    messages: list[dict[str, Any]] = [assistant]
+    messages: list[ChatCompletionMessageParam] = [assistant]
     by_id = {o.call_id: o for o in step.observations}
     for c in step.tool_calls:
         obs = by_id.get(c.id)
@@ -120,7 +125,7 @@ def parse_arguments(raw: str | None) -> dict[str, Any]:
         return {INVALID_JSON_KEY: raw}
     if not isinstance(value, dict):
         return {INVALID_JSON_KEY: raw}
-    return {str(k): v for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    return {str(k): v for k, v in cast(dict[Any, Any], value).items()}
 
 
 def completion_to_response(completion: ChatCompletion) -> ModelResponse | None:

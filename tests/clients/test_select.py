@@ -1,0 +1,139 @@
+"""The model-string grammar of `model_from_string`."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from nexthop._exceptions import ConfigError
+from nexthop.clients._anthropic import AnthropicModel
+from nexthop.clients._model import Model, ModelRequest, ModelResponse
+from nexthop.clients._openai import OpenAIModel
+from nexthop.clients._select import DEFAULT_MODEL, model_from_string
+
+
+class _FakeLlama(Model):
+    def __init__(self, model_path: str | Path | None = None) -> None:
+        self.model_path = model_path
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def fake_llama(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand in for nexthop.clients._llama, whose real class loads a GGUF."""
+    module = types.ModuleType("nexthop.clients._llama")
+    module.LlamaCppModel = _FakeLlama  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nexthop.clients._llama", module)
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-oai")
+
+
+def _close(model: Model) -> None:
+    anyio.run(model.aclose)
+
+
+def test_anthropic(keys: None) -> None:
+    model = model_from_string("anthropic:claude-sonnet-4-5")
+    assert isinstance(model, AnthropicModel)
+    assert (model.model, model.name) == ("claude-sonnet-4-5", "anthropic:claude-sonnet-4-5")
+    _close(model)
+
+
+def test_openai_without_base_url(keys: None) -> None:
+    model = model_from_string("openai:gpt-4o")
+    assert isinstance(model, OpenAIModel)
+    assert (model.model, model.base_url) == ("gpt-4o", None)
+    _close(model)
+
+
+@pytest.mark.parametrize(
+    ("spec", "model_name", "base_url"),
+    [
+        ("openai:llama3.2@http://localhost:11434/v1", "llama3.2", "http://localhost:11434/v1"),
+        # Ollama tags hold ':' and some ids hold '@': only an '@' before a URL splits.
+        ("openai:qwen2.5:7b@https://host:8000/v1", "qwen2.5:7b", "https://host:8000/v1"),
+        ("openai:org/model@v2@http://127.0.0.1:8080/v1", "org/model@v2", "http://127.0.0.1:8080/v1"),
+        ("openai:claude@20240229", "claude@20240229", None),
+        ("openai:m@http://first/v1@http://second/v1", "m@http://first/v1", "http://second/v1"),
+    ],
+)
+def test_openai_base_url_split_on_last_url_at(
+    spec: str, model_name: str, base_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-oai")
+    model = model_from_string(spec)
+    assert isinstance(model, OpenAIModel)
+    assert (model.model, model.base_url) == (model_name, base_url)
+    _close(model)
+
+
+def test_openai_compatible_server_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = model_from_string("openai:llama3.2@http://localhost:11434/v1")
+    assert isinstance(model, OpenAIModel)
+    _close(model)
+
+
+def test_missing_keys_surface_as_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        model_from_string("anthropic:claude-sonnet-4-5")
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        model_from_string("openai:gpt-4o")
+
+
+def test_local_is_the_default_embedded_model(fake_llama: None) -> None:
+    assert DEFAULT_MODEL == "local"
+    model = model_from_string(DEFAULT_MODEL)
+    assert isinstance(model, _FakeLlama) and model.model_path is None
+
+
+def test_local_path(fake_llama: None, tmp_path: Path) -> None:
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    model = model_from_string(f"local:{gguf}")
+    assert isinstance(model, _FakeLlama)
+    assert Path(model.model_path or "") == gguf
+
+
+def test_local_missing_file_names_the_path(fake_llama: None, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.gguf"
+    with pytest.raises(ConfigError, match=f"model file not found: '{missing}'"):
+        model_from_string(f"local:{missing}")
+
+
+def test_local_without_the_module_raises_its_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # None in sys.modules makes the import fail, as when the module or its extra is absent.
+    monkeypatch.setitem(sys.modules, "nexthop.clients._llama", None)
+    with pytest.raises(ImportError):
+        model_from_string("local")
+
+
+@pytest.mark.parametrize(
+    "spec", ["foo:bar", "scripted", "gpt-4o", "anthropic:", "openai:  ", "local:", "", "openai:@http://h/v1"]
+)
+def test_bad_strings_are_one_line_config_errors(spec: str, keys: None, fake_llama: None) -> None:
+    with pytest.raises(ConfigError) as info:
+        model_from_string(spec)
+    message = str(info.value)
+    assert f"unknown model {spec!r}" in message
+    assert "anthropic:<model>, openai:<model>[@<base_url>], local or local:<path.gguf>" in message
+    assert "\n" not in message
+
+
+def test_provider_is_case_insensitive(keys: None) -> None:
+    model: Any = model_from_string("Anthropic:claude-x")
+    assert isinstance(model, AnthropicModel) and model.model == "claude-x"
+    _close(model)
