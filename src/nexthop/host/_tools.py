@@ -88,7 +88,7 @@ class FunctionTool:
         self.description = description or "\n".join(p for p in (doc.short_description, doc.long_description) if p)
         param_docs = {p.arg_name: p.description for p in doc.params}
         fields: dict[str, Any] = {}
-        for pname, param in inspect.signature(fn).parameters.items():
+        for pname, param in inspect.signature(fn, eval_str=True).parameters.items():
             annotation = param.annotation if param.annotation is not inspect.Parameter.empty else Any
             default = param.default if param.default is not inspect.Parameter.empty else ...
             fields[pname] = (annotation, Field(default, description=param_docs.get(pname)))
