@@ -16,10 +16,10 @@ from nexthop.clients._config import (
     HTTPServerConfig,
     SSEServerConfig,
     StdioServerConfig,
-    load_config,
     merge,
     parse_server_flag,
 )
+from nexthop.clients._config_file import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

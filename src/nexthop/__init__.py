@@ -4,8 +4,26 @@ It connects to any number of MCP servers, takes their tools as its own, and reac
 a goal by generating each next action from the whole trajectory so far.
 """
 
-# The host package is imported first on purpose: clients/ imports the host's value
-# types, and importing it first keeps that one-way at start-up.
+import logging as _logging
+
+from nexthop._exceptions import ConfigError, MissingExtraError, ModelError, NexthopError, ServerConnectionError
+from nexthop.clients import (
+    DEFAULT_MODEL,
+    HostConfig,
+    HTTPServerConfig,
+    MCPConnection,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    ScriptedModel,
+    ServerConfig,
+    ServerGroup,
+    SSEServerConfig,
+    StdioServerConfig,
+    load_config,
+    model_from_string,
+)
 from nexthop.host import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MAX_STEPS,
@@ -30,26 +48,12 @@ from nexthop.host import (
     Usage,
     tool,
 )
-from nexthop._exceptions import ConfigError, MissingExtraError, ModelError, NexthopError, ServerConnectionError
-from nexthop.clients import (
-    DEFAULT_MODEL,
-    HostConfig,
-    HTTPServerConfig,
-    MCPConnection,
-    Model,
-    ModelRequest,
-    ModelResponse,
-    ModelSettings,
-    ScriptedModel,
-    ServerConfig,
-    ServerGroup,
-    SSEServerConfig,
-    StdioServerConfig,
-    load_config,
-    model_from_string,
-)
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where to: without this, Python's last-resort
+# handler would print our warnings raw next to the CLI's own rendering of them.
+_logging.getLogger("nexthop").addHandler(_logging.NullHandler())
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",

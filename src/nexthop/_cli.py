@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -18,15 +19,17 @@ from typing import Any
 import anyio
 import platformdirs
 from rich.console import Console
+from rich.logging import RichHandler
 
 from nexthop._exceptions import ConfigError, NexthopError
 from nexthop._render import StepPrinter, print_result, print_tools
-from nexthop.clients._config import ServerConfig, load_config, parse_server_flag
+from nexthop._trajectory import RunResult
+from nexthop.clients._config import ServerConfig, parse_server_flag
+from nexthop.clients._config_file import load_config
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.clients._select import DEFAULT_MODEL, model_from_string
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
-from nexthop.host._trajectory import RunResult
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         help="add a stdio server, e.g. --server 'fs=npx -y @modelcontextprotocol/server-filesystem .' (repeatable)",
     )
     servers.add_argument("--strict", action="store_true", help="fail if any server fails to start")
+    servers.add_argument("-v", "--verbose", action="store_true", help="log connection details to stderr")
 
     run = sub.add_parser(
         "run", parents=[servers], help="run a task", description="Run a task with the configured MCP servers' tools."
@@ -172,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nexthop`` command; returns the exit status (see `EXIT_CODES`)."""
     args = _parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, handlers=[RichHandler(console=console, show_path=False)])
     command = {"run": _run, "tools": _tools}[args.command]
     try:
         return anyio.run(command, args, console)

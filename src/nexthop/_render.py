@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import RunResult, Step
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.host._loop import ActionEvent, RunEvent
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import RunResult, Step
 
 __all__ = ["StepPrinter", "print_result", "print_tools"]
 

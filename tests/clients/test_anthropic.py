@@ -10,11 +10,11 @@ import pytest
 from fake_provider import FakeProvider
 
 from nexthop._exceptions import ConfigError, ModelError
+from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._trajectory import Observation, Step, ToolCall, Trajectory
 from nexthop.clients._anthropic import AnthropicModel
 from nexthop.clients._anthropic_mapping import MISSING_RESULT
 from nexthop.clients._model import ModelRequest, ModelResponse, ModelSettings
-from nexthop.host._tools import FINISH_TOOL, ToolDef
-from nexthop.host._trajectory import Observation, Step, ToolCall, Trajectory
 
 pytestmark = pytest.mark.anyio
 

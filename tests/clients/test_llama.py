@@ -14,6 +14,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
+from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._trajectory import Observation, Step, ToolCall, Trajectory, Usage
 from nexthop.clients import _llama
 from nexthop.clients._llama import LlamaCppModel
 from nexthop.clients._llama_prompt import (
@@ -24,8 +26,7 @@ from nexthop.clients._llama_prompt import (
     system_prompt,
 )
 from nexthop.clients._model import ModelRequest
-from nexthop.host._tools import FINISH_TOOL, ToolDef, tool
-from nexthop.host._trajectory import Observation, Step, ToolCall, Trajectory, Usage
+from nexthop.host._tools import tool
 
 HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
 

@@ -10,9 +10,9 @@ from nexthop.clients._config import (
     ServerConfig,
     SSEServerConfig,
     StdioServerConfig,
-    load_config,
     parse_server_flag,
 )
+from nexthop.clients._config_file import load_config
 from nexthop.clients._connection import TOOL_SEPARATOR, MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.clients._model import Model, ModelRequest, ModelResponse, ModelSettings

@@ -20,9 +20,9 @@ from anthropic.types import (
     ToolUseBlockParam,
 )
 
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Step, ToolCall, Trajectory, Usage
 from nexthop.clients._model import ModelResponse
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import Step, ToolCall, Trajectory, Usage
 
 __all__ = ["MISSING_RESULT", "message_to_response", "tools_to_anthropic", "trajectory_to_messages"]
 

@@ -26,11 +26,12 @@ from anyio.abc import TaskStatus
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation, ToolCall
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import Observation, ToolCall
 
 __all__ = ["MCPConnection", "ConnectionState", "TOOL_SEPARATOR"]
 
@@ -110,15 +111,18 @@ class MCPConnection:
         """
         # One scope spans the whole connection: the SDK's transports hold cancel scopes that
         # must nest inside ours, so the start-up deadline is lifted rather than exited.
-        with anyio.CancelScope(deadline=anyio.current_time() + self.connect_timeout_s) as scope:
-            try:
-                async with self._connected(scope):
-                    task_status.started()
-                    await self._stop.wait()
-            except Exception as e:  # any start-up or transport failure is this server's, not the host's
-                self._fail(e)
-        if scope.cancelled_caught and self.state == "pending":
-            self._fail(TimeoutError())
+        with contextlib.ExitStack() as files:  # the stderr file must outlive _connected for _fail to quote it
+            if self._stderr is None and isinstance(self._target, mcp.StdioServerParameters):
+                self._stderr = files.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
+            with anyio.CancelScope(deadline=anyio.current_time() + self.connect_timeout_s) as scope:
+                try:
+                    async with self._connected(scope):
+                        task_status.started()
+                        await self._stop.wait()
+                except Exception as e:  # any start-up or transport failure is this server's, not the host's
+                    self._fail(e)
+            if scope.cancelled_caught and self.state == "pending":
+                self._fail(TimeoutError())
         if self.state != "connected":
             with contextlib.suppress(RuntimeError):  # already started when it failed later
                 task_status.started()
@@ -134,8 +138,6 @@ class MCPConnection:
         async with contextlib.AsyncExitStack() as stack:
             target = self._target
             if isinstance(target, mcp.StdioServerParameters):
-                if self._stderr is None:
-                    self._stderr = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
                 target = mcp.client.stdio.stdio_client(target, errlog=self._stderr)
             client = mcp.Client(target, mode=self._mode, message_handler=self._on_message)  # pyright: ignore[reportArgumentType]
             await stack.enter_async_context(client)
@@ -249,7 +251,10 @@ class MCPConnection:
             try:
                 result = await self._client.call_tool(remote, call.arguments, progress_callback=on_progress)
             except mcp.MCPError as e:
-                return _error(call, f"{self.name}: {e.error.message} (code {e.error.code})", start)
+                if e.error.code != CONNECTION_CLOSED:
+                    return _error(call, f"{self.name}: {e.error.message} (code {e.error.code})", start)
+                self._fail(e)
+                return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as e:
                 self._fail(e)
                 return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)

@@ -15,9 +15,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from nexthop._exceptions import ServerConnectionError
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation, ToolCall
 from nexthop.clients._connection import TOOL_SEPARATOR, MCPConnection
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import Observation, ToolCall
 
 __all__ = ["ServerGroup"]
 

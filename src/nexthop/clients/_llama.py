@@ -27,10 +27,10 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import ToolCall, Usage
 from nexthop.clients._llama_prompt import build_messages, build_reply_schema
 from nexthop.clients._model import Model, ModelRequest, ModelResponse
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import ToolCall, Usage
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

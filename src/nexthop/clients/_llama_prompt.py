@@ -17,8 +17,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import Step, Trajectory
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Step, Trajectory
 
 __all__ = [
     "ANY_OBJECT",

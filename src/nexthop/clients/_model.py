@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import ToolCall, Trajectory, Usage
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import ToolCall, Trajectory, Usage
 
 __all__ = ["Model", "ModelRequest", "ModelResponse", "ModelSettings"]
 

@@ -19,9 +19,9 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
 )
 
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Step, ToolCall, Trajectory, Usage
 from nexthop.clients._model import ModelResponse
-from nexthop.host._tools import ToolDef
-from nexthop.host._trajectory import Step, ToolCall, Trajectory, Usage
 
 __all__ = [
     "INVALID_JSON_KEY",

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from nexthop._exceptions import ModelError
+from nexthop._trajectory import ToolCall, Usage
 from nexthop.clients._model import Model, ModelRequest, ModelResponse
-from nexthop.host._trajectory import ToolCall, Usage
 
 __all__ = ["ScriptedModel", "call", "finish", "reply"]
 

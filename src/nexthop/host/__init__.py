@@ -1,9 +1,7 @@
 """The host: the loop, its typed trajectory, and tools from Python functions."""
 
-from nexthop.host._host import DEFAULT_INSTRUCTIONS, DEFAULT_MAX_STEPS, AgentHost, Observer, RunHandle
-from nexthop.host._loop import ActionEvent, RunEvent
-from nexthop.host._tools import FINISH_TOOL, FunctionTool, FunctionToolset, ToolDef, Toolset, tool
-from nexthop.host._trajectory import (
+from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
+from nexthop._trajectory import (
     Observation,
     RunResult,
     RunStatus,
@@ -14,6 +12,9 @@ from nexthop.host._trajectory import (
     Trajectory,
     Usage,
 )
+from nexthop.host._host import DEFAULT_INSTRUCTIONS, DEFAULT_MAX_STEPS, AgentHost, Observer, RunHandle
+from nexthop.host._loop import ActionEvent, RunEvent
+from nexthop.host._tools import FunctionTool, FunctionToolset, tool
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",

@@ -11,13 +11,14 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from nexthop._toolset import Toolset
+from nexthop._trajectory import RunResult
 from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.clients._model import Model, ModelSettings
 from nexthop.host._loop import RunEvent, run_loop
-from nexthop.host._tools import FunctionTool, FunctionToolset, Toolset
-from nexthop.host._trajectory import RunResult
+from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle"]

@@ -16,9 +16,8 @@ import anyio
 from pydantic import BaseModel, ConfigDict
 
 from nexthop._exceptions import NexthopError
-from nexthop.clients._model import Model, ModelRequest, ModelResponse, ModelSettings
-from nexthop.host._tools import FINISH_TOOL, ToolDef, Toolset
-from nexthop.host._trajectory import (
+from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
+from nexthop._trajectory import (
     Observation,
     RunResult,
     Step,
@@ -27,6 +26,7 @@ from nexthop.host._trajectory import (
     Trajectory,
     Usage,
 )
+from nexthop.clients._model import Model, ModelRequest, ModelResponse, ModelSettings
 from nexthop.host._validation import ArgumentValidator
 
 __all__ = ["ActionEvent", "RunEvent", "run_loop"]

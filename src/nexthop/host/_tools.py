@@ -1,7 +1,5 @@
-"""The toolbox: one interface for every source of tools.
+"""Python functions as tools, beside MCP tools.
 
-MCP connections and plain Python functions both implement `Toolset`
-(``list_tools()`` and ``call_tool(call)``), so the loop treats them alike.
 The `tool` decorator turns a typed, documented function into a tool whose input
 schema comes from its type hints and whose description comes from its docstring
 (compare Autono's ``@ability``).
@@ -12,67 +10,16 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 import anyio.to_thread
 import docstring_parser
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 
-from nexthop.host._trajectory import Observation, ToolCall
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation, ToolCall
 
-__all__ = ["FINISH_TOOL", "FunctionTool", "FunctionToolset", "ToolDef", "Toolset", "tool"]
-
-
-class ToolDef(BaseModel):
-    """A tool as offered to the model.
-
-    Attributes:
-        name: The name the model calls it by; MCP tools are ``<server>__<tool>``.
-        description: What it does, for the model.
-        input_schema: JSON Schema of its arguments (an object schema).
-        output_schema: JSON Schema of its structured result, if declared.
-        annotations: MCP tool annotations (``readOnlyHint`` ...), if any.
-        server: The MCP server it comes from; None for Python tools and ``finish``.
-        remote_name: The tool's own name on its server (without the prefix).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["tool_def"] = "tool_def"
-    name: str
-    description: str = ""
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    output_schema: dict[str, Any] | None = None
-    annotations: dict[str, Any] | None = None
-    server: str | None = None
-    remote_name: str | None = None
-
-
-FINISH_TOOL = ToolDef(
-    name="finish",
-    description=(
-        "Call this once the task is done, with the final answer or a summary of what was done. "
-        "It ends the run."
-    ),
-    input_schema={
-        "type": "object",
-        "properties": {"result": {"type": "string", "description": "The final answer for the user."}},
-        "required": ["result"],
-    },
-)
-"""The injected ``finish`` tool (after agentlib): calling it ends the run with its ``result``."""
-
-
-@runtime_checkable
-class Toolset(Protocol):
-    """Anything that offers tools: an MCP connection, a group of them, Python functions."""
-
-    async def list_tools(self) -> list[ToolDef]:
-        """Return the tools on offer now."""
-        ...
-
-    async def call_tool(self, call: ToolCall) -> Observation:
-        """Run one call. A failure is returned as an `Observation` with ``is_error=True``, never raised."""
-        ...
+__all__ = ["FunctionTool", "FunctionToolset", "tool"]
 
 
 class FunctionTool:

@@ -12,7 +12,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from nexthop.host._tools import ToolDef
+from nexthop._toolset import ToolDef
 
 __all__ = ["ArgumentValidator"]
 

@@ -1,0 +1,67 @@
+"""The toolbox's shared shapes: a tool definition, the `Toolset` protocol, and ``finish``.
+
+MCP connections (clients/) and Python functions (host/) both implement `Toolset`
+(``list_tools()`` and ``call_tool(call)``), so the loop treats them alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nexthop._trajectory import Observation, ToolCall
+
+__all__ = ["FINISH_TOOL", "ToolDef", "Toolset"]
+
+
+class ToolDef(BaseModel):
+    """A tool as offered to the model.
+
+    Attributes:
+        name: The name the model calls it by; MCP tools are ``<server>__<tool>``.
+        description: What it does, for the model.
+        input_schema: JSON Schema of its arguments (an object schema).
+        output_schema: JSON Schema of its structured result, if declared.
+        annotations: MCP tool annotations (``readOnlyHint`` ...), if any.
+        server: The MCP server it comes from; None for Python tools and ``finish``.
+        remote_name: The tool's own name on its server (without the prefix).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["tool_def"] = "tool_def"
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    server: str | None = None
+    remote_name: str | None = None
+
+
+FINISH_TOOL = ToolDef(
+    name="finish",
+    description=(
+        "Call this once the task is done, with the final answer or a summary of what was done. "
+        "It ends the run."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {"result": {"type": "string", "description": "The final answer for the user."}},
+        "required": ["result"],
+    },
+)
+"""The injected ``finish`` tool (after agentlib): calling it ends the run with its ``result``."""
+
+
+@runtime_checkable
+class Toolset(Protocol):
+    """Anything that offers tools: an MCP connection, a group of them, Python functions."""
+
+    async def list_tools(self) -> list[ToolDef]:
+        """Return the tools on offer now."""
+        ...
+
+    async def call_tool(self, call: ToolCall) -> Observation:
+        """Run one call. A failure is returned as an `Observation` with ``is_error=True``, never raised."""
+        ...

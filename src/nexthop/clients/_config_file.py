@@ -1,0 +1,324 @@
+"""Reading server configuration files: JSON/JSONC, variable expansion, one-line errors.
+
+`load_config` turns an IDE's MCP config file into `HostConfig`; every mistake raises
+`ConfigError` naming the file, the server and the field. The models live in `_config`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, NoReturn, cast
+
+import json5
+
+from nexthop._exceptions import ConfigError
+from nexthop.clients._config import (
+    _DEFAULT_MAX_TIMEOUT_S,
+    _DEFAULT_TIMEOUT_S,
+    _TYPES,
+    _VAR_RE,
+    HostConfig,
+    HTTPServerConfig,
+    ServerConfig,
+    SSEServerConfig,
+    StdioServerConfig,
+    _name_problem,
+)
+
+__all__ = ["load_config"]
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostConfig:
+    """Read an MCP server configuration file in the format IDEs use.
+
+    Servers with ``"disabled": true`` (or ``"enabled": false``) are left out. Keys
+    nexthop does not use (``autoApprove``, ``alwaysAllow``, ``description``,
+    ``envFile``, ...) are ignored. Optional per-server keys of our own:
+    ``timeout`` (or ``timeout_s``) and ``maxTimeout`` (or ``max_timeout_s``), in
+    seconds. A relative ``cwd`` is taken from the file's folder.
+
+    Args:
+        path: The JSON (or JSONC) file.
+        env: Where ``${VAR}`` values come from; defaults to ``os.environ``.
+
+    Returns:
+        The servers, in file order, with every variable expanded.
+
+    Raises:
+        ConfigError: The file is missing or unreadable, is not valid JSON, or
+            describes a server wrongly; the one-line message names the file, the
+            server and the field, and says how to fix it.
+    """
+    file = Path(path)
+    label = str(path)
+    text = _read_text(file, label)
+    top = _parse_json(text, label)
+    servers_obj = _server_map(top, label)
+    duplicates = getattr(servers_obj, "duplicates", ())
+    if duplicates:
+        raise ConfigError(f'{label}: server "{duplicates[0]}" is defined twice (rename or remove one)')
+    env = os.environ if env is None else env
+    base_dir = file.resolve().parent
+    servers: list[ServerConfig] = []
+    for name, raw in servers_obj.items():
+        reader = _ServerReader(label, name, raw, env, base_dir)
+        if reader.disabled():
+            continue
+        servers.append(reader.read())
+    return HostConfig(servers=tuple(servers), source=file.resolve())
+
+
+class _DupDict(dict[str, Any]):
+    """A JSON object that remembers the keys it saw twice (json keeps only the last)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> _DupDict:
+    obj = _DupDict()
+    dups: list[str] = []
+    for key, value in pairs:
+        if key in obj:
+            dups.append(key)
+        obj[key] = value
+    obj.duplicates = tuple(dups)
+    return obj
+
+
+def _read_text(file: Path, label: str) -> str:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{label}: no such file (give the path of an MCP config file, "
+            "e.g. claude_desktop_config.json or .vscode/mcp.json)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a folder; give the path of the JSON file in it") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{label}: not UTF-8 text ({e.reason}); save it as UTF-8") from e
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read it ({e.strerror})") from e
+
+
+def _parse_json(text: str, label: str) -> Any:
+    # json5 reads VS Code's JSONC (comments, trailing commas) as well as plain JSON.
+    try:
+        return json5.loads(text, object_pairs_hook=_pairs_hook)
+    except ValueError as e:
+        m = re.match(r"<string>:(\d+) (.*) at column (\d+)$", str(e))
+        detail = f"line {m[1]}, column {m[3]}: {m[2]}" if m else str(e)
+        raise ConfigError(f"{label}: invalid JSON at {detail} (check the quotes, commas and brackets there)") from e
+
+
+def _server_map(parsed: Any, label: str) -> dict[str, Any]:
+    if not isinstance(parsed, dict):
+        raise ConfigError(f'{label}: the top level must be a JSON object with "mcpServers" or "servers"')
+    top = cast("dict[str, Any]", parsed)
+    if "mcpServers" not in top and "servers" not in top and isinstance(top.get("mcp"), dict):
+        top = cast("dict[str, Any]", top["mcp"])  # VS Code user settings.json nests it under "mcp"
+    if "mcpServers" in top and "servers" in top:
+        raise ConfigError(f'{label}: has both "mcpServers" and "servers"; keep one')
+    key = "mcpServers" if "mcpServers" in top else "servers"
+    if key not in top:
+        found = ", ".join(f'"{k}"' for k in list(top)[:5]) or "none"
+        raise ConfigError(
+            f'{label}: expected a top-level "mcpServers" object (Claude Desktop, Cursor) '
+            f'or "servers" object (VS Code); found keys: {found}'
+        )
+    servers = top[key]
+    if not isinstance(servers, dict):
+        raise ConfigError(
+            f'{label}: "{key}" must be an object mapping each server name to its settings, '
+            f'e.g. {{"fs": {{"command": "npx", "args": [...]}}}}'
+        )
+    return cast("dict[str, Any]", servers)
+
+
+class _ExpandError(Exception):
+    """A ``${...}`` reference could not be expanded; the message says why."""
+
+
+class _ServerReader:
+    """Reads one server entry, raising `ConfigError` naming file, server and field."""
+
+    def __init__(self, label: str, name: str, raw: Any, env: Mapping[str, str], base_dir: Path) -> None:
+        self.label, self.name, self.raw, self.env, self.base_dir = label, name, raw, env, base_dir
+
+    def fail(self, field: str | None, message: str) -> NoReturn:
+        where = f'{self.label}: server "{self.name}"'
+        raise ConfigError(f'{where}: field "{field}": {message}' if field else f"{where}: {message}")
+
+    def disabled(self) -> bool:
+        if not isinstance(self.raw, _DupDict):  # every JSON object is parsed as one
+            self.fail(None, 'settings must be an object, e.g. {"command": "npx", "args": [...]}')
+        return self.raw.get("disabled") is True or self.raw.get("enabled") is False
+
+    def read(self) -> ServerConfig:
+        problem = _name_problem(self.name)
+        if problem:
+            self.fail(None, problem)
+        kind = self._kind()
+        timeout_s, max_timeout_s = self._timeouts()
+        common: dict[str, Any] = {"name": self.name, "timeout_s": timeout_s, "max_timeout_s": max_timeout_s}
+        if kind == "stdio":
+            return StdioServerConfig(
+                command=self._command(),
+                args=self._string_list("args"),
+                env=self._string_map("env"),
+                cwd=self._cwd(),
+                **common,
+            )
+        # Windsurf writes "serverUrl"; everyone else "url".
+        url_key = "serverUrl" if "serverUrl" in self.raw and "url" not in self.raw else "url"
+        url = self._string(url_key, example='"https://example.com/mcp"', required=True)
+        if not url.startswith(("http://", "https://")):
+            self.fail(url_key, f'"{url}" must start with http:// or https://')
+        headers = self._string_map("headers")
+        if kind == "sse":
+            return SSEServerConfig(url=url, headers=headers, **common)
+        return HTTPServerConfig(url=url, headers=headers, **common)
+
+    def _kind(self) -> Literal["stdio", "http", "sse"]:
+        kind = self.raw.get("type", self.raw.get("transport"))
+        if kind is not None:
+            if not isinstance(kind, str) or kind.lower() not in _TYPES:
+                field = "type" if "type" in self.raw else "transport"
+                self.fail(field, f'{json.dumps(kind)} is not one of "stdio", "http", "streamable-http", "sse"')
+            return _TYPES[kind.lower()]
+        has_command = "command" in self.raw
+        has_url = "url" in self.raw or "serverUrl" in self.raw
+        if has_command and has_url:
+            self.fail(None, 'has both "command" and "url"; keep "command" to start it or "url" to reach it')
+        if has_command:
+            return "stdio"
+        if has_url:
+            return "http"
+        self.fail(None, 'needs "command" (a program to start, e.g. "npx") or "url" (an HTTP endpoint)')
+
+    def _command(self) -> str:
+        command = self._string("command", example='"npx"', required=True)
+        if not command.strip():
+            self.fail("command", 'must not be empty (e.g. "npx")')
+        return command
+
+    def _cwd(self) -> str | None:
+        if self.raw.get("cwd") is None:
+            return None
+        cwd = Path(self._string("cwd", example='"./data"')).expanduser()
+        return os.path.normpath(self.base_dir / cwd)  # a no-op join when cwd is absolute
+
+    def _timeouts(self) -> tuple[float, float]:
+        timeout_key = "timeout" if "timeout" in self.raw else "timeout_s"
+        max_key = "maxTimeout" if "maxTimeout" in self.raw else "max_timeout_s"
+        timeout = self._seconds(timeout_key, _DEFAULT_TIMEOUT_S)
+        max_given = max_key in self.raw
+        maximum = self._seconds(max_key, _DEFAULT_MAX_TIMEOUT_S)
+        if timeout > maximum:
+            if max_given:
+                self.fail(
+                    timeout_key, f'{timeout:g} s is above "{max_key}" {maximum:g} s (lower it or raise "{max_key}")'
+                )
+            maximum = timeout  # an explicit long timeout raises the unstated default ceiling
+        return timeout, maximum
+
+    def _seconds(self, key: str, default: float) -> float:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            self.fail(key, f"must be a positive number of seconds (e.g. {default:g}), not {json.dumps(value)}")
+        return float(value)
+
+    def _string(self, key: str, *, example: str, required: bool = False) -> str:
+        value = self.raw.get(key)
+        if value is None and required:
+            self.fail(key, f"missing; add it (e.g. {example})")
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string (e.g. {example})")
+        return self._expand(value, key)
+
+    def _string_list(self, key: str) -> list[str]:
+        value = self.raw.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(key, 'must be a list of strings (e.g. ["-y", "some-package"])')
+        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        out: list[str] = []
+        for i, item in enumerate(items):
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                self.fail(f"{key}[{i}]", f'must be a string, not {json.dumps(item)} (quote it: "...")')
+            out.append(self._expand(str(item), f"{key}[{i}]"))
+        return out
+
+    def _string_map(self, key: str) -> dict[str, str]:
+        value = self.raw.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, 'must be an object of strings (e.g. {"API_KEY": "${API_KEY}"})')
+        items: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        out: dict[str, str] = {}
+        for k, item in items.items():
+            # Numbers are a common slip ("PORT": 8080); a string is what they mean.
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                self.fail(f"{key}.{k}", f'must be a string, not {json.dumps(item)} (quote it: "...")')
+            out[k] = self._expand(str(item), f"{key}.{k}")
+        return out
+
+    def _expand(self, text: str, field: str) -> str:
+        try:
+            return _expand(text, self._lookup)
+        except _ExpandError as e:
+            self.fail(field, str(e))
+
+    def _lookup(self, expr: str) -> str:
+        name, has_default, default = expr.partition(":-")
+        if name.startswith("input:"):
+            raise _ExpandError(
+                f"${{{expr}}} is a VS Code prompt input, which nexthop cannot ask for "
+                f"(use ${{env:VAR}} and set VAR instead)"
+            )
+        builtins = {"workspaceFolder": self._workspace_folder, "userHome": lambda: str(Path.home())}
+        if name in builtins:
+            return builtins[name]()
+        var = name.removeprefix("env:")
+        if not _VAR_RE.match(var):
+            raise _ExpandError(f"${{{expr}}} is not a variable reference; write ${{NAME}} or ${{env:NAME}}")
+        value = self.env.get(var)
+        if value is not None and (value or not has_default):
+            return value
+        if has_default:
+            return _expand(default, self._lookup)
+        raise _ExpandError(f"${{{var}}} is not set in the environment (set it or edit the file)")
+
+    def _workspace_folder(self) -> str:
+        # VS Code's workspace is the folder holding .vscode/; elsewhere, the file's own folder.
+        base = self.base_dir
+        return str(base.parent if base.name == ".vscode" else base)
+
+
+def _expand(text: str, lookup: Callable[[str], str]) -> str:
+    """Replace each ``${...}`` in ``text`` by ``lookup(inside)``; braces may nest in defaults."""
+    out: list[str] = []
+    i = 0
+    while (start := text.find("${", i)) >= 0:
+        out.append(text[i:start])
+        k, depth = start + 2, 1
+        while k < len(text) and depth:
+            if text.startswith("${", k):
+                depth, k = depth + 1, k + 2
+                continue
+            depth -= text[k] == "}"
+            k += 1
+        if depth:
+            raise _ExpandError(f'"{text}" has a "${{" without its closing "}}"')
+        out.append(lookup(text[start + 2 : k - 1]))
+        i = k
+    out.append(text[i:])
+    return "".join(out)
