@@ -545,3 +545,16 @@ def test_example_config_loads(tmp_path: Path) -> None:
     assert (db.cwd, db.args) == (work, ["--db-path", "orders.db"])
     (_, db) = load_config(EXAMPLES / "servers.json", env={"HOME": "/h", "NEXTHOP_SQLITE_VENV": "/v"}).servers
     assert isinstance(db, StdioServerConfig) and db.command == "/v/bin/mcp-server-sqlite"
+
+
+def test_a_tools_allowlist_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path, '{"mcpServers": {"fs": {"command": "npx", "tools": ["read_*", "write_file"]}}}')
+    (server,) = load_config(path).servers
+    assert server.tools == ("read_*", "write_file")
+    path = write(tmp_path, '{"mcpServers": {"fs": {"command": "npx"}}}')
+    assert load_config(path).servers[0].tools is None
+
+
+def test_a_tools_allowlist_must_be_strings(tmp_path: Path) -> None:
+    path = write(tmp_path, '{"mcpServers": {"fs": {"command": "npx", "tools": [1, {}]}}}')
+    assert 'field "tools[1]"' in config_error(path)

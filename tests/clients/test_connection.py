@@ -89,3 +89,12 @@ async def test_structured_content_is_kept() -> None:
     async with ServerGroup([MCPConnection("demo", make_server())]) as group:
         obs = await group.call_tool(call("demo__add", a=2, b=2))
     assert obs.structured == {"result": 4}
+
+
+async def test_a_tools_allowlist_offers_and_allows_only_matching_tools() -> None:
+    conn = MCPConnection("demo", make_server(), allowed_tools=["ec*", "add"])
+    async with ServerGroup([conn]) as group:
+        assert sorted(t.name for t in await group.list_tools()) == ["demo__add", "demo__echo"]
+        refused = await group.call_tool(call("demo__fail"))
+        assert refused.is_error and "not enabled" in refused.content
+        assert (await group.call_tool(call("demo__echo", text="ok"))).content == "ok"

@@ -75,6 +75,7 @@ class _ServerBase(BaseModel):
     name: str
     timeout_s: float = Field(default=_DEFAULT_TIMEOUT_S, gt=0)
     max_timeout_s: float = Field(default=_DEFAULT_MAX_TIMEOUT_S, gt=0)
+    tools: tuple[str, ...] | None = None
 
     @field_validator("name")
     @classmethod
@@ -101,6 +102,9 @@ class StdioServerConfig(_ServerBase):
         cwd: The child's working folder, absolute; None inherits nexthop's.
         timeout_s: Default time limit for one tool call, in seconds.
         max_timeout_s: The most a caller may raise a tool call's limit to, in seconds.
+        tools: Only these of the server's tools are offered (names or glob patterns, e.g.
+            ``["read_*", "write_file"]``); None offers all. A small model chooses better
+            from fewer tools.
     """
 
     kind: Literal["stdio"] = "stdio"

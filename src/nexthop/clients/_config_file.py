@@ -164,7 +164,12 @@ class _ServerReader:
             self.fail(None, problem)
         kind = self._kind()
         timeout_s, max_timeout_s = self._timeouts()
-        common: dict[str, Any] = {"name": self.name, "timeout_s": timeout_s, "max_timeout_s": max_timeout_s}
+        common: dict[str, Any] = {
+            "name": self.name,
+            "timeout_s": timeout_s,
+            "max_timeout_s": max_timeout_s,
+            "tools": tuple(self._string_list("tools")) if self.raw.get("tools") is not None else None,
+        }
         if kind == "stdio":
             return StdioServerConfig(
                 command=self._command(),

@@ -11,12 +11,13 @@ send ``notifications/cancelled`` to the server. A crash or a hang becomes an err
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import logging
 import math
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, TextIO
 
 import anyio
@@ -57,6 +58,8 @@ class MCPConnection:
             2026-07-28 and falls back to 2025-11-25; ``legacy`` forces 2025-11-25.
         stderr: Where a stdio server's stderr goes; by default a temp file whose tail
             is quoted in start-up errors.
+        allowed_tools: Offer only the server's tools whose own names match one of these
+            glob patterns; None offers all.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class MCPConnection:
         connect_timeout_s: float = 60.0,
         mode: str = "auto",
         stderr: TextIO | None = None,
+        allowed_tools: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.timeout_s = timeout_s
@@ -80,6 +84,7 @@ class MCPConnection:
         self._target = target
         self._mode = mode
         self._stderr = stderr
+        self.allowed_tools = tuple(allowed_tools) if allowed_tools is not None else None
         self._client: mcp.Client | None = None
         self._tools: list[ToolDef] | None = None
         self._stale = True
@@ -99,7 +104,14 @@ class MCPConnection:
             target = sse_client(config.url, headers=dict(config.headers))
         else:  # pragma: no cover - the discriminated union is exhaustive
             raise TypeError(f"unknown server config {config!r}")
-        return cls(config.name, target, timeout_s=config.timeout_s, max_timeout_s=config.max_timeout_s, mode=mode)
+        return cls(
+            config.name,
+            target,
+            timeout_s=config.timeout_s,
+            max_timeout_s=config.max_timeout_s,
+            mode=mode,
+            allowed_tools=config.tools,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -193,11 +205,14 @@ class MCPConnection:
         cursor: str | None = None
         while True:
             page = await self._client.list_tools(cursor=cursor, cache_mode="refresh")
-            tools.extend(self._to_tool_def(t) for t in page.tools)
+            tools.extend(self._to_tool_def(t) for t in page.tools if self._allowed(t.name))
             cursor = page.next_cursor
             if not cursor:
                 break
         self._tools = tools
+
+    def _allowed(self, remote_name: str) -> bool:
+        return self.allowed_tools is None or any(fnmatch.fnmatchcase(remote_name, p) for p in self.allowed_tools)
 
     def _to_tool_def(self, t: mcp_types.Tool) -> ToolDef:
         annotations = t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None
@@ -242,6 +257,8 @@ class MCPConnection:
         remote = call.name.removeprefix(f"{self.name}{TOOL_SEPARATOR}")
         if self.state != "connected" or self._client is None:
             return _error(call, f"server {self.name!r} is not connected: {self.error or self.state}", start)
+        if not self._allowed(remote):
+            return _error(call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start)
         hard_deadline = anyio.current_time() + self.max_timeout_s
         with anyio.CancelScope(deadline=anyio.current_time() + self.timeout_s) as scope:
 

@@ -38,6 +38,12 @@ ANY_OBJECT: dict[str, Any] = {"type": "object"}
 # and none of them is needed to produce a well-formed call.
 _STRUCTURAL_KEYS = ("type", "enum", "const", "required")
 _MAX_DEPTH = 8
+# Reply tokens cost most of a step's time on a CPU; one sentence of reasoning is enough for
+# a small model to say what is left to do, and a cap stops it narrating the whole plan.
+_MAX_THOUGHT_CHARS = 200
+# Long tool descriptions (the filesystem server's run to a paragraph) crowd a small model's
+# prompt; the first sentence or two carry what it needs to choose.
+_MAX_DESCRIPTION_CHARS = 160
 
 
 def simplify_schema(schema: Mapping[str, Any], *, descriptions: bool = False) -> dict[str, Any]:
@@ -130,7 +136,11 @@ def _branch(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         arguments = {**arguments, "type": "object"}
     return {
         "type": "object",
-        "properties": {"thought": {"type": "string"}, "tool": {"const": name}, "arguments": arguments},
+        "properties": {
+            "thought": {"type": "string", "maxLength": _MAX_THOUGHT_CHARS},
+            "tool": {"const": name},
+            "arguments": arguments,
+        },
         "required": ["thought", "tool", "arguments"],
     }
 
@@ -144,17 +154,28 @@ def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
     lines = [instructions.strip(), "", "Tools:"]
     for t in tools:
         args = json.dumps(simplify_schema(t.input_schema, descriptions=True), separators=(",", ":"))
-        description = " ".join(t.description.split())
+        description = _brief(t.description)
         lines.append(f"- {t.name}: {description}\n  arguments: {args}")
     lines += [
         "",
-        'Reply with exactly one JSON object: {"thought": "<brief reasoning>", "tool": "<tool name>", '
+        'Reply with exactly one JSON object: {"thought": "<one sentence>", "tool": "<tool name>", '
         '"arguments": {<arguments for that tool>}}. Call one tool per reply; the next message '
         "will show its result.",
+        'In "thought", say which part of the task is still left and why this call does it. '
+        "Use the results already shown: never repeat a call whose result you have.",
     ]
     if any(t.name == "finish" for t in tools):
         lines.append("When the task is done, call finish with the final answer.")
     return "\n".join(lines)
+
+
+def _brief(description: str) -> str:
+    text = " ".join(description.split())
+    if len(text) <= _MAX_DESCRIPTION_CHARS:
+        return text
+    cut = text[:_MAX_DESCRIPTION_CHARS]
+    end = cut.rfind(". ")
+    return cut[: end + 1] if end > 40 else cut.rstrip() + "…"
 
 
 def canonical_action(step: Step) -> str:
