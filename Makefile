@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TASK ?= Read orders.csv, create a table orders (order_id INTEGER, customer TEXT, amount REAL) and insert every row, then query the total amount per customer and write the totals to totals.csv with the header customer,total.
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -18,9 +18,15 @@ demo: install  ## the main job: a real task over two real MCP servers, embedded 
 	$(VENV)/bin/nexthop run --config examples/servers.json "$(TASK)"
 	$(PY) examples/check.py
 
-test: install  ## every test: unit, integration over real servers, end-to-end with the embedded model
+test: install  ## lint, then every test: unit, integration over real servers, end-to-end with the embedded model
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	bash examples/setup.sh
 	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
 
 bench: install  ## benchmarks that print figures
 	$(PY) benchmarks/bench_host.py

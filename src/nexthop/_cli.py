@@ -85,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
 
     tools = sub.add_parser(
-        "tools", parents=[servers], help="list servers and their tools", description="Connect and list each server's tools."
+        "tools",
+        parents=[servers],
+        help="list servers and their tools",
+        description="Connect and list each server's tools.",
     )
     tools.add_argument("names", nargs="*", metavar="SERVER", help="only these servers")
     tools.add_argument("--json", action="store_true", help="print as JSON")
@@ -168,7 +171,7 @@ async def _tools(args: argparse.Namespace, console: Console) -> int:
         }
         print(json.dumps(out, indent=2))
     else:
-        print_tools(Console(highlight=False), listing)
+        print_tools(Console(highlight=False), console, listing)
     return 0 if not group.failed else EXIT_CODES["servers"]
 
 

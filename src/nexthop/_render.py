@@ -103,17 +103,16 @@ def print_result(console: Console, result: RunResult) -> None:
     )
 
 
-def print_tools(console: Console, listing: Mapping[str, tuple[MCPConnection, list[ToolDef]]]) -> None:
-    """Print each server's status and its namespaced tools."""
+def print_tools(out: Console, err: Console, listing: Mapping[str, tuple[MCPConnection, list[ToolDef]]]) -> None:
+    """Print each server's tools as a table on ``out``; failed servers, with their error, on ``err``."""
     for name, (conn, tools) in listing.items():
-        if conn.state != "connected" and conn.state != "closed" or conn.error:
-            console.print(f"[red bold]✗ {name}[/]: {escape(conn.error or conn.state)}", soft_wrap=True)
+        if conn.error:
+            err.print(f"[red bold]✗ {name}[/]: {escape(conn.error)}", soft_wrap=True)
             continue
         table = Table(title=f"{name} · {len(tools)} tools · {conn.protocol_version}", title_justify="left", box=None)
-        table.add_column("tool", style="cyan", no_wrap=True)
+        # Tool names are what people copy into configs and prompts: never cut them.
+        table.add_column("tool", style="cyan", no_wrap=True, min_width=max((len(t.name) for t in tools), default=4))
         table.add_column("description", no_wrap=True, overflow="ellipsis")
         for t in tools:
             table.add_row(t.name, _short(t.description, 100))
-        console.print(table)
-
-
+        out.print(table)

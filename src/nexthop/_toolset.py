@@ -42,8 +42,7 @@ class ToolDef(BaseModel):
 FINISH_TOOL = ToolDef(
     name="finish",
     description=(
-        "Call this once the task is done, with the final answer or a summary of what was done. "
-        "It ends the run."
+        "Call this once the task is done, with the final answer or a summary of what was done. It ends the run."
     ),
     input_schema={
         "type": "object",

@@ -20,6 +20,7 @@ from nexthop.clients import _llama
 from nexthop.clients._llama import LlamaCppModel
 from nexthop.clients._llama_prompt import (
     ANY_OBJECT,
+    THOUGHT_KEY,
     build_messages,
     build_reply_schema,
     simplify_schema,
@@ -97,24 +98,28 @@ def test_reply_schema_has_one_branch_per_tool_in_order() -> None:
     schema = build_reply_schema(TOOLS)
     branches = schema["anyOf"]
     assert [b["properties"]["tool"] for b in branches] == [
-        {"const": "read_file"}, {"const": "write_file"}, {"const": "finish"}
+        {"const": "read_file"},
+        {"const": "write_file"},
+        {"const": "finish"},
     ]
     for b in branches:
-        assert list(b["properties"]) == ["thought", "tool", "arguments"]
-        assert b["required"] == ["thought", "tool", "arguments"]
+        assert list(b["properties"]) == [THOUGHT_KEY, "tool", "arguments"]
+        assert b["required"] == [THOUGHT_KEY, "tool", "arguments"]
     assert branches[1]["properties"]["arguments"] == {
         "type": "object",
         "required": ["path", "content"],
         "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
     }
-    jsonschema.validate({"thought": "t", "tool": "finish", "arguments": {"result": "x"}}, schema)
+    jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"result": "x"}}, schema)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"thought": "t", "tool": "finish", "arguments": {"path": "x"}}, schema)
+        jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"path": "x"}}, schema)
 
 
 def test_reply_schema_without_tools_is_a_plain_answer() -> None:
     assert build_reply_schema([]) == {
-        "type": "object", "properties": {"thought": {"type": "string"}}, "required": ["thought"]
+        "type": "object",
+        "properties": {THOUGHT_KEY: {"type": "string"}},
+        "required": [THOUGHT_KEY],
     }
     assert build_reply_schema([FINISH_TOOL])["properties"]["tool"] == {"const": "finish"}
 
@@ -150,14 +155,16 @@ def test_system_prompt_lists_tools_compactly_and_is_stable() -> None:
 def _step(index: int, name: str, args: dict[str, Any], content: str, is_error: bool = False) -> Step:
     call = ToolCall(id=f"l{index}", name=name, arguments=args)
     return Step(
-        index=index, thought=f"t{index}", tool_calls=(call,),
+        index=index,
+        thought=f"t{index}",
+        tool_calls=(call,),
         observations=(Observation(call_id=call.id, content=content, is_error=is_error),),
     )
 
 
 def test_messages_replay_generated_text_and_are_append_only() -> None:
     traj = Trajectory(task="Uppercase a.txt")
-    generated = {"l1": '{"thought": "read it", "tool": "read_file", "arguments": {"path": "a.txt"}}'}
+    generated = {"l1": '{"remaining_work": "read it", "tool": "read_file", "arguments": {"path": "a.txt"}}'}
     before = build_messages("Be brief.", TOOLS, traj, generated)
     assert [m["role"] for m in before] == ["system", "user"]
     assert before[1]["content"] == "Uppercase a.txt"
@@ -171,8 +178,12 @@ def test_messages_replay_generated_text_and_are_append_only() -> None:
         {"role": "assistant", "content": generated["l1"]},
         {"role": "user", "content": "Observation from read_file: hello"},
         # not generated here: rendered canonically
-        {"role": "assistant", "content": json.dumps(
-            {"thought": "t2", "tool": "write_file", "arguments": {"path": "/x", "content": "HELLO"}})},
+        {
+            "role": "assistant",
+            "content": json.dumps(
+                {THOUGHT_KEY: "t2", "tool": "write_file", "arguments": {"path": "/x", "content": "HELLO"}}
+            ),
+        },
         {"role": "user", "content": "ERROR from write_file: permission denied"},
     ]
 
@@ -197,7 +208,7 @@ def _unloaded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LlamaCpp
 
 def test_parse_reply_into_a_tool_call_and_keep_its_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = _unloaded_model(tmp_path, monkeypatch)
-    text = '{"thought": "done", "tool": "finish", "arguments": {"result": "ok"}}'
+    text = '{"remaining_work": "done", "tool": "finish", "arguments": {"result": "ok"}}'
     response = model._parse(text, TOOLS, Usage(requests=1))
     assert response.thought == "done"
     assert response.tool_calls == (ToolCall(id="l1", name="finish", arguments={"result": "ok"}),)
@@ -205,9 +216,9 @@ def test_parse_reply_into_a_tool_call_and_keep_its_text(tmp_path: Path, monkeypa
     assert model.name == "llama-cpp:model.gguf"
 
     with pytest.raises(ModelError, match="not JSON"):
-        model._parse('{"thought": "cut', TOOLS, Usage())
+        model._parse('{"remaining_work": "cut', TOOLS, Usage())
     with pytest.raises(ModelError, match="no tool on offer"):
-        model._parse('{"thought": "", "tool": "rm", "arguments": {}}', TOOLS, Usage())
+        model._parse('{"remaining_work": "", "tool": "rm", "arguments": {}}', TOOLS, Usage())
 
 
 @pytest.mark.embedded
@@ -231,15 +242,21 @@ async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache() -> Non
             assert call.name in offered
             jsonschema.validate(call.arguments, offered[call.name].input_schema)
             content = observations[i] if i < len(observations) else "ok"
-            traj.steps.append(Step(index=i + 1, thought=response.thought, tool_calls=(call,),
-                                   observations=(Observation(call_id=call.id, content=content),)))
+            traj.steps.append(
+                Step(
+                    index=i + 1,
+                    thought=response.thought,
+                    tool_calls=(call,),
+                    observations=(Observation(call_id=call.id, content=content),),
+                )
+            )
     finally:
         await model.aclose()
 
     assert model.load_time_s is not None
     # The chat template only appends: each prompt, minus the trailing generation header, is a prefix of the next.
     header = "<|im_start|>assistant\n"
-    for earlier, later in zip(prompts, prompts[1:]):
+    for earlier, later in zip(prompts, prompts[1:], strict=False):
         assert earlier.endswith(header) and later.startswith(earlier)
     first, second, third = usages
     assert first.cached_input_tokens == 0
@@ -247,3 +264,16 @@ async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache() -> Non
     # Everything already evaluated at request 2 is reused at request 3.
     assert third.cached_input_tokens >= second.input_tokens + second.cached_input_tokens
     assert third.input_tokens < full_third / 4, usages
+
+
+def test_optional_arguments_are_dropped_only_when_some_are_required() -> None:
+    from nexthop.clients._llama_prompt import required_only
+
+    read = {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "tail": {"type": "integer"}},
+        "required": ["path"],
+    }
+    assert required_only(read)["properties"] == {"path": {"type": "string"}}
+    search = {"type": "object", "properties": {"query": {"type": "string"}}}
+    assert required_only(search) == search  # all optional: keep them, or the tool is unusable

@@ -168,7 +168,11 @@ async def test_observers_get_actions_steps_and_the_result_in_order() -> None:
     async with AgentHost(model=model, servers=[demo()], observers=[async_observer]) as host:
         await host.run("t", on_event=lambda e: events.append(type(e).__name__))
     assert [e for e in events if not e.startswith("async:")] == [
-        "ActionEvent", "Step", "ActionEvent", "Step", "RunResult"
+        "ActionEvent",
+        "Step",
+        "ActionEvent",
+        "Step",
+        "RunResult",
     ]
     assert len([e for e in events if e.startswith("async:")]) == 5
 

@@ -208,6 +208,7 @@ async def test_no_orphans_when_the_host_exits_during_a_call(how: str, stopper: l
 
     async def run(host: AgentHost) -> None:
         results.append(await host.run("sleep a minute"))
+
     with anyio.fail_after(30):  # shutdown is bounded: stdin close, then SIGTERM, then SIGKILL
         async with anyio.create_task_group() as tg:
             async with AgentHost(model=model, servers=[demo()]) as host:

@@ -98,4 +98,10 @@ def make_server(name: str = "demo", state: State | None = None) -> MCPServer:
 
 
 if __name__ == "__main__":
-    make_server(sys.argv[1] if len(sys.argv) > 1 else "demo").run()
+    # python demo_server.py [NAME [stdio | streamable-http PORT | sse PORT]]
+    name = sys.argv[1] if len(sys.argv) > 1 else "demo"
+    transport = sys.argv[2] if len(sys.argv) > 2 else "stdio"
+    if transport == "stdio":
+        make_server(name).run()
+    else:
+        make_server(name).run(transport, host="127.0.0.1", port=int(sys.argv[3]))  # type: ignore[call-overload]

@@ -99,7 +99,9 @@ class MCPConnection:
                 command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd
             )
         elif isinstance(config, HTTPServerConfig):
-            target = streamable_http_client(config.url, http_client=create_mcp_http_client(headers=dict(config.headers)))
+            target = streamable_http_client(
+                config.url, http_client=create_mcp_http_client(headers=dict(config.headers))
+            )
         elif isinstance(config, SSEServerConfig):
             target = sse_client(config.url, headers=dict(config.headers))
         else:  # pragma: no cover - the discriminated union is exhaustive
@@ -279,9 +281,7 @@ class MCPConnection:
                 return _error(call, f"{self.name}: {_describe(e)}", start)
         if scope.cancelled_caught:
             limit = self.max_timeout_s if anyio.current_time() >= hard_deadline else self.timeout_s
-            return _error(
-                call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start
-            )
+            return _error(call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start)
         return Observation(
             call_id=call.id,
             content=_content_text(result.content),

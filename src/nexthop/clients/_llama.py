@@ -29,7 +29,7 @@ import anyio.to_thread
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import ToolCall, Usage
-from nexthop.clients._llama_prompt import build_messages, build_reply_schema
+from nexthop.clients._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema
 from nexthop.clients._model import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -151,9 +151,7 @@ class LlamaCppModel(Model):
         path = self.model_path or ensure_embedded_model()
         start = time.perf_counter()
         try:
-            llm = Llama(
-                model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed, verbose=False
-            )
+            llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed, verbose=False)
         except (ValueError, OSError, RuntimeError) as e:
             raise ModelError(f"could not load GGUF {path}: {e}") from e
         self.load_time_s = time.perf_counter() - start
@@ -243,7 +241,7 @@ class LlamaCppModel(Model):
             reply = json.loads(text)
         except json.JSONDecodeError as e:
             raise ModelError(f"local model reply is not JSON ({e.msg}): {text[:200]!r}") from e
-        thought = str(reply.get("thought", ""))
+        thought = str(reply.get(THOUGHT_KEY, ""))
         if not tools:
             return ModelResponse(thought=thought, usage=usage)
         name, arguments = reply.get("tool"), reply.get("arguments")

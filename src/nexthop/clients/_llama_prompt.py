@@ -15,20 +15,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Step, Trajectory
 
 __all__ = [
     "ANY_OBJECT",
+    "THOUGHT_KEY",
     "build_messages",
     "build_reply_schema",
     "canonical_action",
     "observation_message",
+    "required_only",
     "simplify_schema",
     "system_prompt",
 ]
+
+THOUGHT_KEY = "remaining_work"
+"""The reply's reasoning field. Named for what it must say: asked for a "thought", a 1.5B
+model recaps the last observation and then skips ahead (it wrote totals.csv with made-up
+numbers before inserting any rows); asked for the work remaining, it keeps its place."""
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 """Arguments schema used when a tool's own schema cannot be turned into a grammar."""
@@ -40,7 +47,7 @@ _STRUCTURAL_KEYS = ("type", "enum", "const", "required")
 _MAX_DEPTH = 8
 # Reply tokens cost most of a step's time on a CPU; one sentence of reasoning is enough for
 # a small model to say what is left to do, and a cap stops it narrating the whole plan.
-_MAX_THOUGHT_CHARS = 200
+_MAX_THOUGHT_CHARS = 300
 # Long tool descriptions (the filesystem server's run to a paragraph) crowd a small model's
 # prompt; the first sentence or two carry what it needs to choose.
 _MAX_DESCRIPTION_CHARS = 160
@@ -98,6 +105,22 @@ def _simplify(
     return out
 
 
+def required_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop a tool's optional top-level arguments when it has required ones.
+
+    A 1.5B model fills optional arguments it was not asked for (``tail: 1`` on a file it
+    meant to read whole) and then loops on the odd result; offering only what a call
+    needs keeps it on task. A tool whose arguments are all optional keeps them all, or
+    it could not be used at all. Measured on the e2e file task: with optional arguments
+    the model looped on ``read_text_file(tail=1)`` for 8 steps; without, it finished.
+    """
+    props, required = schema.get("properties"), schema.get("required")
+    if not isinstance(props, dict) or not required:
+        return schema
+    kept = {k: v for k, v in cast("dict[str, Any]", props).items() if k in required}
+    return {**schema, "properties": kept}
+
+
 def build_reply_schema(
     tools: Sequence[ToolDef], check: Callable[[dict[str, Any]], object] | None = None
 ) -> dict[str, Any]:
@@ -118,10 +141,10 @@ def build_reply_schema(
         thought-only object, i.e. a plain answer, when no tool is on offer).
     """
     if not tools:
-        return {"type": "object", "properties": {"thought": {"type": "string"}}, "required": ["thought"]}
+        return {"type": "object", "properties": {THOUGHT_KEY: {"type": "string"}}, "required": [THOUGHT_KEY]}
     branches: list[dict[str, Any]] = []
     for t in tools:
-        branch = _branch(t.name, simplify_schema(t.input_schema))
+        branch = _branch(t.name, required_only(simplify_schema(t.input_schema)))
         if check is not None:
             try:
                 check(branch)
@@ -137,11 +160,11 @@ def _branch(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "thought": {"type": "string", "maxLength": _MAX_THOUGHT_CHARS},
+            THOUGHT_KEY: {"type": "string", "maxLength": _MAX_THOUGHT_CHARS},
             "tool": {"const": name},
             "arguments": arguments,
         },
-        "required": ["thought", "tool", "arguments"],
+        "required": [THOUGHT_KEY, "tool", "arguments"],
     }
 
 
@@ -153,16 +176,15 @@ def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
     """
     lines = [instructions.strip(), "", "Tools:"]
     for t in tools:
-        args = json.dumps(simplify_schema(t.input_schema, descriptions=True), separators=(",", ":"))
+        args = json.dumps(required_only(simplify_schema(t.input_schema, descriptions=True)), separators=(",", ":"))
         description = _brief(t.description)
         lines.append(f"- {t.name}: {description}\n  arguments: {args}")
     lines += [
         "",
-        'Reply with exactly one JSON object: {"thought": "<one sentence>", "tool": "<tool name>", '
-        '"arguments": {<arguments for that tool>}}. Call one tool per reply; the next message '
-        "will show its result.",
-        'In "thought", say which part of the task is still left and why this call does it. '
-        "Use the results already shown: never repeat a call whose result you have.",
+        f'Reply with exactly one JSON object: {{"{THOUGHT_KEY}": "<the parts of the task not done yet>", '
+        '"tool": "<tool name>", "arguments": {<arguments for that tool>}}. Call one tool per reply, for the '
+        "first part not done yet; the next message will show its result. Use the results already shown: "
+        "never repeat a call whose result you have, and never make up data that a tool should produce.",
     ]
     if any(t.name == "finish" for t in tools):
         lines.append("When the task is done, call finish with the final answer.")
@@ -181,16 +203,17 @@ def _brief(description: str) -> str:
 def canonical_action(step: Step) -> str:
     """Render a step's action(s) when no generated text was kept (another model's step)."""
     return "\n".join(
-        json.dumps({"thought": step.thought, "tool": c.name, "arguments": c.arguments}, ensure_ascii=False)
+        json.dumps({THOUGHT_KEY: step.thought, "tool": c.name, "arguments": c.arguments}, ensure_ascii=False)
         for c in step.tool_calls
-    ) or json.dumps({"thought": step.thought}, ensure_ascii=False)
+    ) or json.dumps({THOUGHT_KEY: step.thought}, ensure_ascii=False)
 
 
 def observation_message(step: Step) -> str:
     """The user message that reports a step's observation(s) back to the model."""
     names = {c.id: c.name for c in step.tool_calls}
     parts = [
-        f"{'ERROR' if o.is_error else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content}"
+        # An empty result said out loud: a small model otherwise reads silence as "try again".
+        f"{'ERROR' if o.is_error else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content or '(empty)'}"
         for o in step.observations
     ]
     return "\n\n".join(parts)

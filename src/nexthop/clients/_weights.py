@@ -125,9 +125,7 @@ def _write_marker(dest: Path, sha256: str) -> None:
     _marker_path(dest).write_text(json.dumps(record) + "\n")
 
 
-def _assemble(
-    parts: Sequence[Traversable | Path], dest: Path, size: int, sha256: str, progress: bool
-) -> Path:
+def _assemble(parts: Sequence[Traversable | Path], dest: Path, size: int, sha256: str, progress: bool) -> Path:
     """Concatenate ``parts`` into ``dest``, verifying size and sha256, then mark it verified.
 
     Args:

@@ -121,11 +121,15 @@ class _Run:
         step_start = time.perf_counter()
         tools = await self.list_tools()
         response = await self.model.request(
-            ModelRequest(instructions=self.instructions, trajectory=self.trajectory, tools=tools, settings=self.settings)
+            ModelRequest(
+                instructions=self.instructions, trajectory=self.trajectory, tools=tools, settings=self.settings
+            )
         )
         self.usage = self.usage + response.usage
         await self.emit(
-            ActionEvent(step_index=index, thought=response.thought, tool_calls=response.tool_calls, elapsed_s=self.elapsed)
+            ActionEvent(
+                step_index=index, thought=response.thought, tool_calls=response.tool_calls, elapsed_s=self.elapsed
+            )
         )
         observations = await self.dispatch(response, tools)
         step = Step(

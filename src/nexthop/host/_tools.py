@@ -100,9 +100,7 @@ class FunctionToolset:
         else:
             content = value if isinstance(value, str) else _to_text(value)
             is_error = False
-        return Observation(
-            call_id=call.id, content=content, is_error=is_error, duration_s=time.perf_counter() - start
-        )
+        return Observation(call_id=call.id, content=content, is_error=is_error, duration_s=time.perf_counter() - start)
 
 
 def _to_text(value: Any) -> str:

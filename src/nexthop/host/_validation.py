@@ -32,7 +32,10 @@ class ArgumentValidator:
         if error is None:
             return None
         where = "/".join(str(p) for p in error.absolute_path) or "arguments"
-        return f"arguments for {tool.name} fail its input schema at {where}: {error.message}; call it again with arguments that match"
+        return (
+            f"arguments for {tool.name} fail its input schema at {where}: {error.message}; "
+            "call it again with arguments that match"
+        )
 
     def _validator(self, tool: ToolDef) -> Any:
         cached = self._cache.get(tool.name)
