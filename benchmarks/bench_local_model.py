@@ -18,10 +18,10 @@ import time
 
 import anyio
 
+from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._trajectory import Observation, Step, Trajectory
 from nexthop.clients._llama import LlamaCppModel
 from nexthop.clients._model import ModelRequest
-from nexthop.host._tools import FINISH_TOOL, ToolDef
-from nexthop.host._trajectory import Observation, Step, Trajectory
 
 TOOLS = [
     ToolDef(

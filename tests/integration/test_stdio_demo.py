@@ -106,11 +106,6 @@ async def test_a_crash_mid_call_is_an_error_and_the_host_keeps_working() -> None
         assert again.is_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: the SDK reports a dead stdio server as MCPError(CONNECTION_CLOSED), which "
-    "MCPConnection.call_tool treats as a tool error, so the server stays 'connected' and keeps its tools",
-)
 async def test_a_crashed_server_is_marked_failed_and_its_tools_withdrawn() -> None:
     async with ServerGroup([demo("a"), demo("b")]) as group:
         obs = await use(group, "a__crash")
@@ -177,11 +172,6 @@ async def test_servers_that_fail_to_start_are_reported_by_name_while_the_others_
         assert refused.is_error and "not connected" in refused.content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: MCPConnection's default stderr temp file is closed (by _connected's exit stack) "
-    "before run() calls _fail, so the server's last stderr line never reaches the error",
-)
 async def test_a_server_that_dies_at_start_up_is_reported_with_its_last_stderr_line() -> None:
     script = "import sys; sys.exit('config file not found: /etc/nowhere.toml')"
     dies = MCPConnection("dies", mcp.StdioServerParameters(command=sys.executable, args=["-c", script]))
