@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -138,7 +138,7 @@ class AgentHost:
         )
 
     @contextlib.asynccontextmanager
-    async def iter(self, task: str, *, max_steps: int | None = None) -> AsyncIterator[RunHandle]:
+    async def iter(self, task: str, *, max_steps: int | None = None) -> AsyncGenerator[RunHandle]:
         """Run a task in the background and stream its events.
 
         Example:
