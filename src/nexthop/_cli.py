@@ -1,4 +1,4 @@
-"""The ``nexthop`` command: ``run`` a task, list ``tools``.
+"""The ``nexthop`` command: ``run`` a task, list ``tools``, ``serve`` over MCP.
 
 Reads files and environment variables (``NEXTHOP_MODEL``, ``NEXTHOP_CONFIG``) here
 and nowhere else; everything below gets explicit config objects.
@@ -20,6 +20,7 @@ import anyio
 import platformdirs
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from nexthop._exceptions import ConfigError, NexthopError
 from nexthop._render import StepPrinter, print_result, print_tools
@@ -83,6 +84,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="step budget (default 30)")
     run.add_argument("--json", action="store_true", help="print the RunResult with its trajectory as JSON on stdout")
     run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[servers],
+        help="serve this host over MCP (tool run_task)",
+        description="Expose this host as an MCP server, so an IDE or another agent can hand it whole tasks "
+        "with the tool run_task and read every run back as nexthop://runs/{run_id}. stdio by default.",
+    )
+    serve.add_argument("--model", default=None, help="as for run; default: $NEXTHOP_MODEL, else local")
+    serve.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="default step budget")
+    serve.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="require 'Authorization: Bearer TOKEN' over HTTP; default $NEXTHOP_TOKEN; required off loopback",
+    )
 
     tools = sub.add_parser(
         "tools",
@@ -148,6 +169,41 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     return EXIT_CODES.get(result.termination.kind, 6)
 
 
+async def _serve(args: argparse.Namespace, console: Console) -> int:
+    from nexthop.servers._serve import is_loopback, serve_http, serve_stdio
+    from nexthop.servers._server import build_server
+
+    servers = _servers(args)
+    address = _http_address(args.http) if args.http else None
+    token = args.token or os.environ.get("NEXTHOP_TOKEN") or None
+    if address is not None:
+        # Checked before any server starts, so a refused start costs nothing.
+        if not is_loopback(address[0]) and not token:
+            raise ConfigError(
+                f"serving on {address[0]} (not loopback) needs a bearer token: pass --token or set NEXTHOP_TOKEN"
+            )
+    model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
+    async with AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps) as host:
+        for name, error in host.servers.failed.items():
+            console.print(f"[red]✗ {name}[/]: {escape(error)}", soft_wrap=True)
+        server = await build_server(host)
+        if address is None:
+            await serve_stdio(server)
+        else:
+            console.print(f"nexthop serving MCP at http://{address[0]}:{address[1]}/mcp (model {model.name})")
+            await serve_http(server, host=address[0], port=address[1], token=token)
+    return 0
+
+
+def _http_address(spec: str) -> tuple[str, int]:
+    host, sep, port = spec.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", spec
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--http {spec!r}: expected [HOST:]PORT, e.g. --http 8765 or --http 0.0.0.0:8765")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 async def _tools(args: argparse.Namespace, console: Console) -> int:
     servers = _servers(args, args.names)
     if not servers:
@@ -181,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, handlers=[RichHandler(console=console, show_path=False)])
-    command = {"run": _run, "tools": _tools}[args.command]
+    command = {"run": _run, "tools": _tools, "serve": _serve}[args.command]
     try:
         return anyio.run(command, args, console)
     except NexthopError as e:

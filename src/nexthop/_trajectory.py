@@ -8,6 +8,7 @@ step 200 as at step 10.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -143,13 +144,28 @@ class Trajectory(BaseModel):
 
     Attributes:
         task: The goal as the user gave it.
+        context: What the caller already knows, given with the task (may be empty).
+        memory: An earlier run handed over by whoever delegated this one (what was
+            tried, what failed), after Autono's memory transfer between agents
+            (arXiv 2504.04650); its steps are summarised to the model, not replayed.
         steps: Steps in order.
     """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["trajectory"] = "trajectory"
     task: str
-    steps: list[Step] = Field(default_factory=list)
+    context: str = ""
+    memory: Trajectory | None = None
+    steps: list[Step] = Field(default_factory=list[Step])
+
+    def task_message(self) -> str:
+        """The opening user message every model sees: the task, the caller's context, and the memory."""
+        parts = [self.task]
+        if self.context:
+            parts.append(f"Context from the caller:\n{self.context}")
+        if self.memory is not None:
+            parts.append(_render_memory(self.memory))
+        return "\n\n".join(parts)
 
     @property
     def usage(self) -> Usage:
@@ -187,6 +203,19 @@ class RunResult(BaseModel):
     def steps(self) -> list[Step]:
         """Shortcut for ``trajectory.steps``."""
         return self.trajectory.steps
+
+
+def _render_memory(memory: Trajectory, limit: int = 300) -> str:
+    lines = [f"Memory of an earlier attempt (task: {memory.task}). What was tried and what happened:"]
+    for step in memory.steps:
+        for call, obs in zip(step.tool_calls, step.observations, strict=False):
+            outcome = "FAILED" if obs.is_error else "ok"
+            text = " ".join(obs.content.split())[:limit]
+            lines.append(f"- step {step.index}: {call.name} {json.dumps(call.arguments)[:limit]} -> {outcome}: {text}")
+    if len(lines) == 1:
+        lines.append("- nothing was done")
+    lines.append("Do not repeat what failed.")
+    return "\n".join(lines)
 
 
 RUN_RESULT_ADAPTER: TypeAdapter[RunResult] = TypeAdapter(RunResult)

@@ -129,7 +129,9 @@ def test_bad_strings_are_one_line_config_errors(spec: str, keys: None, fake_llam
         model_from_string(spec)
     message = str(info.value)
     assert f"unknown model {spec!r}" in message
-    assert "anthropic:<model>, openai:<model>[@<base_url>], local or local:<path.gguf>" in message
+    assert (
+        "anthropic:<model>, openai:<model>[@<base_url>], local, local:<path.gguf> or scripted:<actions.json>" in message
+    )
     assert "\n" not in message
 
 
@@ -137,3 +139,14 @@ def test_provider_is_case_insensitive(keys: None) -> None:
     model: Any = model_from_string("Anthropic:claude-x")
     assert isinstance(model, AnthropicModel) and model.model == "claude-x"
     _close(model)
+
+
+def test_a_scripted_model_from_a_file_replays_by_step(tmp_path: Path) -> None:
+    script = tmp_path / "actions.json"
+    script.write_text('[{"tool": "demo__echo", "arguments": {"text": "hi"}}, {"reply": "done"}]')
+    model = model_from_string(f"scripted:{script}")
+    assert model.name == f"scripted:{script}"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"tool": "x"}')
+    with pytest.raises(ConfigError, match="must be a JSON list"):
+        model_from_string(f"scripted:{bad}")

@@ -55,7 +55,7 @@ def trajectory_to_messages(trajectory: Trajectory) -> list[MessageParam]:
     Returns:
         Messages alternating user and assistant, starting with the task.
     """
-    messages: list[MessageParam] = [{"role": "user", "content": trajectory.task}]
+    messages: list[MessageParam] = [{"role": "user", "content": trajectory.task_message()}]
     for step in trajectory.steps:
         messages.extend(_step_to_messages(step))
     return messages

@@ -77,6 +77,7 @@ def _simplify(
 ) -> dict[str, Any]:
     if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
         return {}
+    node = cast("Mapping[str, Any]", node)  # a JSON schema object: string keys, any values
     ref = node.get("$ref")
     if isinstance(ref, str):
         name = ref.rsplit("/", 1)[-1]
@@ -236,7 +237,7 @@ def build_messages(
     """
     messages = [
         {"role": "system", "content": system_prompt(instructions, tools)},
-        {"role": "user", "content": trajectory.task},
+        {"role": "user", "content": trajectory.task_message()},
     ]
     for step in trajectory.steps:
         first = step.tool_calls[0].id if step.tool_calls else None

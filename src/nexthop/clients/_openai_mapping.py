@@ -77,7 +77,7 @@ def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[Ch
     messages: list[ChatCompletionMessageParam] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
-    messages.append({"role": "user", "content": trajectory.task})
+    messages.append({"role": "user", "content": trajectory.task_message()})
     for step in trajectory.steps:
         messages.extend(_step_to_messages(step))
     return messages

@@ -7,10 +7,12 @@ measures nothing about what a model could achieve.
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from nexthop._exceptions import ModelError
+from nexthop._exceptions import ConfigError, ModelError
 from nexthop._trajectory import ToolCall, Usage
 from nexthop.clients._model import Model, ModelRequest, ModelResponse
 
@@ -54,14 +56,43 @@ class ScriptedModel(Model):
         ModelError: From `request`, when the script runs out.
     """
 
-    def __init__(self, script: Iterable[ScriptItem], *, name: str = "scripted") -> None:
-        self._script = iter(script)
+    def __init__(self, script: Iterable[ScriptItem], *, name: str = "scripted", by_step: bool = False) -> None:
+        self._items = list(script) if by_step else None
+        self._script = iter(script) if not by_step else iter(())
         self.name = name
         self.requests: int = 0
 
+    @classmethod
+    def from_file(cls, path: str | Path) -> ScriptedModel:
+        """Load a script from JSON, for the CLI's ``--model scripted:<file.json>``.
+
+        The file is a list of actions, ``{"tool": NAME, "arguments": {...}, "thought": "..."}``
+        or ``{"reply": TEXT}``. Action *i* answers step *i* of every run, so concurrent
+        runs (``nexthop serve``) each replay the whole script.
+
+        Raises:
+            ConfigError: The file is missing or not such a list.
+        """
+        try:
+            raw = json.loads(Path(path).read_text())
+            items = [
+                reply(a["reply"]) if "reply" in a else call(a["tool"], a.get("thought", ""), **a.get("arguments", {}))
+                for a in raw
+            ]
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise ConfigError(
+                f"scripted model file {path}: {e}; it must be a JSON list of "
+                '{"tool": NAME, "arguments": {...}} or {"reply": TEXT}'
+            ) from e
+        return cls(items, name=f"scripted:{path}", by_step=True)
+
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.requests += 1
-        item = next(self._script, None)
+        if self._items is not None:
+            index = len(request.trajectory.steps)
+            item = self._items[index] if index < len(self._items) else None
+        else:
+            item = next(self._script, None)
         if item is None:
             raise ModelError(f"scripted model ran out of actions at request {self.requests}; add more to its script")
         response = item(request) if callable(item) else item

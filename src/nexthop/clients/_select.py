@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_MODEL", "model_from_string"]
 DEFAULT_MODEL = "local"
 """The model used when none is chosen: the embedded one, which needs no key or network."""
 
-_GRAMMAR = "use anthropic:<model>, openai:<model>[@<base_url>], local or local:<path.gguf>"
+_GRAMMAR = "use anthropic:<model>, openai:<model>[@<base_url>], local, local:<path.gguf> or scripted:<actions.json>"
 # Model names may hold '@' themselves (e.g. Vertex-style ids), so only an '@' that
 # introduces a URL separates the base URL, and the last such one wins.
 _URL_AT = re.compile(r"@(?=https?://)")
@@ -65,6 +65,10 @@ def model_from_string(spec: str) -> Model:
         if not model:
             raise ConfigError(f"unknown model {spec!r}: the model name before '@' is empty; {_GRAMMAR}")
         return OpenAIModel(model, base_url=base_url)
+    if provider == "scripted":
+        from nexthop.clients._scripted import ScriptedModel
+
+        return ScriptedModel.from_file(Path(rest).expanduser())
     if provider == "local":
         path = Path(rest).expanduser()
         if not path.is_file():

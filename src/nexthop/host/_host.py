@@ -12,7 +12,7 @@ import anyio
 import anyio.abc
 
 from nexthop._toolset import Toolset
-from nexthop._trajectory import RunResult
+from nexthop._trajectory import RunResult, Trajectory
 from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
@@ -101,11 +101,22 @@ class AgentHost:
         """The sources of tools, in the order they are offered: Python tools, then servers."""
         return [self.functions, self.servers]
 
-    async def run(self, task: str, *, max_steps: int | None = None, on_event: Observer | None = None) -> RunResult:
+    async def run(
+        self,
+        task: str,
+        *,
+        context: str = "",
+        memory: Trajectory | None = None,
+        max_steps: int | None = None,
+        on_event: Observer | None = None,
+    ) -> RunResult:
         """Run a task to its end.
 
         Args:
             task: The goal, in plain language.
+            context: What the caller already knows; shown to the model with the task.
+            memory: The trajectory of an earlier run (this host's, or one handed over by a
+                delegating agent); the model is told what was tried and what failed.
             max_steps: Step budget for this run; defaults to the host's ``max_steps``.
             on_event: A callback for this run's events, besides the host's observers.
 
@@ -127,6 +138,8 @@ class AgentHost:
 
         return await run_loop(
             task=task,
+            context=context,
+            memory=memory,
             model=self.model,
             toolsets=self.toolsets,
             instructions=self.instructions,

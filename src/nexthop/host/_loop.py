@@ -65,6 +65,8 @@ class _Stop(Exception):  # noqa: N818 - control flow, never escapes the loop
 async def run_loop(
     *,
     task: str,
+    context: str = "",
+    memory: Trajectory | None = None,
     model: Model,
     toolsets: Sequence[Toolset],
     instructions: str,
@@ -75,14 +77,15 @@ async def run_loop(
     max_observation_chars: int,
 ) -> RunResult:
     """Run one task to its end and return its result; see `AgentHost.run`."""
-    run = _Run(task, model, toolsets, instructions, settings, emit, validator, max_observation_chars)
+    trajectory = Trajectory(task=task, context=context, memory=memory)
+    run = _Run(trajectory, model, toolsets, instructions, settings, emit, validator, max_observation_chars)
     return await run.drive(max_steps)
 
 
 class _Run:
     def __init__(
         self,
-        task: str,
+        trajectory: Trajectory,
         model: Model,
         toolsets: Sequence[Toolset],
         instructions: str,
@@ -91,7 +94,7 @@ class _Run:
         validator: ArgumentValidator,
         max_observation_chars: int,
     ) -> None:
-        self.trajectory = Trajectory(task=task)
+        self.trajectory = trajectory
         self.model = model
         self.toolsets = toolsets
         self.instructions = instructions
