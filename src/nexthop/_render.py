@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -35,7 +35,7 @@ class StepPrinter:
         self._elapsed = 0.0
 
     @contextmanager
-    def status(self, text: str) -> Iterator[None]:
+    def status(self, text: str) -> Generator[None]:
         with self.console.status(text):
             yield
 

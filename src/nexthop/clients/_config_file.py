@@ -9,24 +9,27 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
 import json5
 
 from nexthop._exceptions import ConfigError
+
+# _config and this module are two halves of one private unit (the models, and reading
+# them from a file), so they share its private constants and helpers.
 from nexthop.clients._config import (
-    _DEFAULT_MAX_TIMEOUT_S,
-    _DEFAULT_TIMEOUT_S,
-    _TYPES,
-    _VAR_RE,
+    _DEFAULT_MAX_TIMEOUT_S,  # pyright: ignore[reportPrivateUsage]
+    _DEFAULT_TIMEOUT_S,  # pyright: ignore[reportPrivateUsage]
+    _TYPES,  # pyright: ignore[reportPrivateUsage]
+    _VAR_RE,  # pyright: ignore[reportPrivateUsage]
     HostConfig,
     HTTPServerConfig,
     ServerConfig,
     SSEServerConfig,
     StdioServerConfig,
-    _name_problem,
+    _name_problem,  # pyright: ignore[reportPrivateUsage]
 )
 
 __all__ = ["load_config"]
@@ -78,7 +81,7 @@ class _DupDict(dict[str, Any]):
     duplicates: tuple[str, ...] = ()
 
 
-def _pairs_hook(pairs: list[tuple[str, Any]]) -> _DupDict:
+def _pairs_hook(pairs: Iterable[tuple[str, Any]]) -> _DupDict:
     obj = _DupDict()
     dups: list[str] = []
     for key, value in pairs:

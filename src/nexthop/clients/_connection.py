@@ -17,14 +17,15 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal, TextIO
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, Literal, TextIO, cast
 
 import anyio
 import mcp
 import mcp_types
 from anyio.abc import TaskStatus
 from mcp.client.sse import sse_client
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CONNECTION_CLOSED
@@ -94,18 +95,19 @@ class MCPConnection:
     def from_config(cls, config: ServerConfig, *, mode: str = "auto") -> MCPConnection:
         """Build a connection from a parsed server entry (stdio, HTTP or SSE)."""
         target: Any
-        if isinstance(config, StdioServerConfig):
-            target = mcp.StdioServerParameters(
-                command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd
-            )
-        elif isinstance(config, HTTPServerConfig):
-            target = streamable_http_client(
-                config.url, http_client=create_mcp_http_client(headers=dict(config.headers))
-            )
-        elif isinstance(config, SSEServerConfig):
-            target = sse_client(config.url, headers=dict(config.headers))
-        else:  # pragma: no cover - the discriminated union is exhaustive
-            raise TypeError(f"unknown server config {config!r}")
+        match config:
+            case StdioServerConfig():
+                target = mcp.StdioServerParameters(
+                    command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd
+                )
+            case HTTPServerConfig():
+                target = streamable_http_client(
+                    config.url, http_client=create_mcp_http_client(headers=dict(config.headers))
+                )
+            case SSEServerConfig():
+                target = sse_client(config.url, headers=dict(config.headers))
+            case _:  # pragma: no cover - the discriminated union is exhaustive
+                raise TypeError(f"unknown server config {config!r}")
         return cls(
             config.name,
             target,
@@ -148,11 +150,12 @@ class MCPConnection:
         self._stop.set()
 
     @contextlib.asynccontextmanager
-    async def _connected(self, startup: anyio.CancelScope) -> AsyncIterator[None]:
+    async def _connected(self, startup: anyio.CancelScope) -> AsyncGenerator[None]:
         async with contextlib.AsyncExitStack() as stack:
             target = self._target
             if isinstance(target, mcp.StdioServerParameters):
-                target = mcp.client.stdio.stdio_client(target, errlog=self._stderr)
+                # run() has opened a stderr file for every stdio target before connecting.
+                target = stdio_client(target, errlog=cast("TextIO", self._stderr))
             client = mcp.Client(target, mode=self._mode, message_handler=self._on_message)  # pyright: ignore[reportArgumentType]
             await stack.enter_async_context(client)
             self._client = client
@@ -262,6 +265,7 @@ class MCPConnection:
         if not self._allowed(remote):
             return _error(call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start)
         hard_deadline = anyio.current_time() + self.max_timeout_s
+        result: mcp_types.CallToolResult | None = None
         with anyio.CancelScope(deadline=anyio.current_time() + self.timeout_s) as scope:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -279,7 +283,7 @@ class MCPConnection:
                 return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)
             except Exception as e:  # a malformed reply must not take the loop down
                 return _error(call, f"{self.name}: {_describe(e)}", start)
-        if scope.cancelled_caught:
+        if scope.cancelled_caught or result is None:  # no result only when the deadline cancelled the call
             limit = self.max_timeout_s if anyio.current_time() >= hard_deadline else self.timeout_s
             return _error(call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start)
         return Observation(
@@ -310,10 +314,20 @@ def _content_text(blocks: list[Any]) -> str:
     return "\n".join(parts)
 
 
+def _sole_member(error: BaseException) -> BaseException | None:
+    """The only exception inside ``error`` when it is a one-member ExceptionGroup, else None."""
+    if isinstance(error, BaseExceptionGroup):
+        # isinstance cannot bind the group's type parameter; its members are BaseExceptions.
+        members = cast("BaseExceptionGroup[BaseException]", error).exceptions
+        if len(members) == 1:
+            return members[0]
+    return None
+
+
 def _describe(error: BaseException) -> str:
     # ExceptionGroups from task groups hide the real cause one or more levels down.
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
+    while (inner := _sole_member(error)) is not None:
+        error = inner
     if isinstance(error, TimeoutError):
         return "timed out while connecting"
     if isinstance(error, FileNotFoundError):

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.from_thread
@@ -247,7 +247,8 @@ class LlamaCppModel(Model):
         name, arguments = reply.get("tool"), reply.get("arguments")
         if name not in {t.name for t in tools} or not isinstance(arguments, dict):
             raise ModelError(f"local model reply names no tool on offer: {text[:200]!r}")
-        call = ToolCall(id=f"l{next(self._ids)}", name=name, arguments=arguments)
+        # JSON object keys are always strings.
+        call = ToolCall(id=f"l{next(self._ids)}", name=name, arguments=cast("dict[str, Any]", arguments))
         self._remember(call.id, text)
         return ModelResponse(thought=thought, tool_calls=(call,), usage=usage)
 

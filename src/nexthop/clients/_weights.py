@@ -14,11 +14,11 @@ import importlib.resources
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import platformdirs
 
@@ -110,13 +110,10 @@ def _is_verified(dest: Path, size: int, sha256: str) -> bool:
         marker = json.loads(_marker_path(dest).read_text())
     except (OSError, ValueError):
         return False
-    return (
-        st.st_size == size
-        and isinstance(marker, dict)
-        and marker.get("size") == size
-        and marker.get("mtime_ns") == st.st_mtime_ns
-        and marker.get("sha256") == sha256
-    )
+    if st.st_size != size or not isinstance(marker, dict):
+        return False
+    record = cast("dict[str, Any]", marker)  # a JSON object: string keys
+    return record.get("size") == size and record.get("mtime_ns") == st.st_mtime_ns and record.get("sha256") == sha256
 
 
 def _write_marker(dest: Path, sha256: str) -> None:
@@ -172,7 +169,7 @@ def _assemble(parts: Sequence[Traversable | Path], dest: Path, size: int, sha256
 
 
 @contextmanager
-def _progress_bar(total: int, label: str, enabled: bool) -> Iterator[Any]:
+def _progress_bar(total: int, label: str, enabled: bool) -> Generator[Callable[[int], None]]:
     """Yield ``advance(n_bytes)``; a rich bar on stderr when enabled, a no-op otherwise."""
     if not enabled:
         yield lambda n: None

@@ -17,6 +17,7 @@ from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.clients._model import Model, ModelSettings
+from nexthop.host._approval import Approver
 from nexthop.host._loop import RunEvent, run_loop
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
@@ -48,6 +49,8 @@ class AgentHost:
         settings: Model request settings.
         max_observation_chars: Longest tool result shown to the model (characters); the rest is cut.
         observers: Callbacks that receive every `RunEvent` of every run.
+        ask: Glob patterns over ``<server>__<tool>`` whose calls need a person's approval.
+        approver: Who is asked (see `Approver`); with none, such calls are denied.
 
     Use it as an async context manager: entering connects all servers concurrently;
     leaving disconnects them and leaves no child processes.
@@ -71,6 +74,8 @@ class AgentHost:
         settings: ModelSettings | None = None,
         max_observation_chars: int = 16_000,
         observers: Sequence[Observer] = (),
+        ask: Sequence[str] = (),
+        approver: Approver | None = None,
     ) -> None:
         connections = [s if isinstance(s, MCPConnection) else MCPConnection.from_config(s) for s in servers]
         self.model = model
@@ -81,6 +86,8 @@ class AgentHost:
         self.settings = settings or ModelSettings()
         self.max_observation_chars = max_observation_chars
         self.observers: list[Observer] = list(observers)
+        self.ask = tuple(ask)
+        self.approver = approver
         self._validator = ArgumentValidator()
 
     async def __aenter__(self) -> AgentHost:
@@ -109,6 +116,7 @@ class AgentHost:
         memory: Trajectory | None = None,
         max_steps: int | None = None,
         on_event: Observer | None = None,
+        approver: Approver | None = None,
     ) -> RunResult:
         """Run a task to its end.
 
@@ -119,6 +127,8 @@ class AgentHost:
                 delegating agent); the model is told what was tried and what failed.
             max_steps: Step budget for this run; defaults to the host's ``max_steps``.
             on_event: A callback for this run's events, besides the host's observers.
+            approver: Who is asked for this run's approvals, instead of the host's
+                (a served host asks the MCP client that handed it the task).
 
         Returns:
             The `RunResult`, whatever the outcome: an early stop (step budget, model
@@ -148,6 +158,8 @@ class AgentHost:
             emit=emit,
             validator=self._validator,
             max_observation_chars=self.max_observation_chars,
+            ask=self.ask,
+            approver=approver or self.approver,
         )
 
     @contextlib.asynccontextmanager

@@ -27,6 +27,7 @@ from nexthop._trajectory import (
     Usage,
 )
 from nexthop.clients._model import Model, ModelRequest, ModelResponse, ModelSettings
+from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver, needs_approval
 from nexthop.host._validation import ArgumentValidator
 
 __all__ = ["ActionEvent", "RunEvent", "run_loop"]
@@ -75,10 +76,13 @@ async def run_loop(
     emit: Emit,
     validator: ArgumentValidator,
     max_observation_chars: int,
+    ask: Sequence[str] = (),
+    approver: Approver | None = None,
 ) -> RunResult:
     """Run one task to its end and return its result; see `AgentHost.run`."""
     trajectory = Trajectory(task=task, context=context, memory=memory)
     run = _Run(trajectory, model, toolsets, instructions, settings, emit, validator, max_observation_chars)
+    run.ask, run.approver = tuple(ask), approver
     return await run.drive(max_steps)
 
 
@@ -105,6 +109,8 @@ class _Run:
         self.usage = Usage()
         self.start = time.perf_counter()
         self.owners: dict[str, Toolset] = {}
+        self.ask: tuple[str, ...] = ()
+        self.approver: Approver | None = None
 
     async def drive(self, max_steps: int) -> RunResult:
         try:
@@ -189,7 +195,23 @@ class _Run:
         problem = self.validator.check(definition, call.arguments)
         if problem is not None:
             return Observation(call_id=call.id, content=problem, is_error=True)
+        if self.ask and needs_approval(definition, self.ask):
+            decision = await self.approve(call, definition)
+            if not decision.approved:
+                return Observation(call_id=call.id, content=f"denied by policy: {decision.reason}", is_error=True)
         return await self.owners[call.name].call_tool(call)
+
+    async def approve(self, call: ToolCall, definition: ToolDef) -> ApprovalDecision:
+        if self.approver is None:
+            return ApprovalDecision(approved=False, reason="this call needs approval and no one can be asked")
+        request = ApprovalRequest(
+            tool=call.name,
+            server=definition.server,
+            arguments=call.arguments,
+            description=definition.description,
+            task=self.trajectory.task,
+        )
+        return await self.approver(request)
 
     def clip(self, obs: Observation) -> Observation:
         if len(obs.content) <= self.max_observation_chars:

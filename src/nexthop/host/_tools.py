@@ -65,7 +65,11 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, descr
         A `FunctionTool` (or a decorator making one, when called with options only).
     """
     if fn is None:
-        return lambda f: FunctionTool(f, name=name, description=description)  # pyright: ignore[reportUnknownLambdaType]
+
+        def decorate(f: Callable[..., Any]) -> FunctionTool:
+            return FunctionTool(f, name=name, description=description)
+
+        return decorate
     return FunctionTool(fn, name=name, description=description)
 
 

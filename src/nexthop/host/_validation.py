@@ -6,10 +6,11 @@ observation naming the field and the problem, and can correct itself next step.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import jsonschema.exceptions
+import jsonschema.protocols
 import jsonschema.validators
 
 from nexthop._toolset import ToolDef
@@ -21,14 +22,18 @@ class ArgumentValidator:
     """Validates arguments with the `jsonschema` library; one compiled validator per tool definition."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[ToolDef, Any]] = {}
+        self._cache: dict[str, tuple[ToolDef, jsonschema.protocols.Validator | None]] = {}
 
     def check(self, tool: ToolDef, arguments: dict[str, Any]) -> str | None:
         """Return None when ``arguments`` fit ``tool.input_schema``, else a one-line problem for the model."""
         validator = self._validator(tool)
         if validator is None:
             return None
-        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        # best_match has no return annotation in the stubs; it returns the most relevant error, or None.
+        error = cast(
+            "jsonschema.exceptions.ValidationError | None",
+            jsonschema.exceptions.best_match(validator.iter_errors(arguments)),  # pyright: ignore[reportUnknownMemberType]
+        )
         if error is None:
             return None
         where = "/".join(str(p) for p in error.absolute_path) or "arguments"
@@ -37,7 +42,7 @@ class ArgumentValidator:
             "call it again with arguments that match"
         )
 
-    def _validator(self, tool: ToolDef) -> Any:
+    def _validator(self, tool: ToolDef) -> jsonschema.protocols.Validator | None:
         cached = self._cache.get(tool.name)
         if cached is not None and cached[0] is tool:
             return cached[1]

@@ -9,6 +9,7 @@ trajectory or a run URI (after Autono's memory transfer, arXiv 2504.04650).
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from mcp.server import MCPServer
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 from nexthop._trajectory import RunStatus, Step, TerminationReason, Trajectory, Usage
 from nexthop.host._host import AgentHost
 from nexthop.host._loop import RunEvent
+from nexthop.servers._elicit import elicitation_approver
 from nexthop.servers._runs import RUN_URI_PREFIX, RunRecord, RunRegistry
 
 __all__ = ["RunTaskOutput", "build_server", "describe_host"]
@@ -112,7 +114,14 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
             if isinstance(event, Step):
                 await ctx.report_progress(event.index, None, _progress_line(event))
 
-        result = await host.run(task, context=context, memory=recalled, max_steps=max_steps, on_event=on_event)
+        result = await host.run(
+            task,
+            context=context,
+            memory=recalled,
+            max_steps=max_steps,
+            on_event=on_event,
+            approver=elicitation_approver(ctx),
+        )
         return _tool_result(record, result.status)
 
     @server.resource(f"{RUN_URI_PREFIX}{{run_id}}", mime_type="application/json", name="run")
@@ -126,8 +135,6 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
     @server.resource("nexthop://runs", mime_type="application/json", name="recent runs")
     def list_runs() -> str:
         """The recent runs, newest first: uri, task, state and status."""
-        import json
-
         return json.dumps(
             [
                 {
@@ -157,7 +164,7 @@ def _recall(memory: Trajectory | str | None, runs: RunRegistry) -> Trajectory | 
 
 
 def _progress_line(step: Step) -> str:
-    calls = []
+    calls: list[str] = []
     for call, obs in zip(step.tool_calls, step.observations, strict=False):
         calls.append(f"{call.name} {'failed' if obs.is_error else 'ok'}")
     return f"step {step.index}: " + (", ".join(calls) or "answered")
