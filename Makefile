@@ -18,15 +18,17 @@ demo: install  ## the main job: a real task over two real MCP servers, embedded 
 	$(VENV)/bin/nexthop run --config examples/servers.json "$(TASK)"
 	$(PY) examples/check.py
 
-test: install  ## lint, then every test: unit, integration over real servers, end-to-end with the embedded model
+test: install  ## lint and type-check, then every test: unit, integration over real servers, end-to-end with the embedded model
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/pyright
 	bash examples/setup.sh
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/pyright
 
 bench: install  ## benchmarks that print figures
 	$(PY) benchmarks/bench_host.py
