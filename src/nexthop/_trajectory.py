@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
     "Observation",
+    "PolicyRecord",
     "RunResult",
     "RunStatus",
     "Step",
@@ -96,6 +97,22 @@ class Observation(BaseModel):
     duration_s: float = 0.0
 
 
+class PolicyRecord(BaseModel):
+    """What a policy recorded on a step, e.g. an abandonment draw ``{"p": 0.2, "roll": 0.73}``.
+
+    Attributes:
+        policy: The policy's name.
+        event: What happened (``draw``, ``hint``, ``blocked`` ...).
+        data: The facts, JSON-serialisable.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["policy_record"] = "policy_record"
+    policy: str
+    event: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class Step(BaseModel):
     """One turn of the loop: the model's thought, its action(s) and what they observed.
 
@@ -106,6 +123,9 @@ class Step(BaseModel):
         observations: One per call, in the same order.
         usage: Tokens this step's model request cost.
         duration_s: Wall time of the whole step, model plus tools (seconds).
+        hint: A policy's note to the model, shown with this step's observations
+            (e.g. a doom-loop correction); empty when none.
+        records: What policies recorded at this step.
     """
 
     model_config = _FROZEN
@@ -116,9 +136,11 @@ class Step(BaseModel):
     observations: tuple[Observation, ...] = ()
     usage: Usage = Usage()
     duration_s: float = 0.0
+    hint: str = ""
+    records: tuple[PolicyRecord, ...] = ()
 
 
-TerminationKind = Literal["completed", "max_steps", "error", "cancelled"]
+TerminationKind = Literal["completed", "max_steps", "error", "cancelled", "abandoned", "doom_loop", "budget", "denied"]
 RunStatus = Literal["completed", "incomplete", "error"]
 
 
@@ -128,13 +150,18 @@ class TerminationReason(BaseModel):
     Attributes:
         kind: ``completed`` (the model called ``finish`` or answered without a tool),
             ``max_steps`` (the step budget ran out), ``error`` (the model failed),
-            ``cancelled`` (the caller cancelled).
+            ``cancelled`` (the caller cancelled); policies add ``abandoned``,
+            ``doom_loop``, ``budget`` (tokens or wall time) and ``denied``.
         detail: One human-readable line.
+        policy: The policy that stopped the run, if one did.
+        evidence: Machine-readable facts behind the stop (e.g. ``{"budget": "tokens"}``).
     """
 
     model_config = _FROZEN
     kind: TerminationKind
     detail: str = ""
+    policy: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 class Trajectory(BaseModel):

@@ -12,6 +12,8 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from nexthop import AgentHost, MCPConnection, ScriptedModel
 from nexthop.clients import call, finish
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest
+from nexthop.policies._config import PolicyConfig
+from nexthop.policies._permissions import Permissions
 from nexthop.servers._server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -19,7 +21,11 @@ pytestmark = pytest.mark.anyio
 
 def host(ask: tuple[str, ...] = ("demo__add",)) -> AgentHost:
     model = ScriptedModel([call("demo__add", a=2, b=3), finish("done")], by_step=True)
-    return AgentHost(model=model, servers=[MCPConnection("demo", make_server())], ask=ask)
+    return AgentHost(
+        model=model,
+        servers=[MCPConnection("demo", make_server())],
+        policy=PolicyConfig(permissions=Permissions(ask=ask)),
+    )
 
 
 def answering(approve: bool, seen: list[str]) -> Any:
@@ -87,7 +93,10 @@ async def test_a_python_callback_approves_and_calls_outside_ask_run_freely() -> 
         [call("demo__add", a=2, b=3), call("demo__add", a=9, b=1), call("demo__echo", text="x"), finish("ok")]
     )
     async with AgentHost(
-        model=model, servers=[MCPConnection("demo", make_server())], ask=["demo__add"], approver=approver
+        model=model,
+        servers=[MCPConnection("demo", make_server())],
+        policy=PolicyConfig(permissions=Permissions(ask=("demo__add",))),
+        approver=approver,
     ) as h:
         result = await h.run("t")
     first, second, third = (s.observations[0] for s in result.steps[:3])
@@ -100,7 +109,11 @@ async def test_a_python_callback_approves_and_calls_outside_ask_run_freely() -> 
 
 async def test_with_no_one_to_ask_the_call_is_denied() -> None:
     model = ScriptedModel([call("demo__add", a=2, b=3), finish("ok")])
-    async with AgentHost(model=model, servers=[MCPConnection("demo", make_server())], ask=["demo__*"]) as h:
+    async with AgentHost(
+        model=model,
+        servers=[MCPConnection("demo", make_server())],
+        policy=PolicyConfig(permissions=Permissions(ask=("demo__*",))),
+    ) as h:
         result = await h.run("t")
     obs = result.steps[0].observations[0]
     assert obs.is_error and "no one can be asked" in obs.content

@@ -81,7 +81,10 @@ def _step_to_messages(step: Step) -> list[MessageParam]:
                 if obs is not None
                 else {"type": "tool_result", "tool_use_id": c.id, "content": MISSING_RESULT, "is_error": True}
             )
-        messages.append({"role": "user", "content": results})
+        user: list[ToolResultBlockParam | TextBlockParam] = [*results]
+        if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
+            user.append({"type": "text", "text": f"Note from the host: {step.hint}"})
+        messages.append({"role": "user", "content": user})
     return messages
 
 

@@ -217,6 +217,8 @@ def observation_message(step: Step) -> str:
         f"{'ERROR' if o.is_error else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content or '(empty)'}"
         for o in step.observations
     ]
+    if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
+        parts.append(f"Note from the host: {step.hint}")
     return "\n\n".join(parts)
 
 
@@ -243,6 +245,6 @@ def build_messages(
         first = step.tool_calls[0].id if step.tool_calls else None
         text = generated.get(first) if first is not None else None
         messages.append({"role": "assistant", "content": text if text is not None else canonical_action(step)})
-        if step.observations:
+        if step.observations or step.hint:
             messages.append({"role": "user", "content": observation_message(step)})
     return messages

@@ -104,6 +104,8 @@ def _step_to_messages(step: Step) -> list[ChatCompletionMessageParam]:
         else:
             content = f"ERROR: {obs.content}" if obs.is_error else obs.content
         messages.append({"role": "tool", "tool_call_id": c.id, "content": content})
+    if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
+        messages.append({"role": "user", "content": f"Note from the host: {step.hint}"})
     return messages
 
 

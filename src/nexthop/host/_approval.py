@@ -9,15 +9,12 @@ becomes an observation the model sees; with no one to ask, the answer is no.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from nexthop._toolset import ToolDef
-
-__all__ = ["ApprovalDecision", "ApprovalRequest", "Approver", "needs_approval"]
+__all__ = ["ApprovalDecision", "ApprovalRequest", "Approver"]
 
 
 class ApprovalRequest(BaseModel):
@@ -51,8 +48,3 @@ class ApprovalDecision(BaseModel):
 
 Approver = Callable[[ApprovalRequest], Awaitable[ApprovalDecision]]
 """Who is asked: an async function from request to decision. It must answer, never hang."""
-
-
-def needs_approval(tool: ToolDef, patterns: Sequence[str]) -> bool:
-    """True when the tool's namespaced name matches one of the ``ask`` glob patterns."""
-    return any(fnmatch.fnmatchcase(tool.name, p) for p in patterns)

@@ -18,9 +18,11 @@ from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.clients._model import Model, ModelSettings
 from nexthop.host._approval import Approver
-from nexthop.host._loop import RunEvent, run_loop
+from nexthop.host._dispatch import Dispatcher
+from nexthop.host._loop import RunEvent, RunSetup, run_loop
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
+from nexthop.policies._config import PolicyConfig
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle"]
 
@@ -49,8 +51,10 @@ class AgentHost:
         settings: Model request settings.
         max_observation_chars: Longest tool result shown to the model (characters); the rest is cut.
         observers: Callbacks that receive every `RunEvent` of every run.
-        ask: Glob patterns over ``<server>__<tool>`` whose calls need a person's approval.
-        approver: Who is asked (see `Approver`); with none, such calls are denied.
+        policy: Every policy's settings (permissions, abandonment, doom loops, budgets,
+            completion check, pinning); see `PolicyConfig` for the defaults.
+        approver: Who is asked when a call needs approval (see `Approver`); with none,
+            such calls are denied.
 
     Use it as an async context manager: entering connects all servers concurrently;
     leaving disconnects them and leaves no child processes.
@@ -74,7 +78,7 @@ class AgentHost:
         settings: ModelSettings | None = None,
         max_observation_chars: int = 16_000,
         observers: Sequence[Observer] = (),
-        ask: Sequence[str] = (),
+        policy: PolicyConfig | None = None,
         approver: Approver | None = None,
     ) -> None:
         connections = [s if isinstance(s, MCPConnection) else MCPConnection.from_config(s) for s in servers]
@@ -86,7 +90,7 @@ class AgentHost:
         self.settings = settings or ModelSettings()
         self.max_observation_chars = max_observation_chars
         self.observers: list[Observer] = list(observers)
-        self.ask = tuple(ask)
+        self.policy = policy or PolicyConfig()
         self.approver = approver
         self._validator = ArgumentValidator()
 
@@ -146,21 +150,19 @@ class AgentHost:
                 if inspect.isawaitable(out):
                     await out
 
-        return await run_loop(
-            task=task,
-            context=context,
-            memory=memory,
+        setup = RunSetup(
             model=self.model,
             toolsets=self.toolsets,
             instructions=self.instructions,
-            max_steps=max_steps or self.max_steps,
             settings=self.settings,
-            emit=emit,
-            validator=self._validator,
-            max_observation_chars=self.max_observation_chars,
-            ask=self.ask,
-            approver=approver or self.approver,
+            dispatcher=Dispatcher(
+                self._validator, self.policy.permissions, approver or self.approver, self.max_observation_chars
+            ),
+            max_steps=max_steps or self.max_steps,
+            max_wall_time_s=self.policy.wall_time_limit_s,
+            policies=self.policy.start(),
         )
+        return await run_loop(Trajectory(task=task, context=context, memory=memory), setup, emit)
 
     @contextlib.asynccontextmanager
     async def iter(self, task: str, *, max_steps: int | None = None) -> AsyncGenerator[RunHandle]:

@@ -1,4 +1,4 @@
-"""The loop: ask the model for the next action, dispatch it, record the step, repeat.
+"""The loop: ask the model for the next action, apply the policies, dispatch, record the step, repeat.
 
 Each next action is generated from the whole trajectory so far (ReAct-style
 dynamic next-action generation, Yao et al. 2022, arXiv 2210.03629); no plan is
@@ -8,8 +8,10 @@ appended to, never copied, so a step costs the same at step 200 as at step 10.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from nexthop._exceptions import NexthopError
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import (
-    Observation,
+    PolicyRecord,
     RunResult,
     Step,
     TerminationReason,
@@ -27,10 +29,10 @@ from nexthop._trajectory import (
     Usage,
 )
 from nexthop.clients._model import Model, ModelRequest, ModelResponse, ModelSettings
-from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver, needs_approval
-from nexthop.host._validation import ArgumentValidator
+from nexthop.host._dispatch import Dispatcher
+from nexthop.policies._base import RunPolicy, RunView, Verdict
 
-__all__ = ["ActionEvent", "RunEvent", "run_loop"]
+__all__ = ["ActionEvent", "RunEvent", "RunSetup", "run_loop"]
 
 
 class ActionEvent(BaseModel):
@@ -57,66 +59,67 @@ RunEvent = ActionEvent | Step | RunResult
 Emit = Callable[[RunEvent], Awaitable[None]]
 
 
+@dataclass
+class RunSetup:
+    """Everything one run needs besides its task; built by `AgentHost` for each run."""
+
+    model: Model
+    toolsets: Sequence[Toolset]
+    instructions: str
+    settings: ModelSettings
+    dispatcher: Dispatcher
+    max_steps: int
+    max_wall_time_s: float = math.inf
+    policies: Sequence[RunPolicy] = field(default_factory=list[RunPolicy])
+
+
 class _Stop(Exception):  # noqa: N818 - control flow, never escapes the loop
-    def __init__(self, kind: Any, detail: str, result: str = "") -> None:
-        self.reason = TerminationReason(kind=kind, detail=detail)
+    def __init__(self, reason: TerminationReason, result: str = "") -> None:
+        self.reason = reason
         self.result = result
 
 
-async def run_loop(
-    *,
-    task: str,
-    context: str = "",
-    memory: Trajectory | None = None,
-    model: Model,
-    toolsets: Sequence[Toolset],
-    instructions: str,
-    max_steps: int,
-    settings: ModelSettings,
-    emit: Emit,
-    validator: ArgumentValidator,
-    max_observation_chars: int,
-    ask: Sequence[str] = (),
-    approver: Approver | None = None,
-) -> RunResult:
+def _stop(verdict: Verdict) -> _Stop:
+    kind = verdict.termination or "error"
+    return _Stop(TerminationReason(kind=kind, detail=verdict.detail, policy=verdict.policy, evidence=verdict.evidence))
+
+
+async def run_loop(trajectory: Trajectory, setup: RunSetup, emit: Emit) -> RunResult:
     """Run one task to its end and return its result; see `AgentHost.run`."""
-    trajectory = Trajectory(task=task, context=context, memory=memory)
-    run = _Run(trajectory, model, toolsets, instructions, settings, emit, validator, max_observation_chars)
-    run.ask, run.approver = tuple(ask), approver
-    return await run.drive(max_steps)
+    return await _Run(trajectory, setup, emit).drive()
 
 
 class _Run:
-    def __init__(
-        self,
-        trajectory: Trajectory,
-        model: Model,
-        toolsets: Sequence[Toolset],
-        instructions: str,
-        settings: ModelSettings,
-        emit: Emit,
-        validator: ArgumentValidator,
-        max_observation_chars: int,
-    ) -> None:
+    def __init__(self, trajectory: Trajectory, setup: RunSetup, emit: Emit) -> None:
         self.trajectory = trajectory
-        self.model = model
-        self.toolsets = toolsets
-        self.instructions = instructions
-        self.settings = settings
+        self.setup = setup
         self.emit = emit
-        self.validator = validator
-        self.max_observation_chars = max_observation_chars
         self.usage = Usage()
         self.start = time.perf_counter()
-        self.owners: dict[str, Toolset] = {}
-        self.ask: tuple[str, ...] = ()
-        self.approver: Approver | None = None
 
-    async def drive(self, max_steps: int) -> RunResult:
+    async def drive(self) -> RunResult:
+        max_steps, limit = self.setup.max_steps, self.setup.max_wall_time_s
         try:
-            for index in range(1, max_steps + 1):
-                await self.step(index)
-            raise _Stop("max_steps", f"the step budget of {max_steps} steps ran out before finish was called")
+            with anyio.move_on_after(limit) as deadline:
+                for index in range(1, max_steps + 1):
+                    await self.step(index)
+                raise _Stop(
+                    TerminationReason(
+                        kind="max_steps",
+                        detail=f"the step budget of {max_steps} steps ran out before finish was called",
+                        evidence={"budget": "steps", "limit": max_steps},
+                    )
+                )
+            if deadline.cancelled_caught:
+                raise _Stop(
+                    TerminationReason(
+                        kind="budget",
+                        detail=f"the wall-time budget of {limit:g} s ran out",
+                        policy="budget",
+                        evidence={"budget": "wall_time_s", "limit": limit},
+                    )
+                )
+            raise AssertionError("unreachable")  # pragma: no cover
         except _Stop as stop:
             return await self.finish(stop.reason, stop.result)
         except NexthopError as e:
@@ -128,10 +131,14 @@ class _Run:
 
     async def step(self, index: int) -> None:
         step_start = time.perf_counter()
+        self.consult(lambda p: p.before_step(self.view(index)))
         tools = await self.list_tools()
-        response = await self.model.request(
+        response = await self.setup.model.request(
             ModelRequest(
-                instructions=self.instructions, trajectory=self.trajectory, tools=tools, settings=self.settings
+                instructions=self.setup.instructions,
+                trajectory=self.trajectory,
+                tools=tools,
+                settings=self.setup.settings,
             )
         )
         self.usage = self.usage + response.usage
@@ -140,7 +147,16 @@ class _Run:
                 step_index=index, thought=response.thought, tool_calls=response.tool_calls, elapsed_s=self.elapsed
             )
         )
-        observations = await self.dispatch(response, tools)
+        observations = await self.setup.dispatcher.dispatch(response.tool_calls, self.trajectory.task)
+        records: list[PolicyRecord] = self.setup.dispatcher.take_records()
+        hints: list[str] = []
+        view = self.view(index)
+        stop = self.consult(lambda p: p.after_step(view, response.tool_calls, observations, records), hints)
+        finish_call = self.finish_call(response)
+        if stop is None and finish_call is not None:
+            stop = self.consult(lambda p: p.on_finish(view, finish_call), hints)
+            if not hints and stop is None:
+                stop = _Stop(TerminationReason(kind="completed", detail="the model called finish"), finish_call)
         step = Step(
             index=index,
             thought=response.thought,
@@ -148,85 +164,55 @@ class _Run:
             observations=observations,
             usage=response.usage,
             duration_s=time.perf_counter() - step_start,
+            hint="\n".join(hints),
+            records=tuple(records),
         )
         self.trajectory.steps.append(step)
         await self.emit(step)
-        self.check_done(response)
+        if stop is not None:
+            raise stop
+        if not response.tool_calls:
+            raise _Stop(
+                TerminationReason(kind="completed", detail="the model replied without a tool call"), response.thought
+            )
+
+    def consult(self, ask: Callable[[RunPolicy], Verdict | None], hints: list[str] | None = None) -> _Stop | None:
+        """Ask every policy; hints are collected, the first stop wins (raised before a step, returned after)."""
+        for policy in self.setup.policies:
+            verdict = ask(policy)
+            if verdict is None:
+                continue
+            if verdict.kind == "stop":
+                if hints is None:
+                    raise _stop(verdict)
+                return _stop(verdict)
+            if hints is not None:
+                hints.append(verdict.hint)
+        return None
+
+    def view(self, index: int) -> RunView:
+        return RunView(trajectory=self.trajectory, usage=self.usage, elapsed_s=self.elapsed, step_index=index)
 
     async def list_tools(self) -> list[ToolDef]:
         tools: list[ToolDef] = []
-        self.owners.clear()
-        for toolset in self.toolsets:
+        owners: dict[str, Toolset] = {}
+        for toolset in self.setup.toolsets:
             for t in await toolset.list_tools():
-                self.owners[t.name] = toolset
                 tools.append(t)
+                owners[t.name] = toolset
+        for policy in self.setup.policies:
+            tools = policy.filter_tools(tools)
         tools.append(FINISH_TOOL)
+        self.setup.dispatcher.offer(tools, owners)
         return tools
 
-    async def dispatch(self, response: ModelResponse, tools: list[ToolDef]) -> tuple[Observation, ...]:
-        calls = response.tool_calls
-        results: list[Observation | None] = [None] * len(calls)
-        by_name = {t.name: t for t in tools}
-
-        async def one(i: int, call: ToolCall) -> None:
-            results[i] = self.clip(await self.call(call, by_name.get(call.name)))
-
-        if len(calls) == 1:  # the common case skips the task group's overhead
-            await one(0, calls[0])
-        else:
-            async with anyio.create_task_group() as tg:
-                for i, c in enumerate(calls):
-                    tg.start_soon(one, i, c)
-        return tuple(r for r in results if r is not None)
-
-    async def call(self, call: ToolCall, definition: ToolDef | None) -> Observation:
-        if call.name == FINISH_TOOL.name:
-            return Observation(call_id=call.id, content="finished")
-        if definition is None:
-            names = ", ".join(sorted(self.owners)) or "none"
-            return Observation(
-                call_id=call.id, content=f"unknown tool {call.name!r}; tools on offer: {names}", is_error=True
-            )
-        if "__invalid_json__" in call.arguments:  # set by provider adapters when the model's JSON did not parse
-            raw = str(call.arguments["__invalid_json__"])[:200]
-            return Observation(
-                call_id=call.id, content=f"arguments for {call.name} are not valid JSON: {raw!r}", is_error=True
-            )
-        problem = self.validator.check(definition, call.arguments)
-        if problem is not None:
-            return Observation(call_id=call.id, content=problem, is_error=True)
-        if self.ask and needs_approval(definition, self.ask):
-            decision = await self.approve(call, definition)
-            if not decision.approved:
-                return Observation(call_id=call.id, content=f"denied by policy: {decision.reason}", is_error=True)
-        return await self.owners[call.name].call_tool(call)
-
-    async def approve(self, call: ToolCall, definition: ToolDef) -> ApprovalDecision:
-        if self.approver is None:
-            return ApprovalDecision(approved=False, reason="this call needs approval and no one can be asked")
-        request = ApprovalRequest(
-            tool=call.name,
-            server=definition.server,
-            arguments=call.arguments,
-            description=definition.description,
-            task=self.trajectory.task,
-        )
-        return await self.approver(request)
-
-    def clip(self, obs: Observation) -> Observation:
-        if len(obs.content) <= self.max_observation_chars:
-            return obs
-        cut = obs.content[: self.max_observation_chars]
-        note = f"\n[... {len(obs.content) - self.max_observation_chars} more characters cut]"
-        return obs.model_copy(update={"content": cut + note})
-
-    def check_done(self, response: ModelResponse) -> None:
-        if not response.tool_calls:
-            raise _Stop("completed", "the model replied without a tool call", response.thought)
+    @staticmethod
+    def finish_call(response: ModelResponse) -> str | None:
         for c in response.tool_calls:
             if c.name == FINISH_TOOL.name:
-                result = c.arguments.get("result", "")
-                raise _Stop("completed", "the model called finish", result if isinstance(result, str) else str(result))
+                result: Any = c.arguments.get("result", "")
+                return result if isinstance(result, str) else str(result)
+        return None
 
     @property
     def elapsed(self) -> float:

@@ -1,0 +1,64 @@
+"""All policy settings in one place: the Python API, the config file's ``policies`` section, CLI flags.
+
+Defaults are chosen for a person running tasks at a terminal: no approvals
+(``full_auto``), doom loops caught after 3 repeats, no probabilistic abandonment
+(it is opt-in: a person watching can press Ctrl-C), step budget 30, no token or
+wall-time budget, and tool pinning on.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nexthop.policies._base import RunPolicy
+from nexthop.policies._permissions import Permissions
+
+__all__ = ["PolicyConfig"]
+
+
+class PolicyConfig(BaseModel):
+    """Every policy's settings.
+
+    Attributes:
+        permissions: Autonomy level and allow / ask / deny rules.
+        max_denials: Denied calls in one run before it stops with ``denied``.
+        abandonment: ``prudent``, ``inquisitive``, ``"<p0>,<beta>"`` or None (off).
+        abandonment_seed: Seed for the abandonment rolls (reproducible runs); None is random.
+        doom_loop_n: Repeats that make a doom loop (same call, same error, or no new
+            information N times); 0 turns detection off.
+        max_tokens: Token budget for a run (input plus output tokens); None is unlimited.
+        max_wall_time_s: Wall-time budget for a run (seconds); None is unlimited.
+        tool_timeout_s: Default per-call timeout for servers that set none (seconds).
+        completion_check: Ask the model once, when it calls ``finish``, whether the
+            result meets the task (after Reflexion, Shinn et al. 2023, arXiv 2303.11366).
+        pin_file: Where tool pins are stored; None uses the user config folder; pinning
+            is off when ``pinning`` is False.
+        pinning: Block tools whose definition changed since first use, until re-approved.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    permissions: Permissions = Field(default_factory=Permissions)
+    max_denials: int = Field(default=3, ge=1)
+    abandonment: str | None = None
+    abandonment_seed: int | None = None
+    doom_loop_n: int = Field(default=3, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_wall_time_s: float | None = Field(default=None, gt=0)
+    tool_timeout_s: float | None = Field(default=None, gt=0)
+    completion_check: bool = False
+    pinning: bool = True
+    pin_file: Path | None = None
+
+    @property
+    def wall_time_limit_s(self) -> float:
+        """The wall-time budget, ``inf`` when unlimited (seconds)."""
+        return self.max_wall_time_s if self.max_wall_time_s is not None else math.inf
+
+    def start(self) -> list[RunPolicy]:
+        """Fresh per-run state for every enabled policy, in the order the loop consults them."""
+        from nexthop.policies._registry import start_policies
+
+        return start_policies(self)
