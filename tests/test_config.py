@@ -558,3 +558,16 @@ def test_a_tools_allowlist_is_read(tmp_path: Path) -> None:
 def test_a_tools_allowlist_must_be_strings(tmp_path: Path) -> None:
     path = write(tmp_path, '{"mcpServers": {"fs": {"command": "npx", "tools": [1, {}]}}}')
     assert 'field "tools[1]"' in config_error(path)
+
+
+def test_a_policies_section_is_read_and_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '{"mcpServers": {}, "policies": {"doom_loop_n": 4, "permissions": {"autonomy": "auto_edit", "deny": ["fs__*"]}}}',
+    )
+    policies = load_config(path).policies
+    assert policies is not None and policies.doom_loop_n == 4
+    assert policies.permissions.autonomy == "auto_edit" and policies.permissions.deny == ("fs__*",)
+    bad = write(tmp_path, '{"mcpServers": {}, "policies": {"permissions": {"autonomy": "yolo"}}}')
+    message = config_error(bad)
+    assert '"policies"' in message and "permissions.autonomy" in message and str(bad) in message

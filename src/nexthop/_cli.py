@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from nexthop._cli_policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop._exceptions import ConfigError, NexthopError
 from nexthop._render import StepPrinter, print_result, print_tools
 from nexthop._trajectory import RunResult
@@ -31,6 +32,7 @@ from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.clients._select import DEFAULT_MODEL, model_from_string
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
+from nexthop.policies._config import PolicyConfig
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="step budget (default 30)")
     run.add_argument("--json", action="store_true", help="print the RunResult with its trajectory as JSON on stdout")
     run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
+    add_policy_flags(run)
 
     serve = sub.add_parser(
         "serve",
@@ -99,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[HOST:]PORT",
         help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to 127.0.0.1)",
     )
+    add_policy_flags(serve)
     serve.add_argument(
         "--token",
         default=None,
@@ -121,12 +125,19 @@ def _default_config_path() -> Path:
 
 
 def _servers(args: argparse.Namespace, names: Sequence[str] = ()) -> list[ServerConfig]:
+    return _load(args, names)[0]
+
+
+def _load(args: argparse.Namespace, names: Sequence[str] = ()) -> tuple[list[ServerConfig], PolicyConfig]:
     path = args.config or os.environ.get("NEXTHOP_CONFIG")
     if path is None and _default_config_path().exists():
         path = str(_default_config_path())
     by_name: dict[str, ServerConfig] = {}
+    file_policy: PolicyConfig | None = None
     if path is not None:
-        by_name.update((s.name, s) for s in load_config(path).servers)
+        config = load_config(path)
+        by_name.update((s.name, s) for s in config.servers)
+        file_policy = config.policies
     for spec in args.server:
         flag = parse_server_flag(spec)
         by_name[flag.name] = flag
@@ -134,11 +145,13 @@ def _servers(args: argparse.Namespace, names: Sequence[str] = ()) -> list[Server
         if name not in by_name:
             known = ", ".join(by_name) or "none (pass --config FILE or --server NAME=COMMAND)"
             raise ConfigError(f"unknown server {name!r}; configured servers: {known}")
-    return [s for s in by_name.values() if not names or s.name in names]
+    servers = [s for s in by_name.values() if not names or s.name in names]
+    policy = policy_from_args(args, file_policy) if hasattr(args, "autonomy") else (file_policy or PolicyConfig())
+    return servers, policy
 
 
 async def _run(args: argparse.Namespace, console: Console) -> int:
-    servers = _servers(args)
+    servers, policy = _load(args)
     if args.max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}")
     model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
@@ -152,7 +165,14 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
 
     async with contextlib.AsyncExitStack() as stack:
         with printer.status("connecting to servers"):
-            host = AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps)
+            host = AgentHost(
+                model=model,
+                servers=servers,
+                strict=args.strict,
+                max_steps=args.max_steps,
+                policy=policy,
+                approver=terminal_approver(console, before_prompt=printer.stop),
+            )
             await stack.enter_async_context(host)
         printer.servers(host.servers)
         if not args.quiet:
@@ -173,7 +193,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
     from nexthop.servers._serve import is_loopback, serve_http, serve_stdio
     from nexthop.servers._server import build_server
 
-    servers = _servers(args)
+    servers, policy = _load(args)
     address = _http_address(args.http) if args.http else None
     token = args.token or os.environ.get("NEXTHOP_TOKEN") or None
     if address is not None:
@@ -183,7 +203,8 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
                 f"serving on {address[0]} (not loopback) needs a bearer token: pass --token or set NEXTHOP_TOKEN"
             )
     model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
-    async with AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps) as host:
+    host = AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps, policy=policy)
+    async with host:
         for name, error in host.servers.failed.items():
             console.print(f"[red]✗ {name}[/]: {escape(error)}", soft_wrap=True)
         server = await build_server(host)

@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nexthop._exceptions import ConfigError
+from nexthop.policies._config import PolicyConfig
 
 __all__ = [
     "HTTPServerConfig",
@@ -158,12 +159,14 @@ class HostConfig(BaseModel):
     Attributes:
         servers: The enabled servers; names are unique.
         source: The absolute path of the file they came from; None if none did.
+        policies: The file's ``policies`` section (see `PolicyConfig`); None if it has none.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     servers: tuple[ServerConfig, ...] = ()
     source: Path | None = None
+    policies: PolicyConfig | None = None
 
     @field_validator("servers")
     @classmethod

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
 import json5
+from pydantic import ValidationError
 
 from nexthop._exceptions import ConfigError
 
@@ -31,6 +32,7 @@ from nexthop.clients._config import (
     StdioServerConfig,
     _name_problem,  # pyright: ignore[reportPrivateUsage]
 )
+from nexthop.policies._config import PolicyConfig
 
 __all__ = ["load_config"]
 
@@ -72,7 +74,21 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
         if reader.disabled():
             continue
         servers.append(reader.read())
-    return HostConfig(servers=tuple(servers), source=file.resolve())
+    return HostConfig(servers=tuple(servers), source=file.resolve(), policies=_policies(top, label))
+
+
+def _policies(top: Any, label: str) -> PolicyConfig | None:
+    raw: Any = cast("dict[str, Any]", top).get("policies") if isinstance(top, dict) else None
+    if raw is None:
+        return None
+    try:
+        return PolicyConfig.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "policies"
+        raise ConfigError(
+            f'{label}: "policies": field "{field}": {err["msg"]} (see docs/policies.md for the settings)'
+        ) from None
 
 
 class _DupDict(dict[str, Any]):
@@ -173,6 +189,9 @@ class _ServerReader:
             "max_timeout_s": max_timeout_s,
             "tools": tuple(self._string_list("tools")) if self.raw.get("tools") is not None else None,
         }
+        if "timeout" not in self.raw and "timeout_s" not in self.raw:
+            # Left unset so a host-wide default (--tool-timeout) can apply; see model_fields_set.
+            del common["timeout_s"]
         if kind == "stdio":
             return StdioServerConfig(
                 command=self._command(),

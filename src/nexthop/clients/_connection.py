@@ -92,8 +92,17 @@ class MCPConnection:
         self._stop = anyio.Event()
 
     @classmethod
-    def from_config(cls, config: ServerConfig, *, mode: str = "auto") -> MCPConnection:
-        """Build a connection from a parsed server entry (stdio, HTTP or SSE)."""
+    def from_config(
+        cls, config: ServerConfig, *, mode: str = "auto", default_timeout_s: float | None = None
+    ) -> MCPConnection:
+        """Build a connection from a parsed server entry (stdio, HTTP or SSE).
+
+        Args:
+            config: The entry.
+            mode: Protocol negotiation, as for the constructor.
+            default_timeout_s: Per-call timeout for an entry that sets none (seconds);
+                None keeps the entry's default of 60 s.
+        """
         target: Any
         match config:
             case StdioServerConfig():
@@ -111,7 +120,9 @@ class MCPConnection:
         return cls(
             config.name,
             target,
-            timeout_s=config.timeout_s,
+            timeout_s=config.timeout_s
+            if default_timeout_s is None or "timeout_s" in config.model_fields_set
+            else default_timeout_s,
             max_timeout_s=config.max_timeout_s,
             mode=mode,
             allowed_tools=config.tools,

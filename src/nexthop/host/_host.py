@@ -81,7 +81,12 @@ class AgentHost:
         policy: PolicyConfig | None = None,
         approver: Approver | None = None,
     ) -> None:
-        connections = [s if isinstance(s, MCPConnection) else MCPConnection.from_config(s) for s in servers]
+        self.policy = policy or PolicyConfig()
+        timeout = self.policy.tool_timeout_s
+        connections = [
+            s if isinstance(s, MCPConnection) else MCPConnection.from_config(s, default_timeout_s=timeout)
+            for s in servers
+        ]
         self.model = model
         self.servers = ServerGroup(connections, strict=strict)
         self.functions = FunctionToolset(tools)
@@ -90,7 +95,6 @@ class AgentHost:
         self.settings = settings or ModelSettings()
         self.max_observation_chars = max_observation_chars
         self.observers: list[Observer] = list(observers)
-        self.policy = policy or PolicyConfig()
         self.approver = approver
         self._validator = ArgumentValidator()
 

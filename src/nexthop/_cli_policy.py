@@ -1,0 +1,120 @@
+"""The CLI's policy flags and its approval prompt.
+
+Flags override the config file's ``policies`` section, which overrides the defaults
+(`PolicyConfig`). A call that needs approval is shown in full (server, tool, every
+argument) and asked at the terminal; without a terminal the answer is no.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import anyio.to_thread
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.prompt import Confirm
+from rich.syntax import Syntax
+
+from nexthop._exceptions import ConfigError
+from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
+from nexthop.policies._config import PolicyConfig
+
+__all__ = ["add_policy_flags", "policy_from_args", "terminal_approver"]
+
+
+def add_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the policy flags shared by ``run`` and ``serve``."""
+    group = parser.add_argument_group("policies (flags override the config file's 'policies' section)")
+    group.add_argument(
+        "--autonomy",
+        choices=["suggest", "auto_edit", "full_auto"],
+        help="suggest: ask before every call; auto_edit: ask unless the tool is read-only; full_auto (default)",
+    )
+    for rule in ("allow", "ask", "deny"):
+        group.add_argument(
+            f"--{rule}",
+            action="append",
+            metavar="PATTERN",
+            help=f"{rule} calls of tools matching a glob over server__tool",
+        )
+    group.add_argument(
+        "--abandon",
+        metavar="PERSONALITY",
+        help="give up on repeated tool failures with some probability: prudent, inquisitive or P0,BETA (off)",
+    )
+    group.add_argument("--seed", type=int, help="seed for abandonment draws (reproducible runs)")
+    group.add_argument(
+        "--doom-loop", type=int, metavar="N", help="repeats that count as a doom loop (default 3; 0 off)"
+    )
+    group.add_argument("--max-tokens", type=int, metavar="N", help="token budget per run")
+    group.add_argument("--max-time", type=float, metavar="SECONDS", help="wall-time budget per run")
+    group.add_argument(
+        "--tool-timeout", type=float, metavar="SECONDS", help="per-call timeout for servers that set none"
+    )
+    group.add_argument(
+        "--completion-check", action="store_true", default=None, help="ask once at finish if the task is met"
+    )
+    group.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
+    group.add_argument("--no-pinning", action="store_true", help="do not block tools whose definition changed")
+
+
+def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> PolicyConfig:
+    """The policy for this command: ``base`` (the config file's, or defaults) updated by the flags given."""
+    policy = base or PolicyConfig()
+    permissions: dict[str, Any] = {}
+    if args.autonomy:
+        permissions["autonomy"] = args.autonomy
+    for rule in ("allow", "ask", "deny"):
+        if getattr(args, rule):
+            permissions[rule] = (*getattr(policy.permissions, rule), *getattr(args, rule))
+    update: dict[str, Any] = {
+        "abandonment": args.abandon,
+        "abandonment_seed": args.seed,
+        "doom_loop_n": args.doom_loop,
+        "max_tokens": args.max_tokens,
+        "max_wall_time_s": args.max_time,
+        "tool_timeout_s": args.tool_timeout,
+        "completion_check": args.completion_check,
+        "pin_file": args.pin_file,
+        "pinning": False if args.no_pinning else None,
+    }
+    values = {k: v for k, v in update.items() if v is not None}
+    if permissions:
+        values["permissions"] = policy.permissions.model_copy(update=permissions)
+    # Validate the merged settings, so a bad flag gets the same clear error as a bad file.
+    try:
+        return PolicyConfig.model_validate({**policy.model_dump(), **values})
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"policy setting {field!r}: {err['msg']} (see nexthop run --help)") from None
+
+
+def terminal_approver(console: Console, before_prompt: Any = None) -> Approver:
+    """Ask the person at the terminal; deny when there is none (stdin is not a TTY).
+
+    Args:
+        console: Where the request is shown (stderr).
+        before_prompt: Called first, e.g. to stop a spinner.
+    """
+
+    async def approve(request: ApprovalRequest) -> ApprovalDecision:
+        if not sys.stdin.isatty():
+            return ApprovalDecision(approved=False, reason="needs approval, and this run has no terminal to ask")
+        if before_prompt is not None:
+            before_prompt()
+        console.print(
+            f"[bold yellow]approve?[/] [cyan]{escape(request.tool)}[/] on server "
+            f"[bold]{escape(request.server or 'python')}[/] with arguments:"
+        )
+        console.print(Syntax(json.dumps(request.arguments, indent=2, ensure_ascii=False), "json", word_wrap=True))
+        answer = await anyio.to_thread.run_sync(lambda: Confirm.ask("allow this call?", console=console, default=False))
+        return ApprovalDecision(
+            approved=answer, reason="approved at the terminal" if answer else "the person at the terminal said no"
+        )
+
+    return approve
