@@ -563,7 +563,8 @@ def test_a_tools_allowlist_must_be_strings(tmp_path: Path) -> None:
 def test_a_policies_section_is_read_and_checked(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        '{"mcpServers": {}, "policies": {"doom_loop_n": 4, "permissions": {"autonomy": "auto_edit", "deny": ["fs__*"]}}}',
+        '{"mcpServers": {}, "policies": '
+        '{"doom_loop_n": 4, "permissions": {"autonomy": "auto_edit", "deny": ["fs__*"]}}}',
     )
     policies = load_config(path).policies
     assert policies is not None and policies.doom_loop_n == 4
