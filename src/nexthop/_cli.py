@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_policy_flags(serve)
     serve.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME[:PORT]",
+        help="also accept this Host header over HTTP (e.g. a DNS name clients use); repeatable",
+    )
+    serve.add_argument(
         "--token",
         default=None,
         help="require 'Authorization: Bearer TOKEN' over HTTP; default $NEXTHOP_TOKEN; required off loopback",
@@ -212,7 +218,9 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
             await serve_stdio(server)
         else:
             console.print(f"nexthop serving MCP at http://{address[0]}:{address[1]}/mcp (model {model.name})")
-            await serve_http(server, host=address[0], port=address[1], token=token)
+            given: list[str] = args.allow_host or []
+            extra = [h if ":" in h else f"{h}:*" for h in given]
+            await serve_http(server, host=address[0], port=address[1], token=token, allowed_hosts=extra)
     return 0
 
 

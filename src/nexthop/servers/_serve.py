@@ -7,8 +7,10 @@ Warning" for the streamable HTTP transport) and, when a token is set, requires
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
+import socket
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -69,8 +71,7 @@ def http_app(server: MCPServer, *, host: str, token: str | None, allowed_hosts: 
     """
     if not is_loopback(host) and not token:
         raise ConfigError(f"serving on {host} (not loopback) needs a bearer token: pass --token or set NEXTHOP_TOKEN")
-    names = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [host]
-    hosts = [f"{n}:*" for n in names] + list(allowed_hosts or [])
+    hosts = [f"{n}:*" for n in _host_names(host)] + list(allowed_hosts or [])
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
@@ -80,11 +81,27 @@ def http_app(server: MCPServer, *, host: str, token: str | None, allowed_hosts: 
     return BearerAuth(app, token) if token else app
 
 
-async def serve_http(server: MCPServer, *, host: str, port: int, token: str | None) -> None:
+def _host_names(host: str) -> list[str]:
+    """The Host header names a client may use for an address we bind."""
+    if is_loopback(host):
+        return ["127.0.0.1", "localhost", "[::1]"]
+    if host not in ("0.0.0.0", "::"):
+        return [host]
+    # Every interface: this machine's names and addresses (loopback too).
+    name = socket.gethostname()
+    names = {"127.0.0.1", "localhost", "[::1]", name, socket.getfqdn()}
+    with contextlib.suppress(OSError):
+        names.update(socket.gethostbyname_ex(name)[2])
+    return sorted(names)
+
+
+async def serve_http(
+    server: MCPServer, *, host: str, port: int, token: str | None, allowed_hosts: list[str] | None = None
+) -> None:
     """Serve over streamable HTTP at ``http://host:port/mcp`` until cancelled."""
     import uvicorn
 
-    app = http_app(server, host=host, token=token)
+    app = http_app(server, host=host, token=token, allowed_hosts=allowed_hosts)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve()
 

@@ -10,10 +10,11 @@ trajectory or a run URI (after Autono's memory transfer, arXiv 2504.04650).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
@@ -114,7 +115,7 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
             if isinstance(event, Step):
                 await ctx.report_progress(event.index, None, _progress_line(event))
 
-        result = await host.run(
+        await host.run(
             task,
             context=context,
             memory=recalled,
@@ -122,14 +123,14 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
             on_event=on_event,
             approver=elicitation_approver(ctx),
         )
-        return _tool_result(record, result.status)
+        return _tool_result(record)
 
     @server.resource(f"{RUN_URI_PREFIX}{{run_id}}", mime_type="application/json", name="run")
     def read_run(run_id: str) -> str:
         """A run's full record: task, state, trajectory and result, as JSON."""
         record = runs.get(run_id)
         if record is None:
-            raise ValueError(f"no run {run_id!r} on this host (it may be older than the last {runs.keep} runs)")
+            raise ResourceError(f"no run {run_id!r} on this host (it may be older than the last {runs.keep} runs)")
         return record.model_dump_json()
 
     @server.resource("nexthop://runs", mime_type="application/json", name="recent runs")
@@ -157,7 +158,7 @@ def _recall(memory: Trajectory | str | None, runs: RunRegistry) -> Trajectory | 
         return memory
     record = runs.get(memory)
     if record is None:
-        raise ValueError(
+        raise ToolError(
             f"memory {memory!r} is not a run on this host; pass a trajectory, or a URI like {RUN_URI_PREFIX}<run_id>"
         )
     return record.trajectory
@@ -170,7 +171,7 @@ def _progress_line(step: Step) -> str:
     return f"step {step.index}: " + (", ".join(calls) or "answered")
 
 
-def _tool_result(record: RunRecord, status: Any) -> CallToolResult:
+def _tool_result(record: RunRecord) -> CallToolResult:
     result = record.result
     assert result is not None
     output = RunTaskOutput(
