@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TASK ?= Read orders.csv, create a table orders (order_id INTEGER, customer TEXT, amount REAL) and insert every row, then query the total amount per customer and write the totals to totals.csv with the header customer,total.
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench conformance clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/pyright
+
+conformance: install  ## the official MCP conformance suite against nexthop serve (prints counts; see docs/conformance.md)
+	bash scripts/conformance.sh
 
 bench: install  ## benchmarks that print figures
 	$(PY) benchmarks/bench_host.py

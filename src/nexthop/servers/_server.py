@@ -14,7 +14,7 @@ from typing import Annotated
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp_types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
@@ -90,7 +90,9 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
     for t in await host.functions.list_tools():
         summaries.setdefault("python", []).append(t.name)
     description = describe_host(host, summaries)
-    server = MCPServer(name, instructions=description, log_level="WARNING")
+    from nexthop import __version__
+
+    server = MCPServer(name, instructions=description, log_level="WARNING", version=__version__)
 
     @server.tool(name="run_task", description=description)
     async def run_task(
@@ -130,7 +132,9 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
         """A run's full record: task, state, trajectory and result, as JSON."""
         record = runs.get(run_id)
         if record is None:
-            raise ResourceError(f"no run {run_id!r} on this host (it may be older than the last {runs.keep} runs)")
+            raise ResourceNotFoundError(
+                f"no run {run_id!r} on this host (it may be older than the last {runs.keep} runs)"
+            )
         return record.model_dump_json()
 
     @server.resource("nexthop://runs", mime_type="application/json", name="recent runs")
