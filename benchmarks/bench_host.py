@@ -25,14 +25,18 @@ import mcp
 
 from nexthop import AgentHost, MCPConnection, ScriptedModel, ServerGroup
 from nexthop.clients import call
+from nexthop.policies import PolicyConfig
 
+# The scripted model repeats one call on purpose: doom-loop detection and pinning are off,
+# so the figures are the loop's own cost.
+NO_POLICIES = PolicyConfig(doom_loop_n=0, pinning=False)
 SERVER = mcp.StdioServerParameters(command=sys.executable, args=[str(Path(__file__).with_name("tiny_server.py"))])
 
 
 async def per_step(mode: str, calls: int, repeats: int) -> None:
     conn = MCPConnection("tiny", SERVER, mode=mode)
     model = ScriptedModel(itertools.repeat(call("tiny__echo", text="hello")))
-    async with AgentHost(model=model, servers=[conn], max_steps=calls) as host:
+    async with AgentHost(model=model, servers=[conn], max_steps=calls, policy=NO_POLICIES) as host:
         client = conn._client  # noqa: SLF001 - the same server process, for a fair comparison
         assert client is not None
         plain, hosted = [], []
@@ -51,7 +55,9 @@ async def per_step(mode: str, calls: int, repeats: int) -> None:
 
 async def flat(mode: str) -> None:
     model = ScriptedModel(itertools.repeat(call("tiny__echo", text="hello")))
-    async with AgentHost(model=model, servers=[MCPConnection("tiny", SERVER, mode=mode)], max_steps=200) as host:
+    async with AgentHost(
+        model=model, servers=[MCPConnection("tiny", SERVER, mode=mode)], max_steps=200, policy=NO_POLICIES
+    ) as host:
         result = await host.run("echo")
     d = [s.duration_s * 1000 for s in result.steps]
     early, late = statistics.mean(d[:10]), statistics.mean(d[-10:])

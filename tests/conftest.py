@@ -19,3 +19,10 @@ def _quiet_mcp_server_logs() -> None:
     import logging
 
     logging.getLogger("mcp.server").setLevel(logging.CRITICAL)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tool pins live in the user config folder; each test gets its own, so tests never
+    # pin each other's tools or touch the developer's real pins.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))

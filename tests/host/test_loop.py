@@ -11,8 +11,11 @@ from demo_server import make_server
 from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, RunResult, ScriptedModel, Step, tool
 from nexthop.clients import call, finish, reply
 from nexthop.host import ActionEvent
+from nexthop.policies import PolicyConfig
 
 pytestmark = pytest.mark.anyio
+# These tests repeat one call on purpose; doom-loop detection would (rightly) stop them.
+NO_LOOP_CHECK = PolicyConfig(doom_loop_n=0)
 
 
 def demo(name: str = "demo", **kwargs: object) -> MCPConnection:
@@ -75,7 +78,7 @@ async def test_a_failing_tool_is_an_observation_and_the_run_adapts() -> None:
 
 async def test_max_steps_stops_with_the_partial_trajectory() -> None:
     model = ScriptedModel(itertools.repeat(call("demo__echo", text="again")))
-    async with AgentHost(model=model, servers=[demo()], max_steps=4) as host:
+    async with AgentHost(model=model, servers=[demo()], max_steps=4, policy=NO_LOOP_CHECK) as host:
         result = await host.run("loop forever")
         shorter = await host.run("loop forever", max_steps=2)
     assert (result.status, result.termination.kind) == ("incomplete", "max_steps")
@@ -85,7 +88,8 @@ async def test_max_steps_stops_with_the_partial_trajectory() -> None:
 
 
 async def test_max_steps_defaults_to_30() -> None:
-    async with AgentHost(model=ScriptedModel(itertools.repeat(call("demo__echo", text="x"))), servers=[demo()]) as host:
+    model = ScriptedModel(itertools.repeat(call("demo__echo", text="x")))
+    async with AgentHost(model=model, servers=[demo()], policy=NO_LOOP_CHECK) as host:
         result = await host.run("loop")
     assert len(result.steps) == 30
 
@@ -223,7 +227,8 @@ async def test_the_trajectory_is_appended_not_copied() -> None:
         trajectories.add(id(request.trajectory))
         return call("demo__echo", text="x")
 
-    async with AgentHost(model=ScriptedModel(itertools.repeat(spy)), servers=[demo()], max_steps=5) as host:
+    model = ScriptedModel(itertools.repeat(spy))
+    async with AgentHost(model=model, servers=[demo()], max_steps=5, policy=NO_LOOP_CHECK) as host:
         result = await host.run("t")
     assert len(trajectories) == 1
     assert isinstance(result.steps[-1], Step) and result.steps[-1].index == 5

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nexthop._exceptions import ConfigError, ModelError
-from nexthop._trajectory import ToolCall, Usage
+from nexthop._trajectory import ToolCall
 from nexthop.clients._model import Model, ModelRequest, ModelResponse
 
 __all__ = ["ScriptedModel", "call", "finish", "reply"]
@@ -49,7 +49,8 @@ class ScriptedModel(Model):
     Args:
         script: Responses in order; an item may also be a function of the
             `ModelRequest` (to react to observations). Any iterable works, so
-            ``itertools.repeat(call(...))`` scripts an endless run.
+            ``itertools.repeat(call(...))`` scripts an endless run (doom-loop detection
+            will stop it unless ``PolicyConfig(doom_loop_n=0)``).
         name: Name shown in results.
 
     Raises:
@@ -98,4 +99,6 @@ class ScriptedModel(Model):
         response = item(request) if callable(item) else item
         # Fresh ids each time, so a repeated item still pairs calls with observations uniquely.
         calls = tuple(c.model_copy(update={"id": f"s{next(_ids)}"}) for c in response.tool_calls)
-        return ModelResponse(thought=response.thought, tool_calls=calls, usage=Usage(requests=1))
+        # A script may state what a step cost (to test token budgets); it is one request either way.
+        usage = response.usage.model_copy(update={"requests": 1})
+        return ModelResponse(thought=response.thought, tool_calls=calls, usage=usage)

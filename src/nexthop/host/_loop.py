@@ -154,8 +154,12 @@ class _Run:
         stop = self.consult(lambda p: p.after_step(view, response.tool_calls, observations, records), hints)
         finish_call = self.finish_call(response)
         if stop is None and finish_call is not None:
-            stop = self.consult(lambda p: p.on_finish(view, finish_call), hints)
-            if not hints and stop is None:
+            # Only a finish-time hint (a completion check) sends the model back; a hint from
+            # after_step (a doom-loop note, say) must not swallow the finish.
+            finish_hints: list[str] = []
+            stop = self.consult(lambda p: p.on_finish(view, finish_call, records), finish_hints)
+            hints += finish_hints
+            if not finish_hints and stop is None:
                 stop = _Stop(TerminationReason(kind="completed", detail="the model called finish"), finish_call)
         step = Step(
             index=index,

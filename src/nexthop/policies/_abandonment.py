@@ -46,19 +46,22 @@ class Personality(NamedTuple):
     beta: float
 
 
-PRUDENT = Personality(p0=0.25, beta=1.45)
-"""Cautious: stops early rather than keep hammering a failing tool.
+PRUDENT = Personality(p0=0.05, beta=1.25)
+"""Persistent: a prudent run does not give up on a task lightly; it keeps trying through failures.
 
-Autono's values (``PRUDENT_P``, ``PRUDENT_BETA``). With one uniform roll, ``p`` runs
-0.25, 0.36, 0.53, 0.76, 1.0: a run survives 3 failures about 23% of the time and never
-survives 5.
+``p`` reaches 0.5 after 11 failures and 1 after 14; a run survives 5 failures about
+65% of the time. The values are Autono's (arXiv 2504.04650), but Autono's code gives
+them to its *inquisitive* preset and the opposite pair to *prudent*; nexthop follows
+its product brief (PRUDENT persists, INQUISITIVE gives up readily to go and try
+something else), so the names are swapped relative to Autono's code.
 """
 
-INQUISITIVE = Personality(p0=0.05, beta=1.25)
-"""Persistent: keeps trying and exploring through failures.
+INQUISITIVE = Personality(p0=0.25, beta=1.45)
+"""Gives up readily: an inquisitive run drops a failing line quickly to try another.
 
-Autono's values (``INQUISITIVE_P``, ``INQUISITIVE_BETA``). ``p`` reaches 0.5 after 11
-failures and 1 after 14; a run survives 5 failures about 65% of the time.
+With one uniform roll, ``p`` runs 0.25, 0.36, 0.53, 0.76, 1.0: a run survives 3
+failures about 23% of the time and never survives 5 (Autono's *prudent* values; see
+`PRUDENT`).
 """
 
 _PRESETS = {"prudent": PRUDENT, "inquisitive": INQUISITIVE}

@@ -74,7 +74,7 @@ class RunPolicy:
         """Called once the step's tools ran; append to ``records`` what the step should keep."""
         return None
 
-    def on_finish(self, view: RunView, result: str) -> Verdict | None:
+    def on_finish(self, view: RunView, result: str, records: list[PolicyRecord]) -> Verdict | None:
         """Called when the model calls ``finish``; a ``hint`` verdict sends it back to work."""
         return None
 

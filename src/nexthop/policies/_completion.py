@@ -8,9 +8,7 @@ most one check per run, so a model that finishes twice is never sent back again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from nexthop._trajectory import Observation, PolicyRecord, ToolCall
+from nexthop._trajectory import PolicyRecord
 from nexthop.policies._base import RunPolicy, RunView, Verdict
 
 __all__ = ["CompletionCheck"]
@@ -28,22 +26,13 @@ class CompletionCheck(RunPolicy):
 
     def __init__(self) -> None:
         self.checked_at: int | None = None
-        self._records: list[PolicyRecord] = []
 
-    def after_step(
-        self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
-    ) -> Verdict | None:
-        # `on_finish` gets no records list; the loop consults it right after `after_step`
-        # of the same step, so this step's list is kept to record on.
-        self._records = records
-        return None
-
-    def on_finish(self, view: RunView, result: str) -> Verdict | None:
+    def on_finish(self, view: RunView, result: str, records: list[PolicyRecord]) -> Verdict | None:
         if self.checked_at is not None:
-            self._records.append(PolicyRecord(policy=self.name, event="accepted", data={"checked_at": self.checked_at}))
+            records.append(PolicyRecord(policy=self.name, event="accepted", data={"checked_at": self.checked_at}))
             return None
         self.checked_at = view.step_index
-        self._records.append(PolicyRecord(policy=self.name, event="check", data={"result": result[:500]}))
+        records.append(PolicyRecord(policy=self.name, event="check", data={"result": result[:500]}))
         return Verdict(
             kind="hint",
             policy=self.name,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nexthop._exceptions import ConfigError
 from nexthop.policies._base import RunPolicy
 from nexthop.policies._permissions import Permissions
 
@@ -25,7 +26,8 @@ class PolicyConfig(BaseModel):
     Attributes:
         permissions: Autonomy level and allow / ask / deny rules.
         max_denials: Denied calls in one run before it stops with ``denied``.
-        abandonment: ``prudent``, ``inquisitive``, ``"<p0>,<beta>"`` or None (off).
+        abandonment: ``prudent`` (persists), ``inquisitive`` (gives up readily),
+            ``"<p0>,<beta>"`` or None (off, the default).
         abandonment_seed: Seed for the abandonment rolls (reproducible runs); None is random.
         doom_loop_n: Repeats that make a doom loop (same call, same error, or no new
             information N times); 0 turns detection off.
@@ -51,6 +53,25 @@ class PolicyConfig(BaseModel):
     completion_check: bool = False
     pinning: bool = True
     pin_file: Path | None = None
+
+    @field_validator("abandonment")
+    @classmethod
+    def _known_personality(cls, value: str | None) -> str | None:
+        if value is not None:
+            from nexthop.policies._abandonment import parse_personality
+
+            try:
+                parse_personality(value)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("doom_loop_n")
+    @classmethod
+    def _not_one(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("a loop needs at least 2 repeats; use 2 or more, or 0 to turn detection off")
+        return value
 
     @property
     def wall_time_limit_s(self) -> float:

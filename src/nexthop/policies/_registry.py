@@ -10,6 +10,7 @@ from nexthop.policies._budget import TokenBudget
 from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
+from nexthop.policies._pinning import ToolPinning
 
 if TYPE_CHECKING:
     from nexthop.policies._config import PolicyConfig
@@ -35,6 +36,9 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))
+    pinning = ToolPinning.from_config(config)
+    if pinning is not None:
+        policies.append(pinning)
     if config.completion_check:
         policies.append(CompletionCheck())
     return policies
