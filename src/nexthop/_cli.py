@@ -21,6 +21,7 @@ import platformdirs
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.syntax import Syntax
 
 from nexthop._cli_policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop._exceptions import ConfigError, NexthopError
@@ -33,6 +34,7 @@ from nexthop.clients._group import ServerGroup
 from nexthop.clients._select import DEFAULT_MODEL, model_from_string
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
 from nexthop.policies._config import PolicyConfig
+from nexthop.policies._pinning import PinStore, default_pin_file
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -123,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     tools.add_argument("names", nargs="*", metavar="SERVER", help="only these servers")
     tools.add_argument("--json", action="store_true", help="print as JSON")
+    tools.add_argument(
+        "--approve",
+        action="append",
+        metavar="SERVER__TOOL",
+        help="trust the current definition of a tool blocked because it changed since it was pinned (repeatable)",
+    )
+    tools.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     return parser
 
 
@@ -244,13 +253,30 @@ async def _tools(args: argparse.Namespace, console: Console) -> int:
         listing = {c.name: (c, await c.list_tools()) for c in group.connections.values()}
     finally:
         await group.__aexit__(None, None, None)
+    pins = PinStore(Path(args.pin_file) if args.pin_file else default_pin_file())
+    every = [t for _, tools in listing.values() for t in tools]
+    approvals: list[str] = args.approve or []
+    for name in approvals:
+        tool = next((t for t in every if t.name == name), None)
+        if tool is None:
+            raise ConfigError(f"--approve {name}: no such tool now; `nexthop tools` lists them as SERVER__TOOL")
+        pins.approve(tool)
+        console.print(f"[green]approved[/] {name}: its current definition is pinned")
+    changed = pins.changed(every)
+    for name, change in changed.items():
+        console.print(
+            f"[yellow bold]⚠ {name} changed since it was pinned[/]; it is blocked until you run "
+            f"[bold]nexthop tools --approve {name}[/]",
+            soft_wrap=True,
+        )
+        console.print(Syntax(change, "diff", word_wrap=True))
     if args.json:
         out = {
             name: {
                 "status": c.state,
                 "error": c.error,
                 "protocol_version": c.protocol_version,
-                "tools": [t.model_dump(exclude={"kind"}) for t in tools],
+                "tools": [{**t.model_dump(exclude={"kind"}), "blocked": t.name in changed} for t in tools],
             }
             for name, (c, tools) in listing.items()
         }

@@ -290,3 +290,28 @@ async def test_a_changed_tool_is_blocked_mid_run_until_approved(
     assert approved.result == "done"
     assert approved.steps[0].observations[0].content == "y: a word"
     assert [r for s in approved.steps for r in s.records if r.policy == "pinning"] == []
+
+
+def test_nexthop_tools_shows_a_changed_tool_and_approve_unblocks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sys
+
+    from nexthop._cli import main
+    from nexthop._toolset import ToolDef
+    from nexthop.policies._pinning import PinStore
+
+    pins = tmp_path / "pins.json"
+    demo = f"demo={sys.executable} {Path(__file__).resolve().parents[1] / 'support' / 'demo_server.py'}"
+    # Pin a definition of demo__echo that differs from what the server offers now.
+    PinStore(pins).check([ToolDef(name="demo__echo", description="an older description", server="demo")])
+    assert main(["tools", "--server", demo, "--pin-file", str(pins), "--json"]) == 0
+    captured = capsys.readouterr()
+    listing = json.loads(captured.out)
+    blocked = {t["name"]: t["blocked"] for t in listing["demo"]["tools"]}
+    assert blocked["demo__echo"] is True and blocked["demo__add"] is False
+    assert "nexthop tools --approve demo__echo" in captured.err and "an older description" in captured.err
+    assert main(["tools", "--server", demo, "--pin-file", str(pins), "--approve", "demo__echo", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert not any(t["blocked"] for t in listing["demo"]["tools"])
