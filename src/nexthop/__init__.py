@@ -48,6 +48,8 @@ from nexthop.host import (
     Usage,
     tool,
 )
+from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
+from nexthop.policies import Permissions, PolicyConfig
 
 __version__ = "0.1.0"
 
@@ -62,6 +64,9 @@ __all__ = [
     "FINISH_TOOL",
     "ActionEvent",
     "AgentHost",
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "Approver",
     "ConfigError",
     "FunctionTool",
     "FunctionToolset",
@@ -77,6 +82,8 @@ __all__ = [
     "NexthopError",
     "Observation",
     "Observer",
+    "Permissions",
+    "PolicyConfig",
     "RunEvent",
     "RunHandle",
     "RunResult",

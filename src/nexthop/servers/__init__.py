@@ -1,7 +1,23 @@
-"""nexthop as an MCP server (``nexthop serve``), so that IDEs and other agents can delegate tasks.
+"""nexthop as an MCP server (``nexthop serve``): IDEs and other agents hand it whole tasks.
 
-Nothing lives here yet: the serving issue builds it on `AgentHost`. Like `clients/`,
-this is where the `mcp` SDK may be imported.
+Like `nexthop.clients`, this is where the `mcp` SDK is imported.
 """
 
-__all__: list[str] = []
+from nexthop.servers._elicit import elicitation_approver
+from nexthop.servers._runs import RUN_URI_PREFIX, RunRecord, RunRegistry
+from nexthop.servers._serve import http_app, is_loopback, serve_http, serve_stdio
+from nexthop.servers._server import RunTaskOutput, build_server, describe_host
+
+__all__ = [
+    "RUN_URI_PREFIX",
+    "RunRecord",
+    "RunRegistry",
+    "RunTaskOutput",
+    "build_server",
+    "describe_host",
+    "elicitation_approver",
+    "http_app",
+    "is_loopback",
+    "serve_http",
+    "serve_stdio",
+]
