@@ -21,14 +21,14 @@ demo: install  ## the main job: a real task over two real MCP servers, embedded 
 test: install  ## lint and type-check, then every test: unit, integration over real servers, end-to-end with the embedded model
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
-	$(VENV)/bin/pyright
+	$(VENV)/bin/pyright -p pyproject.toml
 	bash examples/setup.sh
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
-	$(VENV)/bin/pyright
+	$(VENV)/bin/pyright -p pyproject.toml
 
 conformance: install  ## the official MCP conformance suite against nexthop serve (prints counts; see docs/conformance.md)
 	bash scripts/conformance.sh
