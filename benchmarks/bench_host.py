@@ -17,6 +17,7 @@ import itertools
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,16 +28,17 @@ from nexthop import AgentHost, MCPConnection, ScriptedModel, ServerGroup
 from nexthop.clients import call
 from nexthop.policies import PolicyConfig
 
-# The scripted model repeats one call on purpose: doom-loop detection and pinning are off,
-# so the figures are the loop's own cost.
+# The loop's own cost, with no policies; the default policies are measured separately, with
+# varying arguments so that doom-loop detection (rightly) lets the run go on.
 NO_POLICIES = PolicyConfig(doom_loop_n=0, pinning=False)
 SERVER = mcp.StdioServerParameters(command=sys.executable, args=[str(Path(__file__).with_name("tiny_server.py"))])
 
 
-async def per_step(mode: str, calls: int, repeats: int) -> None:
+async def per_step(mode: str, calls: int, repeats: int, policy: PolicyConfig = NO_POLICIES) -> None:
     conn = MCPConnection("tiny", SERVER, mode=mode)
-    model = ScriptedModel(itertools.repeat(call("tiny__echo", text="hello")))
-    async with AgentHost(model=model, servers=[conn], max_steps=calls, policy=NO_POLICIES) as host:
+    counter = itertools.count()
+    model = ScriptedModel(itertools.repeat(lambda _: call("tiny__echo", text=f"hello {next(counter)}")))
+    async with AgentHost(model=model, servers=[conn], max_steps=calls, policy=policy) as host:
         client = conn._client  # noqa: SLF001 - the same server process, for a fair comparison
         assert client is not None
         plain, hosted = [], []
@@ -48,7 +50,7 @@ async def per_step(mode: str, calls: int, repeats: int) -> None:
             start = time.perf_counter()
             result = await host.run("echo")
             hosted.append((time.perf_counter() - start) / len(result.steps) * 1000)
-            assert all(not s.observations[0].is_error for s in result.steps)
+            assert len(result.steps) == calls and all(not s.observations[0].is_error for s in result.steps)
         p, h = statistics.median(plain), statistics.median(hosted)
         print(f"  {conn.protocol_version}: plain call_tool {p:.2f} ms/call, host {h:.2f} ms/step, ratio {h / p:.2f}x")
 
@@ -101,6 +103,9 @@ async def main(calls: int, servers: int, repeats: int) -> None:
     print(f"host overhead per tool step ({calls} calls, median of {repeats}):")
     for mode in ("auto", "legacy"):
         await per_step(mode, calls, repeats)
+    print("the same with the default policies (doom-loop detection, tool pinning):")
+    with tempfile.TemporaryDirectory() as pins:
+        await per_step("auto", calls, repeats, PolicyConfig(pin_file=Path(pins) / "pins.json"))
     print("cost per step as the trajectory grows (200-step run, 2026-07-28):")
     await flat("auto")
     print(f"connecting {servers} stdio servers in parallel (median of {repeats}, alternating):")

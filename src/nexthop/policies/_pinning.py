@@ -280,6 +280,7 @@ class ToolPinning(RunPolicy):
         self.store = store
         self._pending: list[PolicyRecord] = []
         self._reported: set[tuple[str, str]] = set()
+        self._seen: dict[str, tuple[ToolDef, ToolDef | None]] = {}
 
     @classmethod
     def from_config(cls, config: PolicyConfig) -> ToolPinning | None:
@@ -292,19 +293,27 @@ class ToolPinning(RunPolicy):
         # Imported here: nexthop.host imports the policies, so a module-level import would be circular.
         from nexthop.host._sanitize import clean_text
 
-        allowed, blocked = self.store.check(tools)
-        for name, change in blocked.items():
-            if (name, change) not in self._reported:
-                self._reported.add((name, change))
-                self._pending.append(
-                    PolicyRecord(policy=self.name, event="blocked", data={"tool": name, "diff": change})
+        # Connections hand out the same ToolDef objects until a server re-lists, so only
+        # new objects are checked against the pin file: a step costs no I/O or hashing,
+        # and the cleaned copies keep their identity (the argument validator caches on it).
+        fresh = [t for t in tools if self._seen.get(t.name, (None, None))[0] is not t]
+        if fresh:
+            allowed, blocked = self.store.check(fresh)
+            ok = {t.name for t in allowed}
+            for t in fresh:
+                cleaned = (
+                    t
+                    if t.server is None
+                    else t.model_copy(update={"description": clean_text(t.description, DESCRIPTION_LIMIT)})
                 )
-        return [
-            t
-            if t.server is None
-            else t.model_copy(update={"description": clean_text(t.description, DESCRIPTION_LIMIT)})
-            for t in allowed
-        ]
+                self._seen[t.name] = (t, cleaned if t.name in ok else None)
+            for name, change in blocked.items():
+                if (name, change) not in self._reported:
+                    self._reported.add((name, change))
+                    self._pending.append(
+                        PolicyRecord(policy=self.name, event="blocked", data={"tool": name, "diff": change})
+                    )
+        return [offered for t in tools if (offered := self._seen[t.name][1]) is not None]
 
     def after_step(
         self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
