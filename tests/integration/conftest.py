@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from procs import alive, descendants
+from procs import alive, no_new_children
 
 SKIP_VAR = "NEXTHOP_SKIP_INTEGRATION"
 SQLITE_PINS = ("mcp-server-sqlite==2025.4.25", "mcp<2")  # as examples/setup.sh installs them
@@ -38,14 +38,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def no_leftover_children() -> Iterator[None]:
     """Every test must leave no process of its own behind, whatever it asserts itself."""
-    before = descendants()
-    yield
-    left = descendants(exclude=before)
-    _, still = psutil.wait_procs(left, timeout=2)
-    still = [p for p in still if alive(p)]
-    for p in still:  # do not let one leak poison the tests after it
-        p.kill()
-    assert not still, f"processes left behind: {[p.pid for p in still]}"
+    with no_new_children():
+        yield
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import anyio
 import mcp
-import psutil
 import pytest
 from demo_server import make_server
-from procs import alive, descendants
+from procs import no_new_children
 
 from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, ScriptedModel, Trajectory
 from nexthop.clients import call, finish, reply
@@ -30,14 +29,8 @@ NEXTHOP = Path(sys.executable).parent / "nexthop"
 @pytest.fixture
 def no_leftover_children() -> Iterator[None]:
     """B and its demo server must be gone once A's host has exited."""
-    before = descendants()
-    yield
-    left = descendants(exclude=before)
-    _, still = psutil.wait_procs(left, timeout=2)
-    still = [p for p in still if alive(p)]
-    for p in still:
-        p.kill()
-    assert not still, f"processes left behind: {[p.pid for p in still]}"
+    with no_new_children():
+        yield
 
 
 def host_b(script: Path) -> MCPConnection:

@@ -15,12 +15,13 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import anyio
 import psutil
 
 __all__ = [
+    "no_new_children",
     "alive",
     "descendants",
     "find_process",
@@ -46,6 +47,19 @@ def descendants(exclude: Iterable[psutil.Process] = ()) -> list[psutil.Process]:
     """This process's live descendants, leaving out those in ``exclude``."""
     skip = {(p.pid, _created(p)) for p in exclude}
     return [p for p in psutil.Process().children(recursive=True) if alive(p) and (p.pid, _created(p)) not in skip]
+
+
+@contextlib.contextmanager
+def no_new_children() -> Iterator[None]:
+    """Fail if the block leaves a child process behind (killing any, so one leak does not poison later tests)."""
+    before = descendants()
+    yield
+    left = descendants(exclude=before)
+    _, still = psutil.wait_procs(left, timeout=2)
+    still = [p for p in still if alive(p)]
+    for p in still:
+        p.kill()
+    assert not still, f"processes left behind: {[p.pid for p in still]}"
 
 
 def find_process(procs: Iterable[psutil.Process], *fragments: str) -> psutil.Process:
