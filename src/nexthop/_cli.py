@@ -173,10 +173,11 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     printer = StepPrinter(console, quiet=args.quiet)
     result: RunResult | None = None
 
-    def keep(event: Any) -> None:
+    def show(event: Any) -> None:
         nonlocal result
         if isinstance(event, RunResult):
-            result = event
+            result = event  # kept so the partial trajectory is printed whatever ends the run
+        printer(event)
 
     async with contextlib.AsyncExitStack() as stack:
         with printer.status("connecting to servers"):
@@ -193,7 +194,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         if not args.quiet:
             console.print(f"[bold]task:[/] {args.task}  [dim](model {model.name})[/]")
         try:
-            await host.run(args.task, on_event=lambda e: (keep(e), printer(e))[-1])
+            await host.run(args.task, on_event=show)
         finally:
             printer.stop()
             if result is not None:

@@ -32,7 +32,6 @@ class StepPrinter:
         self.console = console
         self.quiet = quiet
         self._status: Status | None = None
-        self._elapsed = 0.0
 
     @contextmanager
     def status(self, text: str) -> Generator[None]:
@@ -60,7 +59,6 @@ class StepPrinter:
 
     def _action(self, event: ActionEvent) -> None:
         self.stop()
-        self._elapsed = event.elapsed_s
         self.console.rule(f"step {event.step_index} · {event.elapsed_s:.1f} s", align="left", style="dim")
         if event.thought:
             self.console.print(f"[italic]{escape(_short(event.thought, 400))}[/]")
