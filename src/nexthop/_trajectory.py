@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Observation",
@@ -194,14 +194,6 @@ class Trajectory(BaseModel):
             parts.append(_render_memory(self.memory))
         return "\n\n".join(parts)
 
-    @property
-    def usage(self) -> Usage:
-        """Sum of all steps' usage."""
-        total = Usage()
-        for step in self.steps:
-            total = total + step.usage
-        return total
-
 
 class RunResult(BaseModel):
     """What `AgentHost.run` returns, whatever the outcome.
@@ -243,6 +235,3 @@ def _render_memory(memory: Trajectory, limit: int = 300) -> str:
         lines.append("- nothing was done")
     lines.append("Do not repeat what failed.")
     return "\n".join(lines)
-
-
-RUN_RESULT_ADAPTER: TypeAdapter[RunResult] = TypeAdapter(RunResult)
