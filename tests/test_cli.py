@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nexthop._cli import main
+from nexthop.cli._app import main
 
 DEMO = Path(__file__).resolve().parent / "support" / "demo_server.py"
 DEMO_FLAG = f"demo={sys.executable} {DEMO}"

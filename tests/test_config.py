@@ -11,15 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from nexthop._exceptions import ConfigError
+from nexthop._config_file import HostConfig, load_config, merge
 from nexthop.clients._config import (
-    HostConfig,
     HTTPServerConfig,
     SSEServerConfig,
     StdioServerConfig,
-    merge,
     parse_server_flag,
 )
-from nexthop.clients._config_file import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

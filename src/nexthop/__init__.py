@@ -5,29 +5,23 @@ a goal by generating each next action from the whole trajectory so far.
 """
 
 import logging as _logging
+from typing import TYPE_CHECKING, Any
 
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError, NexthopError, ServerConnectionError
-from nexthop.clients import (
+from nexthop._config_file import HostConfig, load_config
+from nexthop.clients import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
+from nexthop.models import (
     DEFAULT_MODEL,
-    HostConfig,
-    HTTPServerConfig,
-    MCPConnection,
     Model,
     ModelRequest,
     ModelResponse,
     ModelSettings,
     ScriptedModel,
-    ServerConfig,
-    ServerGroup,
-    SSEServerConfig,
-    StdioServerConfig,
-    load_config,
     model_from_string,
 )
 from nexthop.host import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MAX_STEPS,
-    FINISH_TOOL,
     ActionEvent,
     AgentHost,
     FunctionTool,
@@ -49,9 +43,21 @@ from nexthop.host import (
     tool,
 )
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
-from nexthop.policies import Permissions, PolicyConfig
+from nexthop.policies import Permissions, Policy, PolicyConfig, PolicyRecord, RunPolicy, RunView, Verdict
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from nexthop.models import AnthropicModel, LlamaCppModel, OpenAIModel
+
+
+def __getattr__(name: str) -> Any:
+    # The provider classes load their SDKs on first use (see nexthop.models).
+    if name in {"AnthropicModel", "LlamaCppModel", "OpenAIModel"}:
+        from nexthop import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # A library logs, the application decides where to: without this, Python's last-resort
 # handler would print our warnings raw next to the CLI's own rendering of them.
@@ -61,8 +67,8 @@ __all__ = [
     "DEFAULT_INSTRUCTIONS",
     "DEFAULT_MAX_STEPS",
     "DEFAULT_MODEL",
-    "FINISH_TOOL",
     "ActionEvent",
+    "AnthropicModel",
     "AgentHost",
     "ApprovalDecision",
     "ApprovalRequest",
@@ -72,7 +78,7 @@ __all__ = [
     "FunctionToolset",
     "HTTPServerConfig",
     "HostConfig",
-    "MCPConnection",
+    "LlamaCppModel",
     "MissingExtraError",
     "Model",
     "ModelError",
@@ -82,17 +88,21 @@ __all__ = [
     "NexthopError",
     "Observation",
     "Observer",
+    "OpenAIModel",
     "Permissions",
+    "Policy",
     "PolicyConfig",
+    "PolicyRecord",
     "RunEvent",
     "RunHandle",
+    "RunPolicy",
     "RunResult",
     "RunStatus",
+    "RunView",
     "SSEServerConfig",
     "ScriptedModel",
     "ServerConfig",
     "ServerConnectionError",
-    "ServerGroup",
     "StdioServerConfig",
     "Step",
     "TerminationKind",
@@ -102,6 +112,7 @@ __all__ = [
     "Toolset",
     "Trajectory",
     "Usage",
+    "Verdict",
     "__version__",
     "load_config",
     "model_from_string",

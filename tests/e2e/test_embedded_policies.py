@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
 
 
 async def test_abandonment_draws_and_a_doom_loop_are_recorded_with_the_embedded_model() -> None:
-    from nexthop.clients._llama import LlamaCppModel
+    from nexthop.models._llama import LlamaCppModel
 
     state = FaultState()
     server = make_fault_server(fail_rate=1.0, seed=0, state=state, shift_on_list=False)

@@ -9,7 +9,7 @@ import pytest
 from demo_server import make_server
 
 from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, RunResult, ScriptedModel, Step, tool
-from nexthop.clients import call, finish, reply
+from nexthop.models import call, finish, reply
 from nexthop.host import ActionEvent
 from nexthop.policies import PolicyConfig
 

@@ -21,7 +21,7 @@ from nexthop import (
     SSEServerConfig,
     ToolCall,
 )
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 DEMO = Path(__file__).resolve().parents[1] / "support" / "demo_server.py"

@@ -36,7 +36,7 @@ from nexthop import (
     StdioServerConfig,
     ToolCall,
 )
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -27,7 +27,7 @@ from nexthop import (
     ServerGroup,
     ToolCall,
 )
-from nexthop.clients import call
+from nexthop.models import call
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -11,7 +11,7 @@ from fault_server import make_fault_server
 from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
 from nexthop._exceptions import ConfigError
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._abandonment import INQUISITIVE, PRUDENT, Abandonment, Personality, next_p, parse_personality
 from nexthop.policies._base import RunView

@@ -9,7 +9,7 @@ import pytest
 from fault_server import make_fault_server
 
 from nexthop import AgentHost, MCPConnection, Model, ModelRequest, ModelResponse, ScriptedModel, Usage
-from nexthop.clients import call
+from nexthop.models import call
 from nexthop.policies import DenialLimit, PolicyConfig
 from nexthop.policies._abandonment import Abandonment
 from nexthop.policies._budget import TokenBudget

@@ -6,7 +6,7 @@ import pytest
 from fault_server import make_fault_server
 
 from nexthop import AgentHost, MCPConnection, ModelResponse, RunResult, ScriptedModel
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from fault_server import make_fault_server
 
 from nexthop import AgentHost, MCPConnection, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._base import RunView
 from nexthop.policies._doom_loop import DoomLoop

@@ -13,7 +13,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from nexthop import AgentHost, ConfigError, MCPConnection, ModelRequest, ModelResponse, ScriptedModel, ToolDef
 from nexthop._trajectory import PolicyRecord, Trajectory, Usage
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig, RunPolicy, RunView
 from nexthop.policies import _registry as registry
 from nexthop.policies._pinning import PinStore, ToolPinning, canonical, default_pin_file, diff, fingerprint
@@ -298,7 +298,7 @@ def test_nexthop_tools_shows_a_changed_tool_and_approve_unblocks_it(
     import json
     import sys
 
-    from nexthop._cli import main
+    from nexthop.cli._app import main
     from nexthop._toolset import ToolDef
     from nexthop.policies._pinning import PinStore
 

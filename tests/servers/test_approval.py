@@ -10,7 +10,7 @@ from demo_server import make_server
 from mcp_types import ElicitRequestParams, ElicitResult
 
 from nexthop import AgentHost, MCPConnection, ScriptedModel
-from nexthop.clients import call, finish
+from nexthop.models import call, finish
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._permissions import Permissions

@@ -18,7 +18,7 @@ from demo_server import make_server
 from procs import no_new_children
 
 from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, ScriptedModel, Trajectory
-from nexthop.clients import call, finish, reply
+from nexthop.models import call, finish, reply
 from nexthop.servers._server import RunTaskOutput
 
 pytestmark = pytest.mark.anyio

@@ -24,15 +24,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nexthop._exceptions import ConfigError
-from nexthop.policies._config import PolicyConfig
 
 __all__ = [
     "HTTPServerConfig",
-    "HostConfig",
     "SSEServerConfig",
     "ServerConfig",
     "StdioServerConfig",
-    "merge",
     "parse_server_flag",
 ]
 
@@ -153,32 +150,6 @@ ServerConfig = Annotated[StdioServerConfig | HTTPServerConfig | SSEServerConfig,
 """One server's configuration; ``kind`` tells which transport."""
 
 
-class HostConfig(BaseModel):
-    """Every server the host connects to, in the order given.
-
-    Attributes:
-        servers: The enabled servers; names are unique.
-        source: The absolute path of the file they came from; None if none did.
-        policies: The file's ``policies`` section (see `PolicyConfig`); None if it has none.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    servers: tuple[ServerConfig, ...] = ()
-    source: Path | None = None
-    policies: PolicyConfig | None = None
-
-    @field_validator("servers")
-    @classmethod
-    def _unique_names(cls, servers: tuple[ServerConfig, ...]) -> tuple[ServerConfig, ...]:
-        seen: set[str] = set()
-        for server in servers:
-            if server.name in seen:
-                raise ValueError(f"two servers are named {server.name!r}")
-            seen.add(server.name)
-        return servers
-
-
 def parse_server_flag(spec: str) -> StdioServerConfig:
     """Parse the CLI flag ``--server NAME=COMMAND`` into a stdio server.
 
@@ -210,26 +181,6 @@ def parse_server_flag(spec: str) -> StdioServerConfig:
     if not argv:
         raise ConfigError(f"--server {spec!r}: COMMAND is empty ({form})")
     return StdioServerConfig(name=name, command=argv[0], args=argv[1:])
-
-
-def merge(config: HostConfig, extra_servers: Iterable[ServerConfig]) -> HostConfig:
-    """Add servers (from ``--server`` flags) to a configuration.
-
-    A server whose name is already there replaces that entry in place; new ones
-    go at the end, in the order given. Among the extras, a later one with the
-    same name wins.
-
-    Args:
-        config: The configuration from the file (or an empty `HostConfig()`).
-        extra_servers: The servers to add.
-
-    Returns:
-        A new `HostConfig` with the same ``source``.
-    """
-    by_name: dict[str, ServerConfig] = {s.name: s for s in config.servers}
-    for server in extra_servers:
-        by_name[server.name] = server  # dicts keep the first insertion's position
-    return HostConfig(servers=tuple(by_name.values()), source=config.source)
 
 
 # --------------------------------------------------------------------------- reading

@@ -12,7 +12,7 @@ from nexthop._trajectory import (
     Trajectory,
     Usage,
 )
-from nexthop.host._host import DEFAULT_INSTRUCTIONS, DEFAULT_MAX_STEPS, AgentHost, Observer, RunHandle
+from nexthop.host._host import DEFAULT_INSTRUCTIONS, DEFAULT_MAX_STEPS, AgentHost, Observer, RunHandle, ServerState
 from nexthop.host._loop import ActionEvent, RunEvent
 from nexthop.host._tools import FunctionTool, FunctionToolset, tool
 
@@ -30,6 +30,7 @@ __all__ = [
     "RunHandle",
     "RunResult",
     "RunStatus",
+    "ServerState",
     "Step",
     "TerminationKind",
     "TerminationReason",

@@ -15,7 +15,7 @@ import anyio
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
-from nexthop.host._sanitize import clean_text
+from nexthop._sanitize import clean_text
 from nexthop.host._validation import ArgumentValidator
 from nexthop.policies._permissions import Permissions
 

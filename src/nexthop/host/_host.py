@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -11,12 +12,12 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from nexthop._toolset import Toolset
+from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import RunResult, Trajectory
 from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
-from nexthop.clients._model import Model, ModelSettings
+from nexthop.models._model import Model, ModelSettings
 from nexthop.host._approval import Approver
 from nexthop.host._dispatch import Dispatcher
 from nexthop.host._loop import RunEvent, RunSetup, run_loop
@@ -24,7 +25,7 @@ from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
 from nexthop.policies._config import PolicyConfig
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle"]
+__all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle", "ServerState"]
 
 DEFAULT_MAX_STEPS = 30
 DEFAULT_INSTRUCTIONS = (
@@ -33,6 +34,23 @@ DEFAULT_INSTRUCTIONS = (
     "that moves the task forward. If a tool fails, read its error and adapt: fix the arguments or try "
     "another way. When the task is done, call `finish` with the final answer."
 )
+
+@dataclass(frozen=True)
+class ServerState:
+    """One configured MCP server as the host sees it.
+
+    Attributes:
+        name: The server's name from the config.
+        state: ``pending``, ``connected``, ``failed`` or ``closed``.
+        error: One line saying why it failed (untrusted: it may quote the server's stderr).
+        protocol_version: The MCP revision spoken, once connected.
+    """
+
+    name: str
+    state: str
+    error: str | None
+    protocol_version: str | None
+
 
 Observer = Callable[[RunEvent], Awaitable[None] | None]
 """A callback that receives each `RunEvent` (action chosen, step done, result) as it happens."""
@@ -110,6 +128,24 @@ class AgentHost:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.model.aclose()
+
+    async def list_tools(self) -> list[ToolDef]:
+        """Every tool on offer now, before any policy withholds some: Python tools, then servers'.
+
+        Returns:
+            Tool definitions; MCP tools are namespaced ``<server>__<tool>`` and carry ``server``.
+        """
+        tools: list[ToolDef] = []
+        for toolset in self.toolsets:
+            tools.extend(await toolset.list_tools())
+        return tools
+
+    def server_states(self) -> list[ServerState]:
+        """Each configured server's state, in config order: name, ``connected``/``failed``/..., error."""
+        return [
+            ServerState(name=c.name, state=c.state, error=c.error, protocol_version=c.protocol_version)
+            for c in self.servers.connections.values()
+        ]
 
     @property
     def toolsets(self) -> list[Toolset]:

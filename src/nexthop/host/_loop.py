@@ -28,7 +28,7 @@ from nexthop._trajectory import (
     Trajectory,
     Usage,
 )
-from nexthop.clients._model import Model, ModelRequest, ModelResponse, ModelSettings
+from nexthop.models._model import Model, ModelRequest, ModelResponse, ModelSettings
 from nexthop.host._dispatch import Dispatcher
 from nexthop.policies._base import RunPolicy, RunView, Verdict
 

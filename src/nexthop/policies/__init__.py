@@ -5,7 +5,7 @@ holds every setting in one place. See docs/policies.md for defaults and sources.
 """
 
 from nexthop.policies._abandonment import INQUISITIVE, PRUDENT, Abandonment, Personality, parse_personality
-from nexthop.policies._base import Policy, RunPolicy, RunView, Verdict
+from nexthop.policies._base import Policy, PolicyRecord, RunPolicy, RunView, Verdict
 from nexthop.policies._budget import TokenBudget
 from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._config import PolicyConfig
@@ -27,6 +27,7 @@ __all__ = [
     "PinStore",
     "Policy",
     "PolicyConfig",
+    "PolicyRecord",
     "Rule",
     "RunPolicy",
     "RunView",

@@ -291,7 +291,7 @@ class ToolPinning(RunPolicy):
 
     def filter_tools(self, tools: list[ToolDef]) -> list[ToolDef]:
         # Imported here: nexthop.host imports the policies, so a module-level import would be circular.
-        from nexthop.host._sanitize import clean_text
+        from nexthop._sanitize import clean_text
 
         # Connections hand out the same ToolDef objects until a server re-lists, so only
         # new objects are checked against the pin file: a step costs no I/O or hashing,

@@ -85,10 +85,8 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
     """
     runs = registry or RunRegistry()
     summaries: dict[str, list[str]] = {}
-    for conn in host.servers.active:
-        summaries[conn.name] = [t.name for t in await conn.list_tools()]
-    for t in await host.functions.list_tools():
-        summaries.setdefault("python", []).append(t.name)
+    for t in await host.list_tools():
+        summaries.setdefault(t.server or "python", []).append(t.name)
     description = describe_host(host, summaries)
     from nexthop import __version__
 

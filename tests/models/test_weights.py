@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from nexthop._exceptions import ConfigError, MissingExtraError
-from nexthop.clients import _weights
-from nexthop.clients._weights import _assemble, _is_verified, ensure_embedded_model
+from nexthop.models import _weights
+from nexthop.models._weights import _assemble, _is_verified, ensure_embedded_model
 
 
 def _fake_parts(tmp_path: Path) -> tuple[list[Path], int, str]:

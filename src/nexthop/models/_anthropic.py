@@ -1,6 +1,6 @@
 """The Anthropic Messages API as a nexthop `Model`.
 
-Message conversion lives in `nexthop.clients._anthropic_mapping`; this module owns the
+Message conversion lives in `nexthop.models._anthropic_mapping`; this module owns the
 client, the request and the mapping of SDK errors to `ModelError` at the boundary.
 """
 
@@ -12,8 +12,8 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from nexthop._exceptions import ConfigError, ModelError
-from nexthop.clients._anthropic_mapping import message_to_response, tools_to_anthropic, trajectory_to_messages
-from nexthop.clients._model import Model, ModelRequest, ModelResponse
+from nexthop.models._anthropic_mapping import message_to_response, tools_to_anthropic, trajectory_to_messages
+from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 __all__ = ["AnthropicModel"]
 

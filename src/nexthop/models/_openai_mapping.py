@@ -1,6 +1,6 @@
 """Conversion between nexthop's values and the OpenAI Chat Completions wire format.
 
-Kept apart from `nexthop.clients._openai` so the shape of the conversation can be
+Kept apart from `nexthop.models._openai` so the shape of the conversation can be
 tested and read without the HTTP client. The same format serves OpenAI-compatible
 servers (Ollama, vLLM, llama.cpp server, LM Studio).
 """
@@ -21,7 +21,7 @@ from openai.types.chat import (
 
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Step, ToolCall, Trajectory, Usage
-from nexthop.clients._model import ModelResponse
+from nexthop.models._model import ModelResponse
 
 __all__ = [
     "INVALID_JSON_KEY",

@@ -1,6 +1,6 @@
 """OpenAI Chat Completions (and OpenAI-compatible servers) as a nexthop `Model`.
 
-Message conversion lives in `nexthop.clients._openai_mapping`; this module owns the
+Message conversion lives in `nexthop.models._openai_mapping`; this module owns the
 client, the request and the mapping of SDK errors to `ModelError` at the boundary.
 """
 
@@ -13,8 +13,8 @@ import openai
 from openai import AsyncOpenAI
 
 from nexthop._exceptions import ConfigError, ModelError
-from nexthop.clients._model import Model, ModelRequest, ModelResponse
-from nexthop.clients._openai_mapping import completion_to_response, tools_to_openai, trajectory_to_messages
+from nexthop.models._model import Model, ModelRequest, ModelResponse
+from nexthop.models._openai_mapping import completion_to_response, tools_to_openai, trajectory_to_messages
 
 __all__ = ["OpenAIModel"]
 
@@ -30,7 +30,7 @@ class OpenAIModel(Model):
     ``tool`` message per call. Tool-call arguments that are not a JSON object are not
     an error: the call is kept with arguments ``{"__invalid_json__": <raw text>}`` so
     that the host reports a schema error to the model (see
-    `nexthop.clients._openai_mapping.INVALID_JSON_KEY`).
+    `nexthop.models._openai_mapping.INVALID_JSON_KEY`).
 
     Args:
         model: The model id, e.g. ``gpt-4o`` (or ``llama3.2`` on Ollama).

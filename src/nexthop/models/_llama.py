@@ -29,8 +29,8 @@ import anyio.to_thread
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import ToolCall, Usage
-from nexthop.clients._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema
-from nexthop.clients._model import Model, ModelRequest, ModelResponse
+from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema
+from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -146,7 +146,7 @@ class LlamaCppModel(Model):
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
 
-        from nexthop.clients._weights import ensure_embedded_model
+        from nexthop.models._weights import ensure_embedded_model
 
         path = self.model_path or ensure_embedded_model()
         start = time.perf_counter()

@@ -1,7 +1,8 @@
 """Reading server configuration files: JSON/JSONC, variable expansion, one-line errors.
 
 `load_config` turns an IDE's MCP config file into `HostConfig`; every mistake raises
-`ConfigError` naming the file, the server and the field. The models live in `_config`.
+`ConfigError` naming the file, the server and the field. The server models live in `clients/_config`; `HostConfig` (servers plus policies) lives here,
+so that clients/ never imports policies/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
 import json5
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from nexthop._exceptions import ConfigError
 
@@ -25,7 +26,6 @@ from nexthop.clients._config import (
     _DEFAULT_TIMEOUT_S,  # pyright: ignore[reportPrivateUsage]
     _TYPES,  # pyright: ignore[reportPrivateUsage]
     _VAR_RE,  # pyright: ignore[reportPrivateUsage]
-    HostConfig,
     HTTPServerConfig,
     ServerConfig,
     SSEServerConfig,
@@ -34,7 +34,55 @@ from nexthop.clients._config import (
 )
 from nexthop.policies._config import PolicyConfig
 
-__all__ = ["load_config"]
+__all__ = ["HostConfig", "load_config", "merge"]
+
+
+class HostConfig(BaseModel):
+    """Every server the host connects to, in the order given.
+
+    Attributes:
+        servers: The enabled servers; names are unique.
+        source: The absolute path of the file they came from; None if none did.
+        policies: The file's ``policies`` section (see `PolicyConfig`); None if it has none.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    servers: tuple[ServerConfig, ...] = ()
+    source: Path | None = None
+    policies: PolicyConfig | None = None
+
+    @field_validator("servers")
+    @classmethod
+    def _unique_names(cls, servers: tuple[ServerConfig, ...]) -> tuple[ServerConfig, ...]:
+        seen: set[str] = set()
+        for server in servers:
+            if server.name in seen:
+                raise ValueError(f"two servers are named {server.name!r}")
+            seen.add(server.name)
+        return servers
+
+
+
+
+def merge(config: HostConfig, extra_servers: Iterable[ServerConfig]) -> HostConfig:
+    """Add servers (from ``--server`` flags) to a configuration.
+
+    A server whose name is already there replaces that entry in place; new ones
+    go at the end, in the order given. Among the extras, a later one with the
+    same name wins.
+
+    Args:
+        config: The configuration from the file (or an empty `HostConfig()`).
+        extra_servers: The servers to add.
+
+    Returns:
+        A new `HostConfig` with the same ``source``.
+    """
+    by_name: dict[str, ServerConfig] = {s.name: s for s in config.servers}
+    for server in extra_servers:
+        by_name[server.name] = server  # dicts keep the first insertion's position
+    return config.model_copy(update={"servers": tuple(by_name.values())})
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostConfig:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,15 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from nexthop._cli_policy import add_policy_flags, policy_from_args, terminal_approver
-from nexthop._exceptions import ConfigError, NexthopError
-from nexthop._render import StepPrinter, print_result, print_tools
+from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
+from nexthop._exceptions import ConfigError, NexthopError, ServerConnectionError
+from nexthop.cli._render import StepPrinter, print_result, print_tools
 from nexthop._trajectory import RunResult
 from nexthop.clients._config import ServerConfig, parse_server_flag
-from nexthop.clients._config_file import load_config
+from nexthop._config_file import HostConfig, load_config, merge
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
-from nexthop.clients._select import DEFAULT_MODEL, model_from_string
+from nexthop.models._select import DEFAULT_MODEL, model_from_string
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._pinning import PinStore, default_pin_file
@@ -147,15 +146,9 @@ def _load(args: argparse.Namespace, names: Sequence[str] = ()) -> tuple[list[Ser
     path = args.config or os.environ.get("NEXTHOP_CONFIG")
     if path is None and _default_config_path().exists():
         path = str(_default_config_path())
-    by_name: dict[str, ServerConfig] = {}
-    file_policy: PolicyConfig | None = None
-    if path is not None:
-        config = load_config(path)
-        by_name.update((s.name, s) for s in config.servers)
-        file_policy = config.policies
-    for spec in args.server:
-        flag = parse_server_flag(spec)
-        by_name[flag.name] = flag
+    config = merge(load_config(path) if path is not None else HostConfig(), map(parse_server_flag, args.server))
+    file_policy = config.policies
+    by_name = {s.name: s for s in config.servers}
     for name in names:
         if name not in by_name:
             known = ", ".join(by_name) or "none (pass --config FILE or --server NAME=COMMAND)"
@@ -298,11 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(command, args, console)
     except NexthopError as e:
         console.print(f"[red bold]error:[/] {e}", soft_wrap=True)
-        return EXIT_CODES["servers"] if type(e).__name__ == "ServerConnectionError" else EXIT_CODES["usage"]
+        return EXIT_CODES["servers"] if isinstance(e, ServerConnectionError) else EXIT_CODES["usage"]
     except KeyboardInterrupt:
         console.print("[yellow]cancelled[/]")
         return EXIT_CODES["cancelled"]
 
-
-if __name__ == "__main__":
-    sys.exit(main())

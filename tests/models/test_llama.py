@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory, Usage
-from nexthop.clients import _llama
-from nexthop.clients._llama import LlamaCppModel
-from nexthop.clients._llama_prompt import (
+from nexthop.models import _llama
+from nexthop.models._llama import LlamaCppModel
+from nexthop.models._llama_prompt import (
     ANY_OBJECT,
     THOUGHT_KEY,
     build_messages,
@@ -26,7 +26,7 @@ from nexthop.clients._llama_prompt import (
     simplify_schema,
     system_prompt,
 )
-from nexthop.clients._model import ModelRequest
+from nexthop.models._model import ModelRequest
 from nexthop.host._tools import tool
 
 HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
@@ -267,7 +267,7 @@ async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache() -> Non
 
 
 def test_optional_arguments_are_dropped_only_when_some_are_required() -> None:
-    from nexthop.clients._llama_prompt import required_only
+    from nexthop.models._llama_prompt import required_only
 
     read = {
         "type": "object",

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from nexthop._exceptions import ConfigError
-from nexthop.clients._model import Model
+from nexthop.models._model import Model
 
 __all__ = ["DEFAULT_MODEL", "model_from_string"]
 
@@ -55,18 +55,18 @@ def model_from_string(spec: str) -> Model:
     if not sep or not rest:
         raise ConfigError(f"unknown model {spec!r}: {_GRAMMAR}")
     if provider == "anthropic":
-        from nexthop.clients._anthropic import AnthropicModel
+        from nexthop.models._anthropic import AnthropicModel
 
         return AnthropicModel(rest)
     if provider == "openai":
-        from nexthop.clients._openai import OpenAIModel
+        from nexthop.models._openai import OpenAIModel
 
         model, base_url = _split_base_url(rest)
         if not model:
             raise ConfigError(f"unknown model {spec!r}: the model name before '@' is empty; {_GRAMMAR}")
         return OpenAIModel(model, base_url=base_url)
     if provider == "scripted":
-        from nexthop.clients._scripted import ScriptedModel
+        from nexthop.models._scripted import ScriptedModel
 
         return ScriptedModel.from_file(Path(rest).expanduser())
     if provider == "local":
@@ -88,6 +88,6 @@ def _split_base_url(rest: str) -> tuple[str, str | None]:
 def _local(path: Path | None) -> Model:
     # Imported here so that a missing module or extra surfaces as its own clear error,
     # and only for those who ask for the local model.
-    from nexthop.clients._llama import LlamaCppModel
+    from nexthop.models._llama import LlamaCppModel
 
     return LlamaCppModel(path)

@@ -14,7 +14,7 @@ from typing import Any
 
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._trajectory import ToolCall
-from nexthop.clients._model import Model, ModelRequest, ModelResponse
+from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 __all__ = ["ScriptedModel", "call", "finish", "reply"]
 

@@ -11,10 +11,10 @@ import anyio
 import pytest
 
 from nexthop._exceptions import ConfigError
-from nexthop.clients._anthropic import AnthropicModel
-from nexthop.clients._model import Model, ModelRequest, ModelResponse
-from nexthop.clients._openai import OpenAIModel
-from nexthop.clients._select import DEFAULT_MODEL, model_from_string
+from nexthop.models._anthropic import AnthropicModel
+from nexthop.models._model import Model, ModelRequest, ModelResponse
+from nexthop.models._openai import OpenAIModel
+from nexthop.models._select import DEFAULT_MODEL, model_from_string
 
 
 class _FakeLlama(Model):
@@ -27,10 +27,10 @@ class _FakeLlama(Model):
 
 @pytest.fixture
 def fake_llama(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for nexthop.clients._llama, whose real class loads a GGUF."""
-    module = types.ModuleType("nexthop.clients._llama")
+    """Stand in for nexthop.models._llama, whose real class loads a GGUF."""
+    module = types.ModuleType("nexthop.models._llama")
     module.LlamaCppModel = _FakeLlama  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "nexthop.clients._llama", module)
+    monkeypatch.setitem(sys.modules, "nexthop.models._llama", module)
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_local_missing_file_names_the_path(fake_llama: None, tmp_path: Path) -> 
 
 def test_local_without_the_module_raises_its_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # None in sys.modules makes the import fail, as when the module or its extra is absent.
-    monkeypatch.setitem(sys.modules, "nexthop.clients._llama", None)
+    monkeypatch.setitem(sys.modules, "nexthop.models._llama", None)
     with pytest.raises(ImportError):
         model_from_string("local")
 

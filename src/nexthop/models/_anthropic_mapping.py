@@ -1,6 +1,6 @@
 """Conversion between nexthop's values and the Anthropic Messages API wire format.
 
-Kept apart from `nexthop.clients._anthropic` so the shape of the conversation can be
+Kept apart from `nexthop.models._anthropic` so the shape of the conversation can be
 tested and read without the HTTP client. Plain dicts are produced (what the SDK
 sends as JSON); replies are read from the SDK's typed ``Message``.
 """
@@ -22,7 +22,7 @@ from anthropic.types import (
 
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Step, ToolCall, Trajectory, Usage
-from nexthop.clients._model import ModelResponse
+from nexthop.models._model import ModelResponse
 
 __all__ = ["MISSING_RESULT", "message_to_response", "tools_to_anthropic", "trajectory_to_messages"]
 

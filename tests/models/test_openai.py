@@ -13,9 +13,9 @@ from fake_provider import FakeProvider
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory
-from nexthop.clients._model import ModelRequest, ModelResponse, ModelSettings
-from nexthop.clients._openai import OpenAIModel
-from nexthop.clients._openai_mapping import INVALID_JSON_KEY, MISSING_RESULT, parse_arguments
+from nexthop.models._model import ModelRequest, ModelResponse, ModelSettings
+from nexthop.models._openai import OpenAIModel
+from nexthop.models._openai_mapping import INVALID_JSON_KEY, MISSING_RESULT, parse_arguments
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,9 @@ from fake_provider import FakeProvider
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory
-from nexthop.clients._anthropic import AnthropicModel
-from nexthop.clients._anthropic_mapping import MISSING_RESULT
-from nexthop.clients._model import ModelRequest, ModelResponse, ModelSettings
+from nexthop.models._anthropic import AnthropicModel
+from nexthop.models._anthropic_mapping import MISSING_RESULT
+from nexthop.models._model import ModelRequest, ModelResponse, ModelSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,7 @@
+"""``python -m nexthop``: the same as the ``nexthop`` command."""
+
+import sys
+
+from nexthop.cli._app import main
+
+sys.exit(main())
