@@ -67,7 +67,9 @@ class ToolCall(BaseModel):
     Attributes:
         id: Identifier that pairs the call with its observation (provider-issued or generated).
         name: The tool's name as offered to the model.
-        arguments: The arguments, a JSON object.
+        arguments: The arguments, a JSON object (``{}`` when they did not parse).
+        arguments_error: Set by the model adapter when the model's arguments were not a
+            JSON object: why, with the raw text (the host answers the call with it).
     """
 
     model_config = _FROZEN
@@ -75,6 +77,7 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments_error: str | None = None
 
 
 class Observation(BaseModel):
@@ -84,6 +87,8 @@ class Observation(BaseModel):
         call_id: The `ToolCall.id` this answers.
         content: The result as text, as the model sees it.
         is_error: True when the tool failed, timed out, crashed or was refused.
+        denied: True when a policy (or the person it asked) refused the call; such an
+            observation is also an error, but not a failure of the tool.
         structured: The tool's structured content, when it returned any.
         duration_s: Wall time of the call (seconds).
     """
@@ -93,6 +98,7 @@ class Observation(BaseModel):
     call_id: str
     content: str
     is_error: bool = False
+    denied: bool = False
     structured: dict[str, Any] | None = None
     duration_s: float = 0.0
 
@@ -140,7 +146,9 @@ class Step(BaseModel):
     records: tuple[PolicyRecord, ...] = ()
 
 
-TerminationKind = Literal["completed", "max_steps", "error", "cancelled", "abandoned", "doom_loop", "budget", "denied"]
+TerminationKind = Literal[
+    "completed", "max_steps", "error", "cancelled", "abandoned", "doom_loop", "budget", "denied", "policy"
+]
 RunStatus = Literal["completed", "incomplete", "error"]
 
 
@@ -151,7 +159,8 @@ class TerminationReason(BaseModel):
         kind: ``completed`` (the model called ``finish`` or answered without a tool),
             ``max_steps`` (the step budget ran out), ``error`` (the model failed),
             ``cancelled`` (the caller cancelled); policies add ``abandoned``,
-            ``doom_loop``, ``budget`` (tokens or wall time) and ``denied``.
+            ``doom_loop``, ``budget`` (tokens or wall time), ``denied``, and ``policy``
+            (a user's policy stopped the run; ``policy`` and ``evidence`` say which and why).
         detail: One human-readable line.
         policy: The policy that stopped the run, if one did.
         evidence: Machine-readable facts behind the stop (e.g. ``{"budget": "tokens"}``).

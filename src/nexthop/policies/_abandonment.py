@@ -22,7 +22,6 @@ Where nexthop differs from Autono's code (``autono/brain/agent.py``, 1.1.1):
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -107,7 +106,8 @@ class Abandonment(RunPolicy):
     result, a timeout, a crash, a call the host rejected as malformed) triggers one
     draw, recorded on the step as ``PolicyRecord(policy="abandonment", event="draw",
     data={"p", "roll", "abandon", "tool"})``. Calls refused by the permissions are not
-    failures of the tool and draw nothing (`DenialLimit` counts those).
+    failures of the tool (their observation says ``denied``) and draw nothing
+    (`DenialLimit` counts those).
 
     A success leaves ``p`` unchanged. ``p`` measures how much failure the run has
     absorbed, not the latest call's luck: resetting it on a success would let a tool
@@ -129,26 +129,22 @@ class Abandonment(RunPolicy):
         self.failures = 0
         self._rng = random.Random(seed)
 
-    def after_step(
-        self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
-    ) -> Verdict | None:
-        denied = Counter(str(r.data.get("tool")) for r in records if r.policy == "permissions" and r.event == "denied")
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        draws: list[PolicyRecord] = []
         for call, obs in zip(calls, observations, strict=False):
-            if not obs.is_error or call.name == FINISH_TOOL.name:
+            if not obs.is_error or obs.denied or call.name == FINISH_TOOL.name:
                 continue
-            if denied[call.name] > 0:
-                denied[call.name] -= 1
-                continue
-            verdict = self._draw(call.name, records)
-            if verdict is not None:
-                return verdict
-        return None
+            stop = self._draw(call.name, draws)
+            if stop is not None:
+                return stop
+        return Verdict(records=tuple(draws))
 
-    def _draw(self, tool: str, records: list[PolicyRecord]) -> Verdict | None:
+    def _draw(self, tool: str, draws: list[PolicyRecord]) -> Verdict | None:
+        """One roll for a failed call of ``tool``; the stop verdict (with every draw of the step) when it fires."""
         self.failures += 1
         p, roll = self.p, self._rng.random()
         abandon = roll < p
-        records.append(
+        draws.append(
             PolicyRecord(policy=self.name, event="draw", data={"p": p, "roll": roll, "abandon": abandon, "tool": tool})
         )
         self.p = next_p(p, self.personality.beta)
@@ -160,4 +156,5 @@ class Abandonment(RunPolicy):
             termination="abandoned",
             detail=f"gave up after {self.failures} failed tool calls (roll {roll:.3f} < p {p:.3f})",
             evidence={"p": p, "roll": roll, "failures": self.failures, "tool": tool},
+            records=tuple(draws),
         )

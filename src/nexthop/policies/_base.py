@@ -1,54 +1,114 @@
-"""The one question every policy answers at each step: go on, hint, or stop (and why).
+"""The one interface every policy answers through, built-in or the user's own.
 
-A `Policy` is configuration; `Policy.start()` gives a `RunPolicy` that holds one run's
-state, so concurrent runs (``nexthop serve``) never share it. The loop calls each run
-policy before a step (``before_step``), after the step's tools ran (``after_step``,
-which may also leave `PolicyRecord`\\ s on the step, e.g. an abandonment draw), and
-when the model calls ``finish`` (``on_finish``). The first verdict that stops wins; a
-hint is shown to the model with the step's observations.
+A `Policy` is configuration; ``start()`` gives a `RunPolicy` holding one run's state, so
+concurrent runs (``nexthop serve``) never share it. The loop treats every run policy
+alike and asks each, in order, at five points of a step:
+
+- ``before_step(view)``: go on, or stop before the model is asked (budgets);
+- ``filter_tools(view, tools)``: which tools to offer this step (tool pinning);
+- ``check_call(view, call, tool)``: allow, ask a person, or deny one call (permissions);
+- ``after_step(view, calls, observations)``: go on, hint, or stop once the tools ran;
+- ``on_finish(view, result)``: when the model calls ``finish``; a hint sends it back.
+
+Every answer is a value that carries what the policy wants kept on the step
+(`PolicyRecord`\\ s), so nothing is passed in to be mutated. The first ``stop`` wins
+and becomes the run's `TerminationReason`; hints are shown to the model with the
+step's observations; for a call, ``deny`` beats ``ask`` beats ``allow``.
+
+After the answer shape of smolagents' step callbacks and openai-agents' guardrails
+(a result value with a tripwire), with typed ``kind`` discriminators.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, TerminationKind, ToolCall, Trajectory, Usage
 
-__all__ = ["Policy", "PolicyRecord", "RunPolicy", "RunView", "Verdict"]
+__all__ = ["ALLOW", "GO_ON", "CallVerdict", "Policy", "PolicyRecord", "RunPolicy", "RunView", "ToolOffer", "Verdict"]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class Verdict(BaseModel):
-    """A policy's answer when it has something to say.
+    """A policy's answer at a step: go on, hint, or stop, with what the step should keep.
 
     Attributes:
-        kind: ``hint`` (tell the model something, go on) or ``stop`` (end the run).
-        policy: The policy's name.
+        kind: ``go_on`` (nothing to say beyond ``records``), ``hint`` (tell the model
+            something, go on) or ``stop`` (end the run).
+        policy: The policy's name; the loop fills in `RunPolicy.name` when empty.
         detail: One line for people: what happened.
         hint: For ``hint``: the text the model sees with the step's observations.
-        termination: For ``stop``: the termination kind recorded in the result.
-        evidence: Machine-readable facts behind the verdict.
+        termination: For ``stop``: the termination kind recorded in the result
+            (``policy`` when none fits better).
+        evidence: For ``stop``: machine-readable facts, recorded in the result.
+        records: What the step should keep (draws, hints, blocks...).
     """
 
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["hint", "stop"]
-    policy: str
+    model_config = _FROZEN
+    kind: Literal["go_on", "hint", "stop"] = "go_on"
+    policy: str = ""
     detail: str = ""
     hint: str = ""
     termination: TerminationKind | None = None
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = Field(default_factory=dict[str, Any])
+    records: tuple[PolicyRecord, ...] = ()
+
+
+GO_ON = Verdict()
+"""The answer of a policy with nothing to say."""
+
+
+class CallVerdict(BaseModel):
+    """A policy's answer for one tool call, before it leaves the host.
+
+    Attributes:
+        kind: ``allow`` (run it), ``ask`` (run it only if the approver says yes) or
+            ``deny`` (refuse it: the model sees ``denied by policy: <reason>``).
+        policy: The policy's name; the loop fills in `RunPolicy.name` when empty.
+        reason: Why, in one line (shown to the model when refused, and to the approver).
+        records: What the step should keep.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["allow", "ask", "deny"] = "allow"
+    policy: str = ""
+    reason: str = ""
+    records: tuple[PolicyRecord, ...] = ()
+
+
+ALLOW = CallVerdict()
+"""The answer of a policy with no objection to a call."""
+
+
+class ToolOffer(BaseModel):
+    """A policy's answer to "which tools may the model see this step?".
+
+    Attributes:
+        tools: The tools to offer, in order (a subset of those given, possibly with
+            cleaned descriptions).
+        records: What the step should keep (e.g. a tool withheld, with why).
+    """
+
+    model_config = _FROZEN
+    kind: Literal["tool_offer"] = "tool_offer"
+    tools: tuple[ToolDef, ...]
+    records: tuple[PolicyRecord, ...] = ()
 
 
 class RunView(BaseModel):
     """What a policy may read of the run: the trajectory so far and the costs.
 
     Attributes:
-        trajectory: The run so far (do not modify).
+        trajectory: The run so far (do not modify); ``trajectory.task`` is the goal.
         usage: Tokens used so far.
-        elapsed_s: Wall time so far (seconds).
+        elapsed_s: Wall time since the run started (seconds).
         step_index: The step being decided (1-based).
     """
 
@@ -60,31 +120,50 @@ class RunView(BaseModel):
 
 
 class RunPolicy:
-    """One run's state of a policy. Override what the policy needs; the defaults say nothing."""
+    """One run's state of a policy. Override the hooks the policy needs; the defaults say nothing.
+
+    Attributes:
+        name: The policy's name, written on its records and on a stop it causes.
+        time_limit_s: Wall time after which the loop cuts the run short, whatever it is
+            doing (a slow model request or tool call included), and asks this policy's
+            ``before_step`` for the stop (seconds; ``inf``, the default, never).
+
+    A `RunPolicy` is also a `Policy`: ``start()`` returns a deep copy, so one configured
+    instance can be handed to ``AgentHost(policies=[...])`` and every run gets fresh
+    state. Override ``start`` if the state cannot be copied.
+    """
 
     name: str = "policy"
+    time_limit_s: float = math.inf
 
-    def before_step(self, view: RunView) -> Verdict | None:
-        """Called before the model is asked for step ``view.step_index``."""
-        return None
+    def start(self) -> Self:
+        """Fresh state for one run: a deep copy of this instance."""
+        return copy.deepcopy(self)
 
-    def after_step(
-        self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
-    ) -> Verdict | None:
-        """Called once the step's tools ran; append to ``records`` what the step should keep."""
-        return None
+    def before_step(self, view: RunView) -> Verdict:
+        """Called before the model is asked for step ``view.step_index``; a ``hint`` is ignored here."""
+        return GO_ON
 
-    def on_finish(self, view: RunView, result: str, records: list[PolicyRecord]) -> Verdict | None:
-        """Called when the model calls ``finish``; a ``hint`` verdict sends it back to work."""
-        return None
+    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
+        """Called each step with the tools on offer (``finish`` aside); may withhold or rewrite some."""
+        return ToolOffer(tools=tuple(tools))
 
-    def filter_tools(self, tools: list[ToolDef]) -> list[ToolDef]:
-        """Called each step with the tools on offer; may withhold some (e.g. pinned tools that changed)."""
-        return tools
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        """Called for each call of a tool on offer whose arguments fit its schema, before it runs."""
+        return ALLOW
+
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        """Called once the step's tools ran; one observation per call, in order."""
+        return GO_ON
+
+    def on_finish(self, view: RunView, result: str) -> Verdict:
+        """Called when the model calls ``finish`` with ``result``; a ``hint`` sends it back to work."""
+        return GO_ON
 
 
+@runtime_checkable
 class Policy(Protocol):
-    """A policy's configuration; `start` makes the state for one run."""
+    """What ``AgentHost(policies=[...])`` accepts: anything whose ``start()`` makes one run's `RunPolicy`."""
 
     def start(self) -> RunPolicy:
         """Fresh state for one run."""

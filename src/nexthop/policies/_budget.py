@@ -1,15 +1,68 @@
-"""The token budget: stop a run before a step once it has used its tokens.
+"""Budgets: stop a run once it has used its steps, its wall time or its tokens.
 
-Wall time is enforced by the loop itself (a cancel scope around the run, which also
-cuts a slow tool call short) and steps by ``max_steps``; both end with the same
-termination shapes as this one (``budget`` with ``{"budget": ..., "limit": ...}``).
+All three end with ``policy="budget"`` and evidence ``{"budget": ..., "limit": ...}``;
+the step budget's termination kind is ``max_steps``, the others' ``budget``.
 """
 
 from __future__ import annotations
 
-from nexthop.policies._base import RunPolicy, RunView, Verdict
+from nexthop.policies._base import GO_ON, RunPolicy, RunView, Verdict
 
-__all__ = ["TokenBudget"]
+__all__ = ["StepBudget", "TokenBudget", "WallTimeBudget"]
+
+
+class StepBudget(RunPolicy):
+    """Stops the run before step ``limit + 1``: at most ``limit`` steps are taken.
+
+    Args:
+        limit: Steps in one run (`AgentHost` ``max_steps``, default 30; after agentlib's
+            step budgets).
+    """
+
+    name = "budget"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def before_step(self, view: RunView) -> Verdict:
+        if view.step_index <= self.limit:
+            return GO_ON
+        return Verdict(
+            kind="stop",
+            policy=self.name,
+            termination="max_steps",
+            detail=f"the step budget of {self.limit} steps ran out before finish was called",
+            evidence={"budget": "steps", "limit": self.limit},
+        )
+
+
+class WallTimeBudget(RunPolicy):
+    """Stops the run once ``limit_s`` of wall time have passed, even mid-step.
+
+    Its `time_limit_s` makes the loop cut a slow model request or tool call short at
+    the limit (with a cancel scope, so the call is cancelled on its server), then ask
+    `before_step` for the stop.
+
+    Args:
+        limit_s: Wall-time budget for the run (seconds; `PolicyConfig.max_wall_time_s`).
+    """
+
+    name = "budget"
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.time_limit_s = limit_s
+
+    def before_step(self, view: RunView) -> Verdict:
+        if view.elapsed_s < self.limit_s:
+            return GO_ON
+        return Verdict(
+            kind="stop",
+            policy=self.name,
+            termination="budget",
+            detail=f"the wall-time budget of {self.limit_s:g} s ran out",
+            evidence={"budget": "wall_time_s", "limit": self.limit_s},
+        )
 
 
 class TokenBudget(RunPolicy):
@@ -29,10 +82,10 @@ class TokenBudget(RunPolicy):
     def __init__(self, limit: int) -> None:
         self.limit = limit
 
-    def before_step(self, view: RunView) -> Verdict | None:
+    def before_step(self, view: RunView) -> Verdict:
         used = view.usage.total_tokens
         if used < self.limit:
-            return None
+            return GO_ON
         return Verdict(
             kind="stop",
             policy=self.name,

@@ -27,12 +27,11 @@ class CompletionCheck(RunPolicy):
     def __init__(self) -> None:
         self.checked_at: int | None = None
 
-    def on_finish(self, view: RunView, result: str, records: list[PolicyRecord]) -> Verdict | None:
+    def on_finish(self, view: RunView, result: str) -> Verdict:
         if self.checked_at is not None:
-            records.append(PolicyRecord(policy=self.name, event="accepted", data={"checked_at": self.checked_at}))
-            return None
+            accepted = PolicyRecord(policy=self.name, event="accepted", data={"checked_at": self.checked_at})
+            return Verdict(records=(accepted,))
         self.checked_at = view.step_index
-        records.append(PolicyRecord(policy=self.name, event="check", data={"result": result[:500]}))
         return Verdict(
             kind="hint",
             policy=self.name,
@@ -41,4 +40,5 @@ class CompletionCheck(RunPolicy):
                 f"Before finishing, check the result against the task: {view.trajectory.task}. "
                 "If it fully meets it, call finish again with the result; otherwise continue."
             ),
+            records=(PolicyRecord(policy=self.name, event="check", data={"result": result[:500]}),),
         )

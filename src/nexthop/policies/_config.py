@@ -2,19 +2,20 @@
 
 Defaults are chosen for a person running tasks at a terminal: no approvals
 (``full_auto``), doom loops caught after 3 repeats, no probabilistic abandonment
-(it is opt-in: a person watching can press Ctrl-C), step budget 30, no token or
-wall-time budget, and tool pinning on.
+(it is opt-in: a person watching can press Ctrl-C), no token or
+wall-time budget, and tool pinning on. `start_policies` turns the settings into the
+run policies the loop consults; the step budget (``max_steps``) and the tool timeout
+are the host's settings, not these.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nexthop._exceptions import ConfigError
-from nexthop.policies._base import RunPolicy
+from nexthop.policies._abandonment import parse_personality
 from nexthop.policies._permissions import Permissions
 
 __all__ = ["PolicyConfig"]
@@ -33,7 +34,6 @@ class PolicyConfig(BaseModel):
             information N times); 0 turns detection off.
         max_tokens: Token budget for a run (input plus output tokens); None is unlimited.
         max_wall_time_s: Wall-time budget for a run (seconds); None is unlimited.
-        tool_timeout_s: Default per-call timeout for servers that set none (seconds).
         completion_check: Ask the model once, when it calls ``finish``, whether the
             result meets the task (after Reflexion, Shinn et al. 2023, arXiv 2303.11366).
         pin_file: Where tool pins are stored; None uses the user config folder; pinning
@@ -49,7 +49,6 @@ class PolicyConfig(BaseModel):
     doom_loop_n: int = Field(default=3, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
     max_wall_time_s: float | None = Field(default=None, gt=0)
-    tool_timeout_s: float | None = Field(default=None, gt=0)
     completion_check: bool = False
     pinning: bool = True
     pin_file: Path | None = None
@@ -58,8 +57,6 @@ class PolicyConfig(BaseModel):
     @classmethod
     def _known_personality(cls, value: str | None) -> str | None:
         if value is not None:
-            from nexthop.policies._abandonment import parse_personality
-
             try:
                 parse_personality(value)
             except ConfigError as e:
@@ -72,14 +69,3 @@ class PolicyConfig(BaseModel):
         if value == 1:
             raise ValueError("a loop needs at least 2 repeats; use 2 or more, or 0 to turn detection off")
         return value
-
-    @property
-    def wall_time_limit_s(self) -> float:
-        """The wall-time budget, ``inf`` when unlimited (seconds)."""
-        return self.max_wall_time_s if self.max_wall_time_s is not None else math.inf
-
-    def start(self) -> list[RunPolicy]:
-        """Fresh per-run state for every enabled policy, in the order the loop consults them."""
-        from nexthop.policies._registry import start_policies
-
-        return start_policies(self)

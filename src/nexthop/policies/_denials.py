@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.policies._base import RunPolicy, RunView, Verdict
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.policies._base import GO_ON, RunPolicy, RunView, Verdict
 
 __all__ = ["DenialLimit"]
 
 
 class DenialLimit(RunPolicy):
-    """Counts calls the permissions denied (their `PolicyRecord`); stops at ``limit``.
+    """Counts refused calls (observations with ``denied``); stops at ``limit``.
 
     Args:
         limit: Denials in one run that end it (default 3): past that, the model is
@@ -24,16 +24,14 @@ class DenialLimit(RunPolicy):
         self.limit = limit
         self.denied: list[str] = []
 
-    def after_step(
-        self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
-    ) -> Verdict | None:
-        self.denied += [str(r.data.get("tool")) for r in records if r.policy == "permissions" and r.event == "denied"]
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        self.denied += [c.name for c, o in zip(calls, observations, strict=False) if o.denied]
         if len(self.denied) < self.limit:
-            return None
+            return GO_ON
         return Verdict(
             kind="stop",
             policy=self.name,
             termination="denied",
             detail=f"{len(self.denied)} tool calls were denied by policy; stopping so a person can look",
-            evidence={"denied": self.denied, "limit": self.limit},
+            evidence={"denied": list(self.denied), "limit": self.limit},
         )

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.policies._base import RunPolicy, RunView, Verdict
+from nexthop.policies._base import GO_ON, RunPolicy, RunView, Verdict
 
 __all__ = ["DoomLoop", "LoopPattern"]
 
@@ -68,12 +68,10 @@ class DoomLoop(RunPolicy):
         self._stale = _Streak()
         self._seen: set[str] = set()
 
-    def after_step(
-        self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
-    ) -> Verdict | None:
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         pairs = [(c, o) for c, o in zip(calls, observations, strict=False) if c.name != FINISH_TOOL.name]
         if not pairs:
-            return None
+            return GO_ON
         for call, obs in pairs:
             self._calls.see(f"{call.name} {_canonical(call.arguments)}", call.name)
             self._errors.see(obs.content if obs.is_error else None, call.name)
@@ -82,27 +80,27 @@ class DoomLoop(RunPolicy):
         self._seen.update(o.content for _, o in pairs)
         found = self._detect()
         if found is None:
-            return None
+            return GO_ON
         pattern, streak = found
         evidence = {"pattern": pattern, "tool": streak.tool, "count": streak.count}
         if self.hinted_at is None:
             self.hinted_at = view.step_index
-            records.append(PolicyRecord(policy=self.name, event="hint", data=evidence))
             return Verdict(
                 kind="hint",
                 policy=self.name,
                 hint=_hint(pattern, streak),
                 detail=_detail(pattern, streak),
                 evidence=evidence,
+                records=(PolicyRecord(policy=self.name, event="hint", data=evidence),),
             )
         evidence["hinted_at_step"] = self.hinted_at
-        records.append(PolicyRecord(policy=self.name, event="stop", data=evidence))
         return Verdict(
             kind="stop",
             policy=self.name,
             termination="doom_loop",
             detail=f"{_detail(pattern, streak)}, after a hint at step {self.hinted_at}",
             evidence=evidence,
+            records=(PolicyRecord(policy=self.name, event="stop", data=evidence),),
         )
 
     def _detect(self) -> tuple[LoopPattern, _Streak] | None:

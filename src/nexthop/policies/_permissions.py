@@ -4,6 +4,10 @@ Autonomy levels after PraisonAI's ``suggest`` / ``auto_edit`` / ``full_auto``, a
 rules in the manner of Claude Code's permission settings: ``deny``, ``ask`` and
 ``allow`` lists of glob patterns over ``<server>__<tool>``, evaluated in that order
 (deny beats ask beats allow); a call no rule names falls to the autonomy level.
+
+`Permissions` is the setting (a field of `PolicyConfig`, or a `Policy` of its own);
+`PermissionCheck` answers each call through `RunPolicy.check_call`. Who is asked when
+the answer is ``ask`` is the host's `Approver`, not a policy.
 """
 
 from __future__ import annotations
@@ -15,18 +19,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nexthop._toolset import ToolDef
+from nexthop._trajectory import ToolCall
+from nexthop.policies._base import CallVerdict, RunPolicy, RunView
 
-__all__ = ["Autonomy", "Permissions", "Rule"]
+__all__ = ["Autonomy", "PermissionCheck", "Permissions"]
 
 Autonomy = Literal["suggest", "auto_edit", "full_auto"]
-
-
-class Rule(BaseModel):
-    """The permission for one call: what to do and why (the why is shown when refused)."""
-
-    model_config = ConfigDict(frozen=True)
-    action: Literal["allow", "ask", "deny"]
-    reason: str
 
 
 class Permissions(BaseModel):
@@ -47,17 +45,46 @@ class Permissions(BaseModel):
     ask: tuple[str, ...] = Field(default=())
     deny: tuple[str, ...] = Field(default=())
 
-    def decide(self, tool: ToolDef) -> Rule:
-        """The rule for a call of ``tool``: deny, then ask, then allow, then the autonomy level."""
-        for action, patterns in (("deny", self.deny), ("ask", self.ask), ("allow", self.allow)):
+    def decide(self, tool: ToolDef) -> CallVerdict:
+        """The answer for a call of ``tool``: deny, then ask, then allow, then the autonomy level."""
+        rules: tuple[tuple[Literal["deny", "ask", "allow"], tuple[str, ...]], ...] = (
+            ("deny", self.deny),
+            ("ask", self.ask),
+            ("allow", self.allow),
+        )
+        for action, patterns in rules:
             matched = _match(tool.name, patterns)
             if matched is not None:
-                return Rule(action=action, reason=f"{tool.name} matches the {action} rule {matched!r}")  # pyright: ignore[reportArgumentType]
+                return _verdict(action, f"{tool.name} matches the {action} rule {matched!r}")
         if self.autonomy == "full_auto":
-            return Rule(action="allow", reason="autonomy full_auto")
+            return _verdict("allow", "autonomy full_auto")
         if self.autonomy == "auto_edit" and (tool.annotations or {}).get("readOnlyHint") is True:
-            return Rule(action="allow", reason="autonomy auto_edit and the tool is read-only")
-        return Rule(action="ask", reason=f"autonomy {self.autonomy} asks before {tool.name}")
+            return _verdict("allow", "autonomy auto_edit and the tool is read-only")
+        return _verdict("ask", f"autonomy {self.autonomy} asks before {tool.name}")
+
+    def start(self) -> PermissionCheck:
+        """The run policy that answers each call with `decide`."""
+        return PermissionCheck(self)
+
+
+class PermissionCheck(RunPolicy):
+    """Answers each tool call with its `Permissions`: allow, ask a person, or deny.
+
+    Args:
+        permissions: The autonomy level and rules.
+    """
+
+    name = "permissions"
+
+    def __init__(self, permissions: Permissions) -> None:
+        self.permissions = permissions
+
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        return self.permissions.decide(tool)
+
+
+def _verdict(kind: Literal["allow", "ask", "deny"], reason: str) -> CallVerdict:
+    return CallVerdict(kind=kind, policy=PermissionCheck.name, reason=reason)
 
 
 def _match(name: str, patterns: Sequence[str]) -> str | None:

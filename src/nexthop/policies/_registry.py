@@ -1,19 +1,20 @@
-"""Turns a `PolicyConfig` into the run policies the loop consults, in order."""
+"""Turns a `PolicyConfig` into the run policies the loop consults, in order.
+
+This module imports every built-in policy and the settings; none of them imports it,
+so the policies package has no import circle.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nexthop.policies._abandonment import Abandonment, parse_personality
 from nexthop.policies._base import RunPolicy
-from nexthop.policies._budget import TokenBudget
+from nexthop.policies._budget import TokenBudget, WallTimeBudget
 from nexthop.policies._completion import CompletionCheck
+from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
-from nexthop.policies._pinning import ToolPinning
-
-if TYPE_CHECKING:
-    from nexthop.policies._config import PolicyConfig
+from nexthop.policies._permissions import PermissionCheck
+from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 
 __all__ = ["start_policies"]
 
@@ -22,13 +23,22 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     """Per-run state for each enabled policy, in the order the loop consults them.
 
     Budgets first (cheap, and a spent budget outranks everything), then the doom loop
-    (its hint may save the run), abandonment, denials, and the completion check last
-    (it speaks only at ``finish``).
+    (its hint may save the run), abandonment, denials, the permissions (they answer only
+    per call), pinning (only per step's tools), and the completion check last (it speaks
+    only at ``finish``). The step budget is added by the host, before all of these.
+
+    Args:
+        config: The settings.
+
+    Returns:
+        Fresh run policies; two calls never share state.
 
     Raises:
         ConfigError: ``config.abandonment`` is not a personality (see `parse_personality`).
     """
     policies: list[RunPolicy] = []
+    if config.max_wall_time_s is not None:
+        policies.append(WallTimeBudget(config.max_wall_time_s))
     if config.max_tokens is not None:
         policies.append(TokenBudget(config.max_tokens))
     if config.doom_loop_n > 0:
@@ -36,9 +46,9 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))
-    pinning = ToolPinning.from_config(config)
-    if pinning is not None:
-        policies.append(pinning)
+    policies.append(PermissionCheck(config.permissions))
+    if config.pinning:
+        policies.append(ToolPinning(PinStore(config.pin_file or default_pin_file())))
     if config.completion_check:
         policies.append(CompletionCheck())
     return policies
