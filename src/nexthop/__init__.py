@@ -7,18 +7,9 @@ a goal by generating each next action from the whole trajectory so far.
 import logging as _logging
 from typing import TYPE_CHECKING, Any
 
-from nexthop._exceptions import ConfigError, MissingExtraError, ModelError, NexthopError, ServerConnectionError
 from nexthop._config_file import HostConfig, load_config
+from nexthop._exceptions import ConfigError, MissingExtraError, ModelError, NexthopError, ServerConnectionError
 from nexthop.clients import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
-from nexthop.models import (
-    DEFAULT_MODEL,
-    Model,
-    ModelRequest,
-    ModelResponse,
-    ModelSettings,
-    ScriptedModel,
-    model_from_string,
-)
 from nexthop.host import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MAX_STEPS,
@@ -43,7 +34,26 @@ from nexthop.host import (
     tool,
 )
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
-from nexthop.policies import Permissions, Policy, PolicyConfig, PolicyRecord, RunPolicy, RunView, Verdict
+from nexthop.models import (
+    DEFAULT_MODEL,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    ScriptedModel,
+    model_from_string,
+)
+from nexthop.policies import (
+    CallVerdict,
+    Permissions,
+    Policy,
+    PolicyConfig,
+    PolicyRecord,
+    RunPolicy,
+    RunView,
+    ToolOffer,
+    Verdict,
+)
 
 __version__ = "0.1.0"
 
@@ -59,6 +69,7 @@ def __getattr__(name: str) -> Any:
         return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 # A library logs, the application decides where to: without this, Python's last-resort
 # handler would print our warnings raw next to the CLI's own rendering of them.
 _logging.getLogger("nexthop").addHandler(_logging.NullHandler())
@@ -73,6 +84,7 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalRequest",
     "Approver",
+    "CallVerdict",
     "ConfigError",
     "FunctionTool",
     "FunctionToolset",
@@ -109,6 +121,7 @@ __all__ = [
     "TerminationReason",
     "ToolCall",
     "ToolDef",
+    "ToolOffer",
     "Toolset",
     "Trajectory",
     "Usage",

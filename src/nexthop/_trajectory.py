@@ -68,8 +68,9 @@ class ToolCall(BaseModel):
         id: Identifier that pairs the call with its observation (provider-issued or generated).
         name: The tool's name as offered to the model.
         arguments: The arguments, a JSON object (``{}`` when they did not parse).
-        arguments_error: Set by the model adapter when the model's arguments were not a
-            JSON object: why, with the raw text (the host answers the call with it).
+        invalid_arguments: The model's arguments text, as the model adapter received it,
+            when it was not a JSON object (``arguments`` is then ``{}``); the host answers
+            such a call with an error observation instead of running it.
     """
 
     model_config = _FROZEN
@@ -77,7 +78,7 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
-    arguments_error: str | None = None
+    invalid_arguments: str | None = None
 
 
 class Observation(BaseModel):

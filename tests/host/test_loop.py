@@ -8,9 +8,10 @@ import anyio
 import pytest
 from demo_server import make_server
 
-from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, RunResult, ScriptedModel, Step, tool
-from nexthop.models import call, finish, reply
+from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel, Step, tool
+from nexthop.clients import MCPConnection
 from nexthop.host import ActionEvent
+from nexthop.models import call, finish, reply
 from nexthop.policies import PolicyConfig
 
 pytestmark = pytest.mark.anyio

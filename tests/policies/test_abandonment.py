@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from fault_server import make_fault_server
 
-from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
+from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
 from nexthop._exceptions import ConfigError
-from nexthop._trajectory import Observation, PolicyRecord, ToolCall
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._abandonment import INQUISITIVE, PRUDENT, Abandonment, Personality, next_p, parse_personality
-from nexthop.policies._base import RunView
+from nexthop.policies._base import GO_ON, RunView
 from nexthop.policies._permissions import Permissions
 
 counter = itertools.count(1)
@@ -62,13 +63,21 @@ def test_a_success_leaves_p_unchanged_and_p_one_always_abandons() -> None:
     policy = Abandonment(Personality(0.2, 2.0), seed=1)
     view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
     calls = [ToolCall(id="1", name="fault__flaky")]
-    records: list[PolicyRecord] = []
-    assert policy.after_step(view, calls, [Observation(call_id="1", content="ok")], records) is None
-    assert (policy.p, records) == (0.2, [])
+    assert policy.after_step(view, calls, [Observation(call_id="1", content="ok")]) == GO_ON
+    assert policy.p == 0.2
     policy.p = 1.0
-    verdict = policy.after_step(view, calls, [Observation(call_id="1", content="boom", is_error=True)], records)
-    assert verdict is not None and verdict.termination == "abandoned"
-    assert records[0].data["abandon"] is True and records[0].data["p"] == 1.0
+    verdict = policy.after_step(view, calls, [Observation(call_id="1", content="boom", is_error=True)])
+    assert (verdict.kind, verdict.termination) == ("stop", "abandoned")
+    [record] = verdict.records
+    assert record.data["abandon"] is True and record.data["p"] == 1.0
+
+
+def test_a_denied_call_draws_nothing() -> None:
+    policy = Abandonment(Personality(1.0, 1.0), seed=1)
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    refused = Observation(call_id="1", content="denied by policy: no", is_error=True, denied=True)
+    assert policy.after_step(view, [ToolCall(id="1", name="fault__flaky")], [refused]) == GO_ON
+    assert policy.failures == 0
 
 
 @pytest.mark.anyio
@@ -129,3 +138,5 @@ async def test_denied_calls_are_not_failures_and_end_the_run_as_denied() -> None
     assert (result.termination.kind, result.termination.policy) == ("denied", "denials")
     assert len(result.steps) == 3
     assert draws(result) == []
+    assert all(o.denied and o.is_error for s in result.steps for o in s.observations)
+    assert result.termination.evidence == {"denied": ["fault__flaky"] * 3, "limit": 3}

@@ -1,4 +1,4 @@
-"""Budgets: tokens (a policy), wall time (the loop), and the order policies are consulted in."""
+"""Budgets: steps, tokens and wall time (each a policy), and the order policies are consulted in."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import anyio
 import pytest
 from fault_server import make_fault_server
 
-from nexthop import AgentHost, MCPConnection, Model, ModelRequest, ModelResponse, ScriptedModel, Usage
+from nexthop import AgentHost, Model, ModelRequest, ModelResponse, RunView, ScriptedModel, Trajectory, Usage
+from nexthop.clients import MCPConnection
 from nexthop.models import call
 from nexthop.policies import DenialLimit, PolicyConfig
 from nexthop.policies._abandonment import Abandonment
-from nexthop.policies._budget import TokenBudget
+from nexthop.policies._budget import StepBudget, TokenBudget, WallTimeBudget
 from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._doom_loop import DoomLoop
+from nexthop.policies._registry import start_policies
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +59,7 @@ async def test_the_wall_time_budget_cuts_a_slow_tool_short() -> None:
 def started(config: PolicyConfig) -> list[type]:
     # Other policies (tool pinning) may sit among these; only the order of these is checked here.
     ours = (TokenBudget, DoomLoop, Abandonment, DenialLimit, CompletionCheck)
-    return [type(p) for p in config.start() if isinstance(p, ours)]
+    return [type(p) for p in start_policies(config) if isinstance(p, ours)]
 
 
 def test_policies_are_started_in_order_and_only_when_enabled() -> None:
@@ -65,6 +67,32 @@ def test_policies_are_started_in_order_and_only_when_enabled() -> None:
     assert started(PolicyConfig(doom_loop_n=0)) == [DenialLimit]
     everything = PolicyConfig(max_tokens=10, abandonment="prudent", completion_check=True)
     assert started(everything) == [TokenBudget, DoomLoop, Abandonment, DenialLimit, CompletionCheck]
+    assert type(start_policies(PolicyConfig(max_wall_time_s=1, max_tokens=10))[0]) is WallTimeBudget
     config = PolicyConfig(abandonment="prudent")
-    first, second = config.start(), config.start()
+    first, second = start_policies(config), start_policies(config)
     assert not set(map(id, first)) & set(map(id, second))  # per-run state is never shared
+
+
+async def test_the_step_budget_is_a_policy_and_its_stop_carries_the_evidence() -> None:
+    model = ScriptedModel(call("fault__flaky", x=i) for i in itertools.count())
+    async with AgentHost(model=model, servers=[fault()], max_steps=2) as host:
+        result = await host.run("spend")
+        assert type(host._start_policies()[0]) is StepBudget  # pyright: ignore[reportPrivateUsage]
+    assert (result.termination.kind, result.termination.policy) == ("max_steps", "budget")
+    assert result.termination.evidence == {"budget": "steps", "limit": 2}
+    assert result.termination.detail == "the step budget of 2 steps ran out before finish was called"
+
+
+def test_the_wall_time_budget_sets_a_time_limit_and_stops_once_it_is_spent() -> None:
+    budget = WallTimeBudget(2.5)
+    assert budget.time_limit_s == 2.5
+    trajectory = Trajectory(task="t")
+    assert (
+        budget.before_step(RunView(trajectory=trajectory, usage=Usage(), elapsed_s=2.4, step_index=3)).kind == "go_on"
+    )
+    spent = budget.before_step(RunView(trajectory=trajectory, usage=Usage(), elapsed_s=2.5, step_index=3))
+    assert (spent.kind, spent.termination, spent.evidence) == (
+        "stop",
+        "budget",
+        {"budget": "wall_time_s", "limit": 2.5},
+    )

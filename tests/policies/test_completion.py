@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from fault_server import make_fault_server
 
-from nexthop import AgentHost, MCPConnection, ModelResponse, RunResult, ScriptedModel
+from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
+from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from fault_server import make_fault_server
 
-from nexthop import AgentHost, MCPConnection, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
-from nexthop._trajectory import Observation, PolicyRecord, ToolCall
+from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._base import RunView
@@ -90,13 +91,12 @@ async def test_finish_calls_are_not_counted() -> None:
 def test_argument_order_does_not_make_calls_different() -> None:
     policy = DoomLoop(2)
     view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
-    records: list[PolicyRecord] = []
-    for i, arguments in enumerate([{"a": 1, "b": 2}, {"b": 2, "a": 1}]):
-        verdict = policy.after_step(
-            view,
-            [ToolCall(id=str(i), name="t", arguments=arguments)],
-            [Observation(call_id=str(i), content=f"r{i}")],
-            records,
+    verdicts = [
+        policy.after_step(
+            view, [ToolCall(id=str(i), name="t", arguments=arguments)], [Observation(call_id=str(i), content=f"r{i}")]
         )
-    assert verdict is not None and verdict.kind == "hint"
-    assert verdict.evidence == {"pattern": "same_call", "tool": "t", "count": 2}
+        for i, arguments in enumerate([{"a": 1, "b": 2}, {"b": 2, "a": 1}])
+    ]
+    assert [v.kind for v in verdicts] == ["go_on", "hint"]
+    assert verdicts[1].evidence == {"pattern": "same_call", "tool": "t", "count": 2}
+    assert [(r.event, r.data) for r in verdicts[1].records] == [("hint", verdicts[1].evidence)]

@@ -1,121 +1,158 @@
 """Dispatching one step's tool calls: check, ask, route, run concurrently, clean.
 
-Each call is checked before it leaves the host: is the tool on offer, do the
-arguments fit its schema, do the permissions allow it (or does a person approve)?
-A call that fails any check becomes an error observation the model sees, never an
-exception. Calls of one step run concurrently.
+`dispatch` is a plain function: given the calls, the tools on offer with the toolset
+that serves each (`Route`), and the run's policies, it returns one observation per
+call and what the checks recorded. Each call is checked before it leaves the host: is
+the tool on offer, did its arguments parse and fit the schema, do the policies allow
+it (``check_call``: allow, ask, deny; for ``ask``, does the approver say yes)? A call
+that fails a check becomes an error observation the model sees, never an exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import anyio
 
+from nexthop._sanitize import clean_text
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
-from nexthop._sanitize import clean_text
+from nexthop.host._approval import ApprovalRequest, Approver
 from nexthop.host._validation import ArgumentValidator
-from nexthop.policies._permissions import Permissions
+from nexthop.policies._base import ALLOW, CallVerdict, RunPolicy, RunView
 
-__all__ = ["Dispatcher"]
+__all__ = ["CallChecks", "Dispatched", "Route", "dispatch"]
 
 
-class Dispatcher:
-    """Runs tool calls for one run.
+@dataclass(frozen=True)
+class Route:
+    """A tool on offer and the toolset that runs it (the one place a name is routed)."""
 
-    Args:
+    tool: ToolDef
+    owner: Toolset
+
+
+@dataclass(frozen=True)
+class CallChecks:
+    """What checks a run's calls; the same for every step.
+
+    Attributes:
+        policies: Asked ``check_call`` for each call; deny beats ask beats allow.
+        approver: Who is asked when a policy says ``ask``; None denies such calls.
         validator: Checks arguments against input schemas (shared across runs).
-        permissions: Which calls run freely, which need approval, which are denied.
-        approver: Who is asked when a call needs approval; None denies such calls.
         max_observation_chars: Longest result shown to the model (characters).
     """
 
-    def __init__(
-        self,
-        validator: ArgumentValidator,
-        permissions: Permissions,
-        approver: Approver | None,
-        max_observation_chars: int,
-    ) -> None:
-        self.validator = validator
-        self.permissions = permissions
-        self.approver = approver
-        self.max_observation_chars = max_observation_chars
-        self.records: list[PolicyRecord] = []
-        self._tools: dict[str, ToolDef] = {}
-        self._owners: dict[str, Toolset] = {}
+    policies: Sequence[RunPolicy]
+    approver: Approver | None
+    validator: ArgumentValidator
+    max_observation_chars: int
 
-    def offer(self, tools: Sequence[ToolDef], owners: dict[str, Toolset]) -> None:
-        """Set the tools on offer this step and the toolset that serves each."""
-        self._tools = {t.name: t for t in tools}
-        self._owners = owners
 
-    def take_records(self) -> list[PolicyRecord]:
-        """What the checks recorded since the last call (approvals and denials)."""
-        records, self.records = self.records, []
-        return records
+@dataclass(frozen=True)
+class Dispatched:
+    """One step's outcome: an observation per call, in call order, and the checks' records."""
 
-    async def dispatch(self, calls: Sequence[ToolCall], task: str) -> tuple[Observation, ...]:
-        """Run the calls (concurrently when several) and return one observation per call, in order."""
-        results: list[Observation | None] = [None] * len(calls)
+    observations: tuple[Observation, ...]
+    records: tuple[PolicyRecord, ...]
 
-        async def one(i: int, call: ToolCall) -> None:
-            obs = await self.call(call, task)
-            results[i] = obs.model_copy(update={"content": clean_text(obs.content, self.max_observation_chars)})
 
-        if len(calls) == 1:  # the common case skips the task group's overhead
-            await one(0, calls[0])
-        else:
-            async with anyio.create_task_group() as tg:
-                for i, c in enumerate(calls):
-                    tg.start_soon(one, i, c)
-        return tuple(r for r in results if r is not None)
+async def dispatch(
+    calls: Sequence[ToolCall], routes: Mapping[str, Route], view: RunView, checks: CallChecks
+) -> Dispatched:
+    """Check and run one step's calls, concurrently when there are several.
 
-    async def call(self, call: ToolCall, task: str) -> Observation:
-        """Check one call, then run it on its owner."""
-        if call.name == FINISH_TOOL.name:
-            return Observation(call_id=call.id, content="finished")
-        definition = self._tools.get(call.name)
-        owner = self._owners.get(call.name)
-        if definition is None or owner is None:
-            names = ", ".join(sorted(self._tools)) or "none"
-            return Observation(
-                call_id=call.id, content=f"unknown tool {call.name!r}; tools on offer: {names}", is_error=True
-            )
-        if "__invalid_json__" in call.arguments:  # set by provider adapters when the model's JSON did not parse
-            raw = str(call.arguments["__invalid_json__"])[:200]
-            return Observation(
-                call_id=call.id, content=f"arguments for {call.name} are not valid JSON: {raw!r}", is_error=True
-            )
-        problem = self.validator.check(definition, call.arguments)
-        if problem is not None:
-            return Observation(call_id=call.id, content=problem, is_error=True)
-        decision = await self.decide(call, definition, task)
-        if not decision.approved:
-            return Observation(call_id=call.id, content=f"denied by policy: {decision.reason}", is_error=True)
-        return await owner.call_tool(call)
+    Args:
+        calls: The model's calls, in order.
+        routes: The tools on offer this step, by name (``finish`` aside).
+        view: The run so far, for the policies and the approval request.
+        checks: The run's policies, approver, validator and result cap.
 
-    async def decide(self, call: ToolCall, definition: ToolDef, task: str) -> ApprovalDecision:
-        rule = self.permissions.decide(definition)
-        if rule.action == "allow":
-            return ApprovalDecision(approved=True, reason=rule.reason)
-        if rule.action == "deny":
-            decision = ApprovalDecision(approved=False, reason=rule.reason)
-        elif self.approver is None:
-            decision = ApprovalDecision(approved=False, reason=f"{rule.reason}, and no one can be asked")
-        else:
-            request = ApprovalRequest(
-                tool=call.name,
-                server=definition.server,
-                arguments=call.arguments,
-                description=definition.description,
-                task=task,
-            )
-            decision = await self.approver(request)
-        event = "approved" if decision.approved else "denied"
-        self.records.append(
-            PolicyRecord(policy="permissions", event=event, data={"tool": call.name, "reason": decision.reason})
-        )
-        return decision
+    Returns:
+        One observation per call, in order (contents cleaned and capped), and the
+        records of every check, in call order.
+    """
+    results: list[tuple[Observation, tuple[PolicyRecord, ...]] | None] = [None] * len(calls)
+
+    async def one(i: int, call: ToolCall) -> None:
+        obs, records = await _call(call, routes, view, checks)
+        cleaned = obs.model_copy(update={"content": clean_text(obs.content, checks.max_observation_chars)})
+        results[i] = (cleaned, records)
+
+    if len(calls) == 1:  # the common case skips the task group's overhead
+        await one(0, calls[0])
+    else:
+        async with anyio.create_task_group() as tg:
+            for i, c in enumerate(calls):
+                tg.start_soon(one, i, c)
+    done = [r for r in results if r is not None]
+    return Dispatched(
+        observations=tuple(obs for obs, _ in done), records=tuple(r for _, records in done for r in records)
+    )
+
+
+async def _call(
+    call: ToolCall, routes: Mapping[str, Route], view: RunView, checks: CallChecks
+) -> tuple[Observation, tuple[PolicyRecord, ...]]:
+    """Check one call, then run it on its owner."""
+    if call.name == FINISH_TOOL.name:
+        return Observation(call_id=call.id, content="finished"), ()
+    route = routes.get(call.name)
+    if route is None:
+        names = ", ".join(sorted([*routes, FINISH_TOOL.name]))
+        return _error(call, f"unknown tool {call.name!r}; tools on offer: {names}"), ()
+    if call.invalid_arguments is not None:
+        raw = call.invalid_arguments[:200]
+        return _error(call, f"arguments for {call.name} are not valid JSON: {raw!r}"), ()
+    problem = checks.validator.check(route.tool, call.arguments)
+    if problem is not None:
+        return _error(call, problem), ()
+    verdict, records = _check(call, route.tool, view, checks.policies)
+    if verdict.kind != "allow":
+        approved, reason = await _approve(call, route.tool, verdict, view, checks.approver)
+        event = "approved" if approved else "denied"
+        records += (PolicyRecord(policy=verdict.policy, event=event, data={"tool": call.name, "reason": reason}),)
+        if not approved:
+            denied = Observation(call_id=call.id, content=f"denied by policy: {reason}", is_error=True, denied=True)
+            return denied, records
+    return await route.owner.call_tool(call), records
+
+
+_RANK = {"allow": 0, "ask": 1, "deny": 2}
+
+
+def _check(
+    call: ToolCall, tool: ToolDef, view: RunView, policies: Sequence[RunPolicy]
+) -> tuple[CallVerdict, tuple[PolicyRecord, ...]]:
+    """Every policy's answer for the call: the strictest wins (the first of equals); all records are kept."""
+    strictest, records = ALLOW, ()
+    for policy in policies:
+        verdict = policy.check_call(view, call, tool)
+        records += verdict.records
+        if _RANK[verdict.kind] > _RANK[strictest.kind]:
+            strictest = verdict if verdict.policy else verdict.model_copy(update={"policy": policy.name})
+    return strictest, records
+
+
+async def _approve(
+    call: ToolCall, tool: ToolDef, verdict: CallVerdict, view: RunView, approver: Approver | None
+) -> tuple[bool, str]:
+    """Whether a call a policy did not allow outright may run, and why."""
+    if verdict.kind == "deny":
+        return False, verdict.reason
+    if approver is None:
+        return False, f"{verdict.reason}, and no one can be asked"
+    request = ApprovalRequest(
+        tool=call.name,
+        server=tool.server,
+        arguments=call.arguments,
+        description=tool.description,
+        task=view.trajectory.task,
+    )
+    decision = await approver(request)
+    return decision.approved, decision.reason
+
+
+def _error(call: ToolCall, content: str) -> Observation:
+    return Observation(call_id=call.id, content=content, is_error=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -17,13 +17,16 @@ from nexthop._trajectory import RunResult, Trajectory
 from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
-from nexthop.models._model import Model, ModelSettings
 from nexthop.host._approval import Approver
-from nexthop.host._dispatch import Dispatcher
+from nexthop.host._dispatch import CallChecks
 from nexthop.host._loop import RunEvent, RunSetup, run_loop
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
+from nexthop.models._model import Model, ModelSettings
+from nexthop.policies._base import Policy, RunPolicy
+from nexthop.policies._budget import StepBudget
 from nexthop.policies._config import PolicyConfig
+from nexthop.policies._registry import start_policies
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle", "ServerState"]
 
@@ -34,6 +37,7 @@ DEFAULT_INSTRUCTIONS = (
     "that moves the task forward. If a tool fails, read its error and adapt: fix the arguments or try "
     "another way. When the task is done, call `finish` with the final answer."
 )
+
 
 @dataclass(frozen=True)
 class ServerState:
@@ -69,10 +73,17 @@ class AgentHost:
         settings: Model request settings.
         max_observation_chars: Longest tool result shown to the model (characters); the rest is cut.
         observers: Callbacks that receive every `RunEvent` of every run.
-        policy: Every policy's settings (permissions, abandonment, doom loops, budgets,
-            completion check, pinning); see `PolicyConfig` for the defaults.
+        policy: The built-in policies' settings (permissions, abandonment, doom loops,
+            budgets, completion check, pinning); see `PolicyConfig` for the defaults.
+        policies: Policies of your own (anything with ``start() -> RunPolicy``, e.g. a
+            `RunPolicy` instance), consulted after the built-in ones; see docs/policies.md.
         approver: Who is asked when a call needs approval (see `Approver`); with none,
             such calls are denied.
+        tool_timeout_s: Per-call timeout for servers whose config sets none (seconds);
+            None keeps the built-in default (60 s).
+
+    Raises:
+        TypeError: An entry of ``policies`` has no ``start`` method.
 
     Use it as an async context manager: entering connects all servers concurrently;
     leaving disconnects them and leaves no child processes.
@@ -97,12 +108,17 @@ class AgentHost:
         max_observation_chars: int = 16_000,
         observers: Sequence[Observer] = (),
         policy: PolicyConfig | None = None,
+        policies: Sequence[Policy] = (),
         approver: Approver | None = None,
+        tool_timeout_s: float | None = None,
     ) -> None:
         self.policy = policy or PolicyConfig()
-        timeout = self.policy.tool_timeout_s
+        for p in policies:
+            if not isinstance(p, Policy):  # pyright: ignore[reportUnnecessaryIsInstance] - callers may be untyped
+                raise TypeError(f"policies takes objects with a start() method (a Policy), got {p!r}")
+        self.policies: list[Policy] = list(policies)
         connections = [
-            s if isinstance(s, MCPConnection) else MCPConnection.from_config(s, default_timeout_s=timeout)
+            s if isinstance(s, MCPConnection) else MCPConnection.from_config(s, default_timeout_s=tool_timeout_s)
             for s in servers
         ]
         self.model = model
@@ -149,8 +165,24 @@ class AgentHost:
 
     @property
     def toolsets(self) -> list[Toolset]:
-        """The sources of tools, in the order they are offered: Python tools, then servers."""
-        return [self.functions, self.servers]
+        """The sources of tools, in the order they are offered: Python tools, then each server.
+
+        Each server is its own toolset, so the loop routes a call by its tool's name
+        once (to the toolset that listed it), never by splitting the prefix again.
+        """
+        return [self.functions, *self.servers.connections.values()]
+
+    def _start_policies(self, max_steps: int | None = None) -> list[RunPolicy]:
+        """Fresh state for one run of every policy, in the order the loop consults them.
+
+        The step budget comes first, then the built-in policies (`start_policies`), then
+        the user's ``policies``.
+        """
+        return [
+            StepBudget(max_steps or self.max_steps),
+            *start_policies(self.policy),
+            *(p.start() for p in self.policies),
+        ]
 
     async def run(
         self,
@@ -190,17 +222,14 @@ class AgentHost:
                 if inspect.isawaitable(out):
                     await out
 
+        policies = self._start_policies(max_steps)
         setup = RunSetup(
             model=self.model,
             toolsets=self.toolsets,
             instructions=self.instructions,
             settings=self.settings,
-            dispatcher=Dispatcher(
-                self._validator, self.policy.permissions, approver or self.approver, self.max_observation_chars
-            ),
-            max_steps=max_steps or self.max_steps,
-            max_wall_time_s=self.policy.wall_time_limit_s,
-            policies=self.policy.start(),
+            checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),
+            policies=policies,
         )
         return await run_loop(Trajectory(task=task, context=context, memory=memory), setup, emit)
 

@@ -4,12 +4,16 @@ Each next action is generated from the whole trajectory so far (ReAct-style
 dynamic next-action generation, Yao et al. 2022, arXiv 2210.03629); no plan is
 fixed up front, so a failing tool changes what comes next. The trajectory is
 appended to, never copied, so a step costs the same at step 200 as at step 10.
+
+The loop knows no particular policy: budgets, permissions, doom loops and the
+user's own all answer through `RunPolicy`, and every early stop is a policy's
+verdict with its evidence. Only ``finish``, a reply without a tool call, a model
+error and cancellation end a run without one.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,17 +23,9 @@ from pydantic import BaseModel, ConfigDict
 
 from nexthop._exceptions import NexthopError
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
-from nexthop._trajectory import (
-    PolicyRecord,
-    RunResult,
-    Step,
-    TerminationReason,
-    ToolCall,
-    Trajectory,
-    Usage,
-)
+from nexthop._trajectory import PolicyRecord, RunResult, Step, TerminationReason, ToolCall, Trajectory, Usage
+from nexthop.host._dispatch import CallChecks, Route, dispatch
 from nexthop.models._model import Model, ModelRequest, ModelResponse, ModelSettings
-from nexthop.host._dispatch import Dispatcher
 from nexthop.policies._base import RunPolicy, RunView, Verdict
 
 __all__ = ["ActionEvent", "RunEvent", "RunSetup", "run_loop"]
@@ -61,15 +57,17 @@ Emit = Callable[[RunEvent], Awaitable[None]]
 
 @dataclass
 class RunSetup:
-    """Everything one run needs besides its task; built by `AgentHost` for each run."""
+    """Everything one run needs besides its task; built by `AgentHost` for each run.
+
+    ``policies`` must include one that stops the run (the host always adds the step
+    budget first); the loop itself never gives up.
+    """
 
     model: Model
     toolsets: Sequence[Toolset]
     instructions: str
     settings: ModelSettings
-    dispatcher: Dispatcher
-    max_steps: int
-    max_wall_time_s: float = math.inf
+    checks: CallChecks
     policies: Sequence[RunPolicy] = field(default_factory=list[RunPolicy])
 
 
@@ -79,9 +77,13 @@ class _Stop(Exception):  # noqa: N818 - control flow, never escapes the loop
         self.result = result
 
 
-def _stop(verdict: Verdict) -> _Stop:
-    kind = verdict.termination or "error"
-    return _Stop(TerminationReason(kind=kind, detail=verdict.detail, policy=verdict.policy, evidence=verdict.evidence))
+@dataclass
+class _Answers:
+    """What the policies said at one point of a step: records kept, hints, the first stop."""
+
+    records: list[PolicyRecord] = field(default_factory=list[PolicyRecord])
+    hints: list[str] = field(default_factory=list[str])
+    stop: _Stop | None = None
 
 
 async def run_loop(trajectory: Trajectory, setup: RunSetup, emit: Emit) -> RunResult:
@@ -95,31 +97,19 @@ class _Run:
         self.setup = setup
         self.emit = emit
         self.usage = Usage()
-        self.start = time.perf_counter()
+        self.start = 0.0
+        self.index = 0
 
     async def drive(self) -> RunResult:
-        max_steps, limit = self.setup.max_steps, self.setup.max_wall_time_s
+        self.start = anyio.current_time()
+        time_limit = min((p.time_limit_s for p in self.setup.policies), default=math.inf)
         try:
-            with anyio.move_on_after(limit) as deadline:
-                for index in range(1, max_steps + 1):
-                    await self.step(index)
-                raise _Stop(
-                    TerminationReason(
-                        kind="max_steps",
-                        detail=f"the step budget of {max_steps} steps ran out before finish was called",
-                        evidence={"budget": "steps", "limit": max_steps},
-                    )
-                )
-            if deadline.cancelled_caught:
-                raise _Stop(
-                    TerminationReason(
-                        kind="budget",
-                        detail=f"the wall-time budget of {limit:g} s ran out",
-                        policy="budget",
-                        evidence={"budget": "wall_time_s", "limit": limit},
-                    )
-                )
-            raise AssertionError("unreachable")  # pragma: no cover
+            # A policy's time limit interrupts whatever is in flight (a model request, a tool call).
+            with anyio.move_on_after(time_limit):
+                while True:
+                    self.index += 1
+                    await self.step(self.index)
+            raise self.interrupted()
         except _Stop as stop:
             return await self.finish(stop.reason, stop.result)
         except NexthopError as e:
@@ -130,9 +120,12 @@ class _Run:
             raise
 
     async def step(self, index: int) -> None:
-        step_start = time.perf_counter()
-        self.consult(lambda p: p.before_step(self.view(index)))
-        tools = await self.list_tools()
+        step_start = anyio.current_time()
+        view = self.view(index)
+        before = self.consult(lambda p: p.before_step(view))
+        if before.stop is not None:
+            raise before.stop
+        tools, routes, offered = await self.offer(view)
         response = await self.setup.model.request(
             ModelRequest(
                 instructions=self.setup.instructions,
@@ -147,29 +140,27 @@ class _Run:
                 step_index=index, thought=response.thought, tool_calls=response.tool_calls, elapsed_s=self.elapsed
             )
         )
-        observations = await self.setup.dispatcher.dispatch(response.tool_calls, self.trajectory.task)
-        records: list[PolicyRecord] = self.setup.dispatcher.take_records()
-        hints: list[str] = []
+        dispatched = await dispatch(response.tool_calls, routes, view, self.setup.checks)
         view = self.view(index)
-        stop = self.consult(lambda p: p.after_step(view, response.tool_calls, observations, records), hints)
-        finish_call = self.finish_call(response)
-        if stop is None and finish_call is not None:
+        after = self.consult(lambda p: p.after_step(view, response.tool_calls, dispatched.observations))
+        stop, finished = after.stop, self.finish_call(response)
+        finish = _Answers()
+        if stop is None and finished is not None:
             # Only a finish-time hint (a completion check) sends the model back; a hint from
             # after_step (a doom-loop note, say) must not swallow the finish.
-            finish_hints: list[str] = []
-            stop = self.consult(lambda p: p.on_finish(view, finish_call, records), finish_hints)
-            hints += finish_hints
-            if not finish_hints and stop is None:
-                stop = _Stop(TerminationReason(kind="completed", detail="the model called finish"), finish_call)
+            finish = self.consult(lambda p: p.on_finish(view, finished))
+            stop = finish.stop
+            if not finish.hints and stop is None:
+                stop = _Stop(TerminationReason(kind="completed", detail="the model called finish"), finished)
         step = Step(
             index=index,
             thought=response.thought,
             tool_calls=response.tool_calls,
-            observations=observations,
+            observations=dispatched.observations,
             usage=response.usage,
-            duration_s=time.perf_counter() - step_start,
-            hint="\n".join(hints),
-            records=tuple(records),
+            duration_s=anyio.current_time() - step_start,
+            hint="\n".join([*after.hints, *finish.hints]),
+            records=(*offered, *dispatched.records, *after.records, *finish.records),
         )
         self.trajectory.steps.append(step)
         await self.emit(step)
@@ -180,35 +171,57 @@ class _Run:
                 TerminationReason(kind="completed", detail="the model replied without a tool call"), response.thought
             )
 
-    def consult(self, ask: Callable[[RunPolicy], Verdict | None], hints: list[str] | None = None) -> _Stop | None:
-        """Ask every policy; hints are collected, the first stop wins (raised before a step, returned after)."""
+    def consult(self, ask: Callable[[RunPolicy], Verdict]) -> _Answers:
+        """Ask every policy in order: records and hints are collected, the first stop ends the asking."""
+        answers = _Answers()
         for policy in self.setup.policies:
             verdict = ask(policy)
-            if verdict is None:
-                continue
+            answers.records += verdict.records
+            if verdict.kind == "hint":
+                answers.hints.append(verdict.hint)
+            elif verdict.kind == "stop":
+                answers.stop = _stop(verdict, policy)
+                break
+        return answers
+
+    def interrupted(self) -> _Stop:
+        """The stop of the policy whose time limit cut the run short (its ``before_step`` gives the evidence)."""
+        elapsed = self.elapsed
+        timed = [p for p in self.setup.policies if p.time_limit_s <= elapsed]
+        view = self.view(self.index)
+        for policy in timed:
+            verdict = policy.before_step(view)
             if verdict.kind == "stop":
-                if hints is None:
-                    raise _stop(verdict)
-                return _stop(verdict)
-            if hints is not None:
-                hints.append(verdict.hint)
-        return None
+                return _stop(verdict, policy)
+        # A policy that set a time limit but did not stop when asked: still its stop.
+        first = min(self.setup.policies, key=lambda p: p.time_limit_s)
+        return _Stop(
+            TerminationReason(
+                kind="budget",
+                detail=f"the time limit of {first.time_limit_s:g} s ran out",
+                policy=first.name,
+                evidence={"budget": "wall_time_s", "limit": first.time_limit_s},
+            )
+        )
 
     def view(self, index: int) -> RunView:
         return RunView(trajectory=self.trajectory, usage=self.usage, elapsed_s=self.elapsed, step_index=index)
 
-    async def list_tools(self) -> list[ToolDef]:
-        tools: list[ToolDef] = []
+    async def offer(self, view: RunView) -> tuple[list[ToolDef], dict[str, Route], list[PolicyRecord]]:
+        """The tools the model sees this step (``finish`` last), their routes, and what the policies recorded."""
         owners: dict[str, Toolset] = {}
+        tools: Sequence[ToolDef] = []
         for toolset in self.setup.toolsets:
-            for t in await toolset.list_tools():
-                tools.append(t)
-                owners[t.name] = toolset
+            listed = await toolset.list_tools()
+            owners.update((t.name, toolset) for t in listed)
+            tools = [*tools, *listed]
+        records: list[PolicyRecord] = []
         for policy in self.setup.policies:
-            tools = policy.filter_tools(tools)
-        tools.append(FINISH_TOOL)
-        self.setup.dispatcher.offer(tools, owners)
-        return tools
+            offer = policy.filter_tools(view, tools)
+            tools, records = offer.tools, [*records, *offer.records]
+        # A policy may withhold or rewrite a tool, not invent one: only listed names are routed.
+        routes = {t.name: Route(t, owners[t.name]) for t in tools if t.name in owners}
+        return [*(r.tool for r in routes.values()), FINISH_TOOL], routes, records
 
     @staticmethod
     def finish_call(response: ModelResponse) -> str | None:
@@ -220,7 +233,7 @@ class _Run:
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return anyio.current_time() - self.start
 
     async def finish(self, reason: TerminationReason, result: str) -> RunResult:
         status = {"completed": "completed", "error": "error"}.get(reason.kind, "incomplete")
@@ -234,3 +247,15 @@ class _Run:
         )
         await self.emit(run_result)
         return run_result
+
+
+def _stop(verdict: Verdict, policy: RunPolicy) -> _Stop:
+    """A stop verdict as the run's termination reason (``policy`` kind when the verdict names none)."""
+    return _Stop(
+        TerminationReason(
+            kind=verdict.termination or "policy",
+            detail=verdict.detail,
+            policy=verdict.policy or policy.name,
+            evidence=verdict.evidence,
+        )
+    )

@@ -1,39 +1,58 @@
-"""Policies the loop consults each step: go on, stop, give up or ask a person.
+"""Policies the loop consults each step: go on, hint, stop; allow, ask, deny.
 
-Each is a small module answering the same question (`RunPolicy`); `PolicyConfig`
-holds every setting in one place. See docs/policies.md for defaults and sources.
+Every policy, built-in or the user's own, answers through one interface (`RunPolicy`,
+started from a `Policy`); `PolicyConfig` holds the built-in ones' settings in one
+place. See docs/policies.md for defaults, sources, and how to write your own.
 """
 
 from nexthop.policies._abandonment import INQUISITIVE, PRUDENT, Abandonment, Personality, parse_personality
-from nexthop.policies._base import Policy, PolicyRecord, RunPolicy, RunView, Verdict
-from nexthop.policies._budget import TokenBudget
+from nexthop.policies._base import (
+    ALLOW,
+    GO_ON,
+    CallVerdict,
+    Policy,
+    PolicyRecord,
+    RunPolicy,
+    RunView,
+    ToolOffer,
+    Verdict,
+)
+from nexthop.policies._budget import StepBudget, TokenBudget, WallTimeBudget
 from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
-from nexthop.policies._permissions import Autonomy, Permissions, Rule
+from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
+from nexthop.policies._registry import start_policies
 
 __all__ = [
+    "ALLOW",
+    "GO_ON",
     "INQUISITIVE",
     "PRUDENT",
     "Abandonment",
     "Autonomy",
+    "CallVerdict",
     "CompletionCheck",
     "DenialLimit",
     "DoomLoop",
+    "PermissionCheck",
     "Permissions",
     "Personality",
     "PinStore",
     "Policy",
     "PolicyConfig",
     "PolicyRecord",
-    "Rule",
     "RunPolicy",
     "RunView",
+    "StepBudget",
     "TokenBudget",
+    "ToolOffer",
     "ToolPinning",
     "Verdict",
+    "WallTimeBudget",
     "default_pin_file",
     "parse_personality",
+    "start_policies",
 ]
