@@ -92,7 +92,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
     nexthop does not use (``autoApprove``, ``alwaysAllow``, ``description``,
     ``envFile``, ...) are ignored. Optional per-server keys of our own:
     ``timeout`` (or ``timeout_s``) and ``maxTimeout`` (or ``max_timeout_s``), in
-    seconds. A relative ``cwd`` is taken from the file's folder.
+    seconds; ``untrusted`` (true for a server that returns others' text, see the
+    taint policy). A relative ``cwd`` is taken from the file's folder.
 
     Args:
         path: The JSON (or JSONC) file.
@@ -236,6 +237,7 @@ class _ServerReader:
             "timeout_s": timeout_s,
             "max_timeout_s": max_timeout_s,
             "tools": tuple(self._string_list("tools")) if self.raw.get("tools") is not None else None,
+            "untrusted": self._flag("untrusted"),
         }
         if "timeout" not in self.raw and "timeout_s" not in self.raw:
             # Left unset so a host-wide default (--tool-timeout) can apply; see model_fields_set.
@@ -308,6 +310,12 @@ class _ServerReader:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             self.fail(key, f"must be a positive number of seconds (e.g. {default:g}), not {json.dumps(value)}")
         return float(value)
+
+    def _flag(self, key: str) -> bool:
+        value = self.raw.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, not {json.dumps(value)}")
+        return value
 
     def _string(self, key: str, *, example: str, required: bool = False) -> str:
         value = self.raw.get(key)

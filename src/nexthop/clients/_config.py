@@ -74,6 +74,7 @@ class _ServerBase(BaseModel):
     timeout_s: float = Field(default=_DEFAULT_TIMEOUT_S, gt=0)
     max_timeout_s: float = Field(default=_DEFAULT_MAX_TIMEOUT_S, gt=0)
     tools: tuple[str, ...] | None = None
+    untrusted: bool = False
 
     @field_validator("name")
     @classmethod
@@ -103,6 +104,9 @@ class StdioServerConfig(_ServerBase):
         tools: Only these of the server's tools are offered (names or glob patterns, e.g.
             ``["read_*", "write_file"]``); None offers all. A small model chooses better
             from fewer tools.
+        untrusted: The server returns text from people nexthop does not trust (a web
+            fetcher, a mail reader); once its output is read, a run's calls of tools not
+            annotated ``readOnlyHint`` need approval (see the taint policy).
     """
 
     kind: Literal["stdio"] = "stdio"
@@ -122,6 +126,7 @@ class HTTPServerConfig(_ServerBase):
         headers: HTTP headers sent with every request (e.g. ``Authorization``).
         timeout_s: Default time limit for one tool call, in seconds.
         max_timeout_s: The most a caller may raise a tool call's limit to, in seconds.
+        untrusted: As for `StdioServerConfig`.
     """
 
     kind: Literal["http"] = "http"
@@ -139,6 +144,7 @@ class SSEServerConfig(_ServerBase):
         headers: HTTP headers sent with every request.
         timeout_s: Default time limit for one tool call, in seconds.
         max_timeout_s: The most a caller may raise a tool call's limit to, in seconds.
+        untrusted: As for `StdioServerConfig`.
     """
 
     kind: Literal["sse"] = "sse"

@@ -1,22 +1,30 @@
-"""Tool pinning: withhold a server's tool whose definition changed after it was trusted.
+"""Tool pinning: withhold a server's tool that was not trusted in the form offered now.
 
 A "rug pull" is a server that offers a harmless tool, is trusted, and later changes
-the tool's description or schema (e.g. to carry hidden instructions). On first sight
-a tool is pinned (trust on first use, as SSH does with host keys): the SHA-256 of its
-canonical definition is stored. Later, a different hash blocks the tool: it is not
-offered to the model, and the step records the change with a diff, until a person
-re-approves it (``nexthop tools --approve SERVER__TOOL``). The raw definition is
-hashed, so a change in invisible characters is a change; the model is offered the
-description cleaned by `clean_text`.
+the tool's description or schema (e.g. to carry hidden instructions), or adds a tool
+that imitates one. On first sight of a server its tools are pinned (trust on first
+use, as SSH does with host keys): the SHA-256 of each canonical definition is stored.
+After that a tool is withheld, not offered to the model, with a record on the step,
+until a person approves it (``nexthop tools --approve SERVER__TOOL``), when:
+
+- ``changed``: its definition differs from its pin (a raw hash: invisible characters count);
+- ``new``: it is not pinned but its server is (an addition or a rename);
+- ``confusable``: its name looks like ``finish``, like a pinned tool of its server, or
+  (for a name holding ``__``) like any pinned tool, whether its server is new or not.
+
+Whatever was pinned, two more are withheld and cannot be approved (`name_problems`):
+``invalid_name``, a name against the spec's rule (SEP-986), and ``duplicate``, a name
+offered twice. The model is offered descriptions cleaned by `clean_text`.
 
 The pin file (JSON)::
 
     {"version": 1,
      "pins":    {"srv__tool": {"sha256": ..., "definition": {...}, "pinned_at": ISO time}},
-     "pending": {"srv__tool": {"sha256": ..., "definition": {...}, "seen_at": ISO time}}}
+     "pending": {"srv__tool": {"sha256": ..., "definition": {...}, "seen_at": ISO time,
+                               "reason": "changed" | "new" | "confusable"}}}
 
-``pending`` holds the last changed definition seen for each blocked tool, so it can
-be approved by name without connecting again.
+``pending`` holds the last blocked definition seen for each tool, so it can be
+approved by name without connecting again.
 """
 
 from __future__ import annotations
@@ -28,26 +36,40 @@ import json
 import os
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nexthop._exceptions import ConfigError
-from nexthop._toolset import ToolDef
-from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.policies._base import RunPolicy, RunView, Verdict
+from nexthop._sanitize import clean_text
+from nexthop._tool_names import SEPARATOR, check_tool_name, confusable_with, name_problems, printable_name, remote_name
+from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._trajectory import PolicyRecord
+from nexthop.policies._base import RunPolicy, RunView, ToolOffer
 
-if TYPE_CHECKING:
-    from nexthop.policies._config import PolicyConfig
-
-__all__ = ["PinStore", "ToolPinning", "canonical", "default_pin_file", "diff", "fingerprint"]
+__all__ = [
+    "Block",
+    "BlockReason",
+    "PinStore",
+    "ToolPinning",
+    "canonical",
+    "default_pin_file",
+    "diff",
+    "fingerprint",
+]
 
 DESCRIPTION_LIMIT = 2000
 """Longest tool description offered to the model (characters)."""
+
+BlockReason = Literal["changed", "new", "confusable", "invalid_name", "duplicate"]
+"""Why a tool is withheld; the first three can be approved (see the module docstring)."""
+
+_Approvable = Literal["changed", "new", "confusable"]
 
 # One process may run several hosts at once (``nexthop serve``, threads); the
 # read-merge-write of the pin file is short, so one lock for all stores is enough.
@@ -76,14 +98,42 @@ def fingerprint(definition: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """A unified diff of two canonical definitions as indented JSON, for people.
 
-    Non-ASCII and invisible characters are shown escaped (``\\u200b``), so a change
-    that hides in them is visible at a terminal.
+    Args:
+        old: The pinned definition; None for a tool never pinned (every line is new).
+        new: The definition offered now.
+
+    Returns:
+        The diff, in ASCII: non-ASCII, invisible and control characters are shown
+        escaped (``\\u200b``), so a change that hides in them is visible at a terminal.
     """
-    a, b = (json.dumps(d, indent=2, sort_keys=True).splitlines() for d in (old, new))
-    return "\n".join(difflib.unified_diff(a, b, "pinned", "current", lineterm=""))
+    a = json.dumps(old, indent=2, sort_keys=True).splitlines() if old is not None else []
+    b = json.dumps(new, indent=2, sort_keys=True).splitlines()
+    return "\n".join(
+        difflib.unified_diff(a, b, "pinned" if old is not None else "(not pinned)", "current", lineterm="")
+    )
+
+
+class Block(BaseModel):
+    """Why one tool is withheld.
+
+    Attributes:
+        reason: See `BlockReason` and the module docstring.
+        detail: One ASCII line for people.
+        diff: The `diff` from the pinned definition (or from nothing, for a tool never
+            pinned) to the current one; empty for ``invalid_name`` and ``duplicate``.
+        approvable: Whether ``nexthop tools --approve`` can unblock it; never for an
+            invalid or duplicate name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["block"] = "block"
+    reason: BlockReason
+    detail: str
+    diff: str = ""
+    approvable: bool = True
 
 
 class Pin(BaseModel):
@@ -102,18 +152,20 @@ class Pin(BaseModel):
 
 
 class Pending(BaseModel):
-    """The last changed definition seen for a blocked tool, awaiting a person's approval.
+    """The last blocked definition seen for a tool, awaiting a person's approval.
 
     Attributes:
         sha256: `fingerprint` of ``definition``.
         definition: The `canonical` definition the server offers now.
         seen_at: When it was last seen (ISO 8601, UTC).
+        reason: Why it is blocked (files written before new tools were blocked lack it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     sha256: str
     definition: dict[str, Any]
     seen_at: str
+    reason: _Approvable = "changed"
 
 
 class _PinFile(BaseModel):
@@ -125,6 +177,10 @@ class _PinFile(BaseModel):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _server_of(name: str) -> str:
+    return name.partition(SEPARATOR)[0]
 
 
 class PinStore:
@@ -150,80 +206,79 @@ class PinStore:
         with _LOCK:
             return dict(self._load().pins)
 
-    def check(self, tools: Sequence[ToolDef]) -> tuple[list[ToolDef], dict[str, str]]:
-        """Pin new tools, keep those that match their pin, withhold those that changed.
+    def check(self, tools: Sequence[ToolDef]) -> tuple[list[ToolDef], dict[str, Block]]:
+        """Pin the tools of servers seen for the first time; keep the trusted; withhold the rest.
 
         Args:
             tools: The tools on offer; only MCP tools (with a ``server``) are pinned, the
-                host's own Python tools pass through.
+                host's own Python tools pass through unless their name is offered twice.
 
         Returns:
-            The tools to offer, in order, and the withheld ones (name to `diff`).
+            The tools to offer, in order, and the withheld ones (name to `Block`).
         """
-        allowed: list[ToolDef] = []
-        blocked: dict[str, str] = {}
-        with _LOCK:
-            data = self._load()
-            dirty = False
-            for tool in tools:
-                if tool.server is None:
-                    allowed.append(tool)
-                    continue
-                definition = canonical(tool)
-                sha = fingerprint(definition)
-                pin = data.pins.get(tool.name)
-                if pin is None:
-                    data.pins[tool.name] = Pin(sha256=sha, definition=definition, pinned_at=_now())
-                    dirty = True
-                elif pin.sha256 != sha:
-                    blocked[tool.name] = diff(pin.definition, definition)
-                    seen = data.pending.get(tool.name)
-                    if seen is None or seen.sha256 != sha:
-                        data.pending[tool.name] = Pending(sha256=sha, definition=definition, seen_at=_now())
-                        dirty = True
-                    continue
-                elif data.pending.pop(tool.name, None) is not None:  # changed back to what was trusted
-                    dirty = True
-                allowed.append(tool)
-            if dirty:
-                self._write(data)
-        return allowed, blocked
+        return self._check(tools, write=True)
+
+    def blocked(self, tools: Sequence[ToolDef]) -> dict[str, Block]:
+        """What `check` would withhold among ``tools``, and why; writes nothing."""
+        return self._check(tools, write=False)[1]
 
     def changed(self, tools: Sequence[ToolDef]) -> dict[str, str]:
-        """The pinned tools among ``tools`` whose definition differs from the pin (name to `diff`); writes nothing."""
-        with _LOCK:
-            pins = self._load().pins
-        out: dict[str, str] = {}
-        for tool in tools:
-            pin = pins.get(tool.name)
-            definition = canonical(tool)
-            if tool.server is not None and pin is not None and pin.sha256 != fingerprint(definition):
-                out[tool.name] = diff(pin.definition, definition)
-        return out
+        """The `diff` of each tool `blocked` finds (name to diff); writes nothing."""
+        return {name: block.diff for name, block in self.blocked(tools).items()}
 
     def approve(self, tool: ToolDef | str) -> None:
-        """Trust a tool's current definition, replacing its pin.
+        """Trust a tool's current definition, pinning it (and replacing any pin it had).
 
         Args:
             tool: The tool as its server offers it now; or its namespaced name, to
-                approve the changed definition last seen by a run (``pending``).
+                approve the blocked definition last seen by a run (``pending``).
 
         Raises:
-            ConfigError: Given a name with no pending change.
+            ConfigError: Given a tool whose name breaks the spec's rule, or a name with
+                no blocked definition waiting.
         """
         with _LOCK:
             data = self._load()
             if isinstance(tool, ToolDef):
+                problem = check_tool_name(remote_name(tool)) if tool.server is not None else None
+                if problem is not None:
+                    raise ConfigError(f"cannot approve {printable_name(tool.name)}: {problem}")
                 name, definition = tool.name, canonical(tool)
             else:
                 seen = data.pending.get(tool)
                 if seen is None:
                     known = ", ".join(sorted(data.pending)) or "none"
-                    raise ConfigError(f"no changed definition of {tool!r} is waiting for approval (waiting: {known})")
+                    raise ConfigError(
+                        f"no blocked definition of {printable_name(tool)!r} is waiting for approval (waiting: {known})"
+                    )
                 name, definition = tool, seen.definition
             data.pins[name] = Pin(sha256=fingerprint(definition), definition=definition, pinned_at=_now())
             data.pending.pop(name, None)
             self._write(data)
+
+    def _check(self, tools: Sequence[ToolDef], *, write: bool) -> tuple[list[ToolDef], dict[str, Block]]:
+        problems = name_problems(tools)
+        allowed: list[ToolDef] = []
+        blocked: dict[str, Block] = {}
+        with _LOCK:
+            data = self._load()
+            # Taken before this listing's first pins: every tool of a new server is trusted together.
+            pinned_servers = {_server_of(name) for name in data.pins}
+            dirty = False
+            for tool in tools:
+                if tool.name in problems:
+                    reason, detail = problems[tool.name]
+                    blocked[tool.name] = Block(reason=reason, detail=detail, approvable=False)
+                    continue
+                block, changed = (None, False) if tool.server is None else _judge(data, tool, pinned_servers)
+                dirty |= changed
+                if block is None:
+                    allowed.append(tool)
+                else:
+                    blocked[tool.name] = block
+            if dirty and write:
+                self._write(data)
+        return allowed, blocked
 
     def _load(self) -> _PinFile:
         try:
@@ -260,15 +315,57 @@ class PinStore:
             raise ConfigError(f"cannot write the pin file {self.path}: {e.strerror or e}") from e
 
 
-class ToolPinning(RunPolicy):
-    """Withholds MCP tools whose definition changed since they were pinned.
+def _judge(data: _PinFile, tool: ToolDef, pinned_servers: set[str]) -> tuple[Block | None, bool]:
+    """One MCP tool against the pins: None to offer it, else why not; and whether ``data`` changed."""
+    definition = canonical(tool)
+    sha = fingerprint(definition)
+    pin = data.pins.get(tool.name)
+    block: Block
+    if pin is not None:
+        if pin.sha256 == sha:  # trusted; a change back to it clears what was waiting
+            return None, data.pending.pop(tool.name, None) is not None
+        block = Block(
+            reason="changed", detail="its definition changed since it was pinned", diff=diff(pin.definition, definition)
+        )
+    elif (lookalike := _lookalike(data, tool)) is not None:
+        detail = f"its name looks like {printable_name(lookalike)}"
+        block = Block(reason="confusable", detail=detail, diff=diff(None, definition))
+    elif tool.server in pinned_servers:
+        detail = f"a new tool on server {tool.server}, whose tools are pinned"
+        block = Block(reason="new", detail=detail, diff=diff(None, definition))
+    else:  # trust on first use of a server
+        data.pins[tool.name] = Pin(sha256=sha, definition=definition, pinned_at=_now())
+        return None, True
+    seen = data.pending.get(tool.name)
+    if seen is not None and seen.sha256 == sha and seen.reason == block.reason:
+        return block, False
+    data.pending[tool.name] = Pending(sha256=sha, definition=definition, seen_at=_now(), reason=block.reason)  # pyright: ignore[reportArgumentType]
+    return block, True
 
-    Each step, `filter_tools` pins tools seen for the first time, removes changed
-    ones, and offers descriptions cleaned of escapes and invisible characters (capped
-    at `DESCRIPTION_LIMIT`). A block is recorded once per run and definition, on the
-    step that follows it: ``PolicyRecord(policy="pinning", event="blocked",
-    data={"tool": NAME, "diff": DIFF})``. A call of a withheld tool is answered like
-    any unknown tool.
+
+def _lookalike(data: _PinFile, tool: ToolDef) -> str | None:
+    """The protected name an unpinned tool's own name looks like: ``finish``, or a pinned tool's."""
+    own, server = remote_name(tool), tool.server
+    # Names of other servers differ in their prefix, which the config (not a server) chose;
+    # only a name that carries a prefix itself (``up__echo`` offered by ``up``) can imitate them.
+    siblings = [name.partition(SEPARATOR)[2] for name in data.pins if _server_of(name) == server]
+    hit = confusable_with(own, [FINISH_TOOL.name, *siblings])
+    if hit is not None:
+        return hit if hit == FINISH_TOOL.name else f"{server}{SEPARATOR}{hit}"
+    return confusable_with(own, list(data.pins)) if SEPARATOR in own else None
+
+
+class ToolPinning(RunPolicy):
+    """Withholds the MCP tools `PinStore.check` does not trust, with a record on the step.
+
+    Each step, `filter_tools` checks the tools it has not seen this run (connections
+    hand out the same `ToolDef` objects until a server re-lists, so a step costs no
+    I/O or hashing), withholds every tool whose name is offered twice, and offers
+    descriptions cleaned of escapes and invisible characters (capped at
+    `DESCRIPTION_LIMIT`). Each block is recorded once per run and definition:
+    ``PolicyRecord(policy="pinning", event="blocked", data={"tool": printable name,
+    "server": ..., "reason": BlockReason, "detail": one line, "diff": DIFF})``. A call
+    of a withheld tool is answered like any unknown tool.
 
     Args:
         store: The pin file.
@@ -278,46 +375,54 @@ class ToolPinning(RunPolicy):
 
     def __init__(self, store: PinStore) -> None:
         self.store = store
-        self._pending: list[PolicyRecord] = []
-        self._reported: set[tuple[str, str]] = set()
-        self._seen: dict[str, tuple[ToolDef, ToolDef | None]] = {}
+        self._reported: set[tuple[str, str, str]] = set()
+        # name -> (the object last checked, what is offered for it or None, why it is withheld)
+        self._seen: dict[str, tuple[ToolDef, ToolDef | None, Block | None]] = {}
 
-    @classmethod
-    def from_config(cls, config: PolicyConfig) -> ToolPinning | None:
-        """The policy for ``config``; None when ``config.pinning`` is off."""
-        if not config.pinning:
-            return None
-        return cls(PinStore(config.pin_file or default_pin_file()))
-
-    def filter_tools(self, tools: list[ToolDef]) -> list[ToolDef]:
-        # Imported here: nexthop.host imports the policies, so a module-level import would be circular.
-        from nexthop._sanitize import clean_text
-
-        # Connections hand out the same ToolDef objects until a server re-lists, so only
-        # new objects are checked against the pin file: a step costs no I/O or hashing,
-        # and the cleaned copies keep their identity (the argument validator caches on it).
-        fresh = [t for t in tools if self._seen.get(t.name, (None, None))[0] is not t]
+    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
+        counts = Counter(t.name for t in tools)
+        fresh = [
+            t for t in tools if counts[t.name] == 1 and (t.name not in self._seen or self._seen[t.name][0] is not t)
+        ]
         if fresh:
-            allowed, blocked = self.store.check(fresh)
-            ok = {t.name for t in allowed}
+            _, blocked = self.store.check(fresh)
             for t in fresh:
-                cleaned = (
-                    t
-                    if t.server is None
-                    else t.model_copy(update={"description": clean_text(t.description, DESCRIPTION_LIMIT)})
-                )
-                self._seen[t.name] = (t, cleaned if t.name in ok else None)
-            for name, change in blocked.items():
-                if (name, change) not in self._reported:
-                    self._reported.add((name, change))
-                    self._pending.append(
-                        PolicyRecord(policy=self.name, event="blocked", data={"tool": name, "diff": change})
-                    )
-        return [offered for t in tools if (offered := self._seen[t.name][1]) is not None]
+                block = blocked.get(t.name)
+                self._seen[t.name] = (t, _offered(t) if block is None else None, block)
+        duplicates = name_problems([t for t in tools if counts[t.name] > 1])
+        offered: list[ToolDef] = []
+        records: list[PolicyRecord] = []
+        for t in tools:
+            if t.name in duplicates:
+                reason, detail = duplicates[t.name]
+                records += self._report(t, Block(reason=reason, detail=detail, approvable=False))
+                continue
+            _, shown, block = self._seen[t.name]
+            if shown is not None:
+                offered.append(shown)
+            elif block is not None:
+                records += self._report(t, block)
+        return ToolOffer(tools=tuple(offered), records=tuple(records))
 
-    def after_step(
-        self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation], records: list[PolicyRecord]
-    ) -> Verdict | None:
-        records.extend(self._pending)
-        self._pending.clear()
-        return None
+    def _report(self, tool: ToolDef, block: Block) -> list[PolicyRecord]:
+        key = (tool.name, block.reason, block.diff)
+        if key in self._reported:
+            return []
+        self._reported.add(key)
+        data = {
+            "tool": printable_name(tool.name),
+            "server": tool.server,
+            "reason": block.reason,
+            "detail": block.detail,
+            "diff": block.diff,
+        }
+        return [PolicyRecord(policy=self.name, event="blocked", data=data)]
+
+
+def _offered(tool: ToolDef) -> ToolDef:
+    """What the model is shown: the host's own tools as written, servers' with cleaned descriptions."""
+    if tool.server is None:
+        return tool
+    # The cleaned copy is made once per definition, keeping its identity across steps
+    # (the argument validator caches on it).
+    return tool.model_copy(update={"description": clean_text(tool.description, DESCRIPTION_LIMIT)})
