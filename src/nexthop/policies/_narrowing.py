@@ -1,0 +1,158 @@
+"""Tool narrowing: when many tools are on offer, show the model only those relevant to the task.
+
+A small model given 20 or 60 tools picks wrong ones and fills in arguments nobody asked
+for; every model pays for the definitions in prompt tokens. Past a threshold, this
+policy ranks the tools offline with BM25 (Robertson & Zaragoza 2009, via ``bm25s``)
+against the task, then against each step's thought, and offers the best few.
+
+The offer only ever grows during a run (tools already offered, and any tool the model
+called, stay), and keeps the servers' order, so an API model's tools array changes by
+insertion only and its prompt cache mostly survives. Narrowing follows the MCP client
+best-practice advice to keep what the model sees small; retrieval per step is the
+alternative it names to a ``search_tools`` meta-tool, and needs no extra model turn.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence, Set
+from typing import Any, cast
+
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import PolicyRecord
+from nexthop.policies._base import RunPolicy, RunView, ToolOffer
+
+__all__ = ["ToolNarrowing"]
+
+_SPLIT = re.compile(r"[_\-.]+|(?<=[a-z])(?=[A-Z])")
+
+
+class ToolNarrowing(RunPolicy):
+    """Offer at most ``top_k`` tools, chosen by relevance, once more than ``threshold`` are on offer.
+
+    Args:
+        threshold: Narrow only when more tools than this are on offer (``finish`` aside).
+        top_k: Tools chosen for the task at the first step; each later step may add up
+            to ``per_step`` more for its thought, until the offer holds ``threshold``.
+        per_step: Tools a step's thought may add.
+
+    Raises:
+        ValueError: ``top_k`` or ``threshold`` is below 1, or ``top_k`` exceeds ``threshold``.
+    """
+
+    name = "narrowing"
+
+    def __init__(self, threshold: int = 12, top_k: int = 8, per_step: int = 2) -> None:
+        if top_k < 1 or threshold < 1 or top_k > threshold:
+            raise ValueError(f"need 1 <= top_k <= threshold, got top_k={top_k}, threshold={threshold}")
+        self.threshold = threshold
+        self.top_k = top_k
+        self.per_step = per_step
+        self._chosen: set[str] = set()
+        self._index: _Index | None = None
+        self._queried_step = 0
+
+    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
+        """Offer every tool under the threshold; above it, the chosen ones in the servers' order."""
+        if len(tools) <= self.threshold:
+            return ToolOffer(tools=tuple(tools))
+        index = self._index_for(tools)
+        before = set(self._chosen)
+        self._chosen |= {c.name for s in view.trajectory.steps for c in s.tool_calls}
+        if not self._chosen:
+            self._chosen |= set(index.top(_task_query(view), self.top_k, fill=True))
+        elif self._queried_step < view.step_index and view.trajectory.steps:
+            room = max(0, self.threshold - len(self._chosen))
+            last = view.trajectory.steps[-1]
+            self._chosen |= set(index.top(last.thought, min(self.per_step, room), exclude=self._chosen))
+        self._queried_step = view.step_index
+        offered = tuple(t for t in tools if t.name in self._chosen)
+        added = sorted(self._chosen - before)
+        if not added:
+            return ToolOffer(tools=offered)
+        record = PolicyRecord(
+            policy=self.name, event="offered", data={"offered": len(offered), "of": len(tools), "added": added}
+        )
+        return ToolOffer(tools=offered, records=(record,))
+
+    def _index_for(self, tools: Sequence[ToolDef]) -> _Index:
+        key = tuple((t.name, t.description) for t in tools)
+        if self._index is None or self._index.key != key:
+            self._index = _Index(key, tools)
+        return self._index
+
+    def start(self) -> ToolNarrowing:
+        """Fresh state for one run (the settings are shared; the index is rebuilt lazily)."""
+        return ToolNarrowing(self.threshold, self.top_k, self.per_step)
+
+
+def _task_query(view: RunView) -> str:
+    trajectory = view.trajectory
+    return f"{trajectory.task}\n{trajectory.context}"
+
+
+def _words(text: str) -> str:
+    # Tool names are identifiers (fs__read_text_file, listDirectory): split them into words.
+    return " ".join(_SPLIT.split(text))
+
+
+def _document(tool: ToolDef) -> str:
+    properties: dict[str, Any] = tool.input_schema.get("properties") or {}
+    remote = tool.name.split("__", 1)[-1]
+    # The tool's own name counts twice: it is the densest statement of what the tool does.
+    return " ".join([_words(remote), _words(remote), tool.description, _words(" ".join(properties))])
+
+
+class _Index:
+    """A BM25 index over one set of tool definitions."""
+
+    def __init__(self, key: tuple[tuple[str, str], ...], tools: Sequence[ToolDef]) -> None:
+        import bm25s  # pyright: ignore[reportMissingTypeStubs] - numpy-backed: loaded only when narrowing
+        import Stemmer  # pyright: ignore[reportMissingTypeStubs]
+
+        self.key = key
+        self.names = [t.name for t in tools]
+        self._bm25s: Any = bm25s
+        self._stem: Any = Stemmer.Stemmer("english").stemWords  # pyright: ignore[reportUnknownMemberType]
+        self._retriever: Any = bm25s.BM25()
+        self._retriever.index(self._tokenize([_document(t) for t in tools]), show_progress=False)
+
+    def _tokenize(self, texts: list[str], *, ids: bool = True) -> Any:
+        return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stem, return_ids=ids, show_progress=False)
+
+    def top(self, query: str, k: int, exclude: Set[str] = frozenset(), *, fill: bool = False) -> list[str]:
+        """The names of the ``k`` best tools for ``query`` that score above zero, best first.
+
+        With ``fill``, fewer than ``k`` hits are topped up with the other tools of the
+        hits' servers, in each server's own order: a task says "summarise notes.txt", not
+        "read it", so the server that can write the summary is likely the one that reads.
+        """
+        hits = [n for n in self._ranked(query) if n not in exclude][:k]
+        if fill and len(hits) < k:
+            servers = dict.fromkeys(_server(n) for n in hits)
+            queues = [
+                [n for n in self.names if _server(n) == srv and n not in hits and n not in exclude] for srv in servers
+            ]
+            # Round-robin over the hits' servers, each in its own listing order (servers list
+            # their everyday tools first), so no single server takes every free slot.
+            for name in itertools.chain.from_iterable(itertools.zip_longest(*queues)):
+                if len(hits) >= k:
+                    break
+                if name is not None:
+                    hits.append(name)
+        return hits
+
+    def _ranked(self, query: str) -> list[str]:
+        if not query.strip():
+            return []
+        tokens: list[list[str]] = self._tokenize([_words(query)], ids=False)
+        if not tokens[0]:
+            return []
+        docs, scores = self._retriever.retrieve(tokens, k=len(self.names), show_progress=False)
+        pairs = zip(cast("list[int]", docs[0].tolist()), cast("list[float]", scores[0].tolist()), strict=True)
+        return [self.names[d] for d, s in pairs if s > 0]
+
+
+def _server(name: str) -> str:
+    return name.split("__", 1)[0] if "__" in name else ""
