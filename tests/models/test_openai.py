@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fake_provider import FakeProvider
+from fake_provider import FakeProvider, llama_cpp_server_check, serve
 
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
@@ -147,7 +147,8 @@ async def test_request_sends_tools_and_paired_messages(fake_provider: FakeProvid
         {"role": "tool", "tool_call_id": "call_b", "content": "ERROR: no such file"},
     ]
     second = messages[5]
-    assert second["content"] is None
+    # A step without a thought sends "", never null: llama-cpp-python's server refuses null.
+    assert second["content"] == ""
     assert json.loads(second["tool_calls"][0]["function"]["arguments"]) == {INVALID_JSON_KEY: "{path: c"}
     assert messages[6:] == [{"role": "tool", "tool_call_id": "call_c", "content": "ERROR: invalid arguments"}]
 
@@ -289,3 +290,85 @@ async def test_openai_itself_gets_max_completion_tokens(fake_provider: FakeProvi
     await client.close()
     body = fake_provider.requests[0].body
     assert body["max_completion_tokens"] == 77 and "max_tokens" not in body
+
+
+async def test_tool_choice_auto_is_sent_whenever_tools_are(fake_provider: FakeProvider) -> None:
+    # llama-cpp-python's server reads a missing tool_choice as "none" and hides the tools.
+    fake_provider.reply(_completion("ok"))
+    model = _model(fake_provider)
+    await model.request(ModelRequest(instructions="", trajectory=Trajectory(task="t"), tools=[READ, FINISH_TOOL]))
+    await model.request(_bare())
+    await model.aclose()
+
+    with_tools, without_tools = (r.body for r in fake_provider.requests)
+    assert with_tools["tool_choice"] == "auto"
+    assert "tool_choice" not in without_tools and "tools" not in without_tools
+
+
+async def test_a_callers_tool_choice_is_kept(fake_provider: FakeProvider) -> None:
+    fake_provider.reply(_completion("ok"))
+    request = ModelRequest(instructions="", trajectory=Trajectory(task="t"), tools=[READ])
+    await _ask(fake_provider, request, tool_choice="required")
+    assert fake_provider.requests[0].body["tool_choice"] == "required"
+
+
+def _thoughtless_tool_step() -> Trajectory:
+    return Trajectory(
+        task="Read a.txt",
+        steps=[
+            Step(
+                index=1,
+                tool_calls=(ToolCall(id="call_a", name="fs__read", arguments={"path": "a.txt"}),),
+                observations=(Observation(call_id="call_a", content="alpha"),),
+            )
+        ],
+    )
+
+
+def test_the_fake_refuses_null_content_as_llama_cpp_python_does() -> None:
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    refused = llama_cpp_server_check({"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]})
+    assert refused is not None and refused[0] == 500
+    assert "content" in refused[1]["error"]["message"]
+    for content in ({"content": ""}, {}):
+        assert llama_cpp_server_check({"messages": [{"role": "assistant", **content, "tool_calls": [call]}]}) is None
+
+
+async def test_a_tool_call_step_passes_llama_cpp_pythons_request_schema() -> None:
+    with serve(check=llama_cpp_server_check) as fake:
+        fake.reply(_completion(None, [_fn("call_b", "finish", '{"result": "alpha"}')]))
+        request = ModelRequest(instructions="Be brief.", trajectory=_thoughtless_tool_step(), tools=[READ, FINISH_TOOL])
+        response = await _ask(fake, request)
+    assert [c.name for c in response.tool_calls] == ["finish"]
+    assert fake.requests[0].body["messages"][2] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "fs__read", "arguments": '{"path": "a.txt"}'}}
+        ],
+    }
+
+
+async def test_tool_results_as_user_messages(fake_provider: FakeProvider) -> None:
+    # For servers whose chat template renders no tool messages (chatml-function-calling).
+    fake_provider.reply(_completion("ok"))
+    trajectory = _trajectory()
+    trajectory.steps[1] = trajectory.steps[1].model_copy(update={"hint": "Try another path."})
+    await _ask(fake_provider, _bare().model_copy(update={"trajectory": trajectory}), tool_results="user")
+
+    messages = fake_provider.requests[0].body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user", "user"]
+    assert messages[2]["content"] == (
+        "Result of fs__read (call call_a):\nalpha\n\nResult of fs__read (call call_b):\nERROR: no such file"
+    )
+    assert messages[4]["content"] == "Result of fs__read (call call_c):\nERROR: invalid arguments"
+    assert messages[5] == {"role": "user", "content": "Note from the host: Try another path."}
+
+
+async def test_model_temperature_applies_when_the_run_sets_none(fake_provider: FakeProvider) -> None:
+    fake_provider.reply(_completion("ok"))
+    model = _model(fake_provider, temperature=0.0)
+    await model.request(_bare())
+    await model.request(_bare(settings=ModelSettings(temperature=0.7)))
+    await model.aclose()
+    assert [r.body["temperature"] for r in fake_provider.requests] == [0.0, 0.7]

@@ -18,8 +18,13 @@ from nexthop.models._select import DEFAULT_MODEL, model_from_string
 
 
 class _FakeLlama(Model):
-    def __init__(self, model_path: str | Path | None = None) -> None:
+    """LlamaCppModel's constructor signature, without loading anything."""
+
+    def __init__(
+        self, model_path: str | Path | None = None, *, n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0
+    ) -> None:
         self.model_path = model_path
+        self.n_ctx, self.n_threads, self.seed = n_ctx, n_threads, seed
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         raise NotImplementedError
@@ -150,3 +155,73 @@ def test_a_scripted_model_from_a_file_replays_by_step(tmp_path: Path) -> None:
     bad.write_text('{"tool": "x"}')
     with pytest.raises(ConfigError, match="must be a JSON list"):
         model_from_string(f"scripted:{bad}")
+
+
+def test_local_options_reach_the_constructor(fake_llama: None, tmp_path: Path) -> None:
+    model = model_from_string("local?threads=1&n_ctx=4096")
+    assert isinstance(model, _FakeLlama)
+    assert (model.model_path, model.n_threads, model.n_ctx, model.seed) == (None, 1, 4096, 0)
+
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    model = model_from_string(f"local:{gguf}?threads=2&seed=7")
+    assert isinstance(model, _FakeLlama)
+    assert (Path(model.model_path or ""), model.n_threads, model.n_ctx, model.seed) == (gguf, 2, 8192, 7)
+
+
+def test_no_options_keep_the_defaults(fake_llama: None) -> None:
+    model = model_from_string("local?")
+    assert isinstance(model, _FakeLlama) and (model.n_threads, model.n_ctx) == (None, 8192)
+
+
+def test_openai_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = model_from_string(
+        "openai:qwen@http://127.0.0.1:8000/v1?tool_choice=required&tool_results=user&temperature=0&max_retries=0"
+    )
+    assert isinstance(model, OpenAIModel)
+    assert (model.model, model.base_url) == ("qwen", "http://127.0.0.1:8000/v1")
+    assert (model.tool_choice, model.tool_results, model.temperature) == ("required", "user", 0.0)
+    assert model._client.max_retries == 0  # pyright: ignore[reportPrivateUsage]
+    _close(model)
+    default = model_from_string("openai:qwen@http://127.0.0.1:8000/v1")
+    assert isinstance(default, OpenAIModel)
+    assert (default.tool_choice, default.tool_results, default.temperature) == ("auto", "tool", None)
+    _close(default)
+
+
+def test_anthropic_max_retries(keys: None) -> None:
+    model = model_from_string("anthropic:claude-x?max_retries=5")
+    assert isinstance(model, AnthropicModel)
+    assert model.model == "claude-x"
+    _close(model)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("local?threds=1", "unknown option 'threds' in model 'local?threds=1': local takes n_ctx, seed, threads"),
+        ("local?threads=0", "option threads='0' in model 'local?threads=0' must be an integer >= 1; local takes"),
+        ("local?threads=two", "option threads='two' in model 'local?threads=two' must be an integer >= 1"),
+        ("local?n_ctx=4k", "option n_ctx='4k' in model 'local?n_ctx=4k' must be an integer >= 1 (tokens)"),
+        ("local?threads", "bad options 'threads' in model 'local?threads': write name=value pairs joined by '&'"),
+        ("local?threads=1&threads=2", "option 'threads' is given twice in model 'local?threads=1&threads=2'"),
+        (
+            "openai:m@http://h/v1?tool_choice=any",
+            "option tool_choice='any' in model 'openai:m@http://h/v1?tool_choice=any' must be auto, required or none;"
+            " openai takes max_retries, temperature, tool_choice, tool_results",
+        ),
+        ("openai:m@http://h/v1?temperature=9", "option temperature='9' in model"),
+        ("openai:m@http://h/v1?threads=1", "unknown option 'threads' in model 'openai:m@http://h/v1?threads=1'"),
+        ("anthropic:c?tool_choice=auto", "unknown option 'tool_choice' in model 'anthropic:c?tool_choice=auto': "),
+        ("scripted:x.json?a=1", "unknown option 'a' in model 'scripted:x.json?a=1': scripted takes no options"),
+    ],
+)
+def test_bad_options_are_one_line_config_errors_naming_the_allowed_ones(
+    spec: str, expected: str, keys: None, fake_llama: None
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        model_from_string(spec)
+    message = str(info.value)
+    assert message.startswith(expected)
+    assert "\n" not in message

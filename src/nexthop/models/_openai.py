@@ -7,16 +7,25 @@ client, the request and the mapping of SDK errors to `ModelError` at the boundar
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import openai
 from openai import AsyncOpenAI
 
 from nexthop._exceptions import ConfigError, ModelError
+from nexthop._sanitize import one_line
 from nexthop.models._model import Model, ModelRequest, ModelResponse
-from nexthop.models._openai_mapping import completion_to_response, tools_to_openai, trajectory_to_messages
+from nexthop.models._openai_mapping import (
+    ToolResults,
+    completion_to_response,
+    tools_to_openai,
+    trajectory_to_messages,
+)
 
-__all__ = ["OpenAIModel"]
+__all__ = ["OpenAIModel", "ToolChoice"]
+
+ToolChoice = Literal["auto", "required", "none"]
+"""The ``tool_choice`` values nexthop sends; ``auto`` lets the model call tools or reply."""
 
 API_KEY_ENV = "OPENAI_API_KEY"
 _NO_KEY = "not-needed"  # the SDK insists on some key, local servers ignore it
@@ -42,6 +51,17 @@ class OpenAIModel(Model):
             then the caller's to close, and ``api_key``, ``base_url`` and
             ``max_retries`` are ignored.
         max_retries: How many times the SDK retries a failed request (with backoff).
+        tool_choice: Sent with every request that offers tools. It defaults to ``auto``
+            rather than being left out, because some compatible servers read a missing
+            ``tool_choice`` as ``none`` and hide the tools from the model
+            (llama-cpp-python's ``chatml-function-calling``: issue 13).
+        tool_results: How tool results travel back (see
+            `nexthop.models._openai_mapping.trajectory_to_messages`): ``tool`` messages,
+            or one ``user`` message per step for servers whose chat template drops
+            ``tool`` messages (llama-cpp-python's ``chatml-function-calling``; see
+            docs/models.md).
+        temperature: Sampling temperature for runs whose settings give none; None
+            leaves it to the server (llama-cpp-python's server defaults to 0.8).
 
     Raises:
         ConfigError: No model id, or no API key for OpenAI itself (no ``base_url``,
@@ -56,11 +76,17 @@ class OpenAIModel(Model):
         base_url: str | None = None,
         client: AsyncOpenAI | None = None,
         max_retries: int = 2,
+        tool_choice: ToolChoice = "auto",
+        tool_results: ToolResults = "tool",
+        temperature: float | None = None,
     ) -> None:
         if not model.strip():
             raise ConfigError("empty OpenAI model name: use openai:<model>[@<base_url>], e.g. openai:gpt-4o")
         self.model = model
         self.base_url = base_url
+        self.tool_choice: ToolChoice = tool_choice
+        self.tool_results: ToolResults = tool_results
+        self.temperature = temperature
         self.name = f"openai:{model}@{base_url}" if base_url else f"openai:{model}"
         self._owns_client = client is None
         if client is None:
@@ -81,7 +107,8 @@ class OpenAIModel(Model):
         Args:
             request: Instructions (the system message), trajectory, tools and settings
                 (``max_output_tokens`` caps the reply, ``temperature`` is sent when
-                set, ``timeout_s`` bounds the request, in seconds).
+                set here or on the model, ``timeout_s`` bounds the request, in seconds).
+                With tools, ``tool_choice`` is sent too.
 
         Returns:
             The next action: ``message.content`` as the thought, function tool calls
@@ -95,14 +122,16 @@ class OpenAIModel(Model):
         # OpenAI's newer models accept only max_completion_tokens, while compatible
         # servers (Ollama, older llama.cpp) understand only the older max_tokens.
         cap = settings.max_output_tokens
+        temperature = settings.temperature if settings.temperature is not None else self.temperature
         try:
             completion = await self._client.chat.completions.create(
                 model=self.model,
-                messages=trajectory_to_messages(request.instructions, request.trajectory),
+                messages=trajectory_to_messages(request.instructions, request.trajectory, self.tool_results),
                 tools=tools_to_openai(request.tools) if request.tools else openai.omit,
+                tool_choice=self.tool_choice if request.tools else openai.omit,
                 max_tokens=cap if self.base_url else openai.omit,
                 max_completion_tokens=openai.omit if self.base_url else cap,
-                temperature=openai.omit if settings.temperature is None else settings.temperature,
+                temperature=openai.omit if temperature is None else temperature,
                 timeout=settings.timeout_s,
             )
         except openai.OpenAIError as e:
@@ -144,5 +173,4 @@ def _detail(e: openai.APIStatusError) -> str:
 
 
 def _one_line(text: object, limit: int = 200) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
+    return one_line(str(text), limit)  # an error body is untrusted text too: cleaned as well as flattened

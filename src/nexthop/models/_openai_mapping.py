@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from openai.types.chat import (
     ChatCompletion,
@@ -26,6 +26,7 @@ from nexthop.models._model import ModelResponse
 __all__ = [
     "INVALID_JSON_KEY",
     "MISSING_RESULT",
+    "ToolResults",
     "completion_to_response",
     "parse_arguments",
     "tools_to_openai",
@@ -58,18 +59,28 @@ def tools_to_openai(tools: Sequence[ToolDef]) -> list[ChatCompletionFunctionTool
     ]
 
 
-def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[ChatCompletionMessageParam]:
+ToolResults = Literal["tool", "user"]
+"""How tool results travel back: ``tool`` messages (the API's way), or one ``user`` message per step."""
+
+
+def trajectory_to_messages(
+    instructions: str, trajectory: Trajectory, tool_results: ToolResults = "tool"
+) -> list[ChatCompletionMessageParam]:
     """Convert the instructions and a trajectory to Chat Completions ``messages``.
 
     The instructions are the system message and the task the first user message. Each
-    step becomes an assistant message (``content`` is the thought or None, ``tool_calls``
-    carry JSON-encoded arguments) followed by one ``tool`` message per call, paired by
-    ``tool_call_id``; failed observations are prefixed with ``ERROR: `` because the
-    format has no error flag.
+    step becomes an assistant message (``content`` is the thought or ``""``, never null,
+    and ``tool_calls`` carry JSON-encoded arguments) followed by its results; failed
+    observations are prefixed with ``ERROR: `` because the format has no error flag.
 
     Args:
         instructions: The system prompt; no system message is sent when empty.
         trajectory: The run so far.
+        tool_results: ``tool`` sends one ``tool`` message per call, paired by
+            ``tool_call_id`` (the API's format). ``user`` sends one user message per
+            step that names each call, for servers whose chat template renders no
+            ``tool`` messages (llama-cpp-python's ``chatml-function-calling``; see
+            docs/models.md).
 
     Returns:
         The messages in order.
@@ -79,14 +90,17 @@ def trajectory_to_messages(instructions: str, trajectory: Trajectory) -> list[Ch
         messages.append({"role": "system", "content": instructions})
     messages.append({"role": "user", "content": trajectory.task_message()})
     for step in trajectory.steps:
-        messages.extend(_step_to_messages(step))
+        messages.extend(_step_to_messages(step, tool_results))
     return messages
 
 
-def _step_to_messages(step: Step) -> list[ChatCompletionMessageParam]:
+def _step_to_messages(step: Step, tool_results: ToolResults) -> list[ChatCompletionMessageParam]:
     if not step.thought and not step.tool_calls:
         return []
-    assistant: ChatCompletionAssistantMessageParam = {"role": "assistant", "content": step.thought or None}
+    # Never "content": null: llama-cpp-python's server rejects it (HTTP 500, its schema
+    # wants a string), and leaving the key out breaks its chatml-function-calling
+    # template (strict Jinja undefined). "" is accepted everywhere, OpenAI included.
+    assistant: ChatCompletionAssistantMessageParam = {"role": "assistant", "content": step.thought}
     # An empty tool_calls list is rejected by the API, so the key is left out instead.
     if step.tool_calls:
         assistant["tool_calls"] = [
@@ -96,17 +110,22 @@ def _step_to_messages(step: Step) -> list[ChatCompletionMessageParam]:
             for c in step.tool_calls
         ]
     messages: list[ChatCompletionMessageParam] = [assistant]
-    by_id = {o.call_id: o for o in step.observations}
-    for c in step.tool_calls:
-        obs = by_id.get(c.id)
-        if obs is None:
-            content = f"ERROR: {MISSING_RESULT}"
-        else:
-            content = f"ERROR: {obs.content}" if obs.is_error else obs.content
-        messages.append({"role": "tool", "tool_call_id": c.id, "content": content})
+    results = [(c, _result_text(step, c)) for c in step.tool_calls]
+    if tool_results == "tool":
+        messages.extend({"role": "tool", "tool_call_id": c.id, "content": text} for c, text in results)
+    elif results:
+        report = "\n\n".join(f"Result of {c.name} (call {c.id}):\n{text}" for c, text in results)
+        messages.append({"role": "user", "content": report})
     if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
         messages.append({"role": "user", "content": f"Note from the host: {step.hint}"})
     return messages
+
+
+def _result_text(step: Step, call: ToolCall) -> str:
+    obs = next((o for o in step.observations if o.call_id == call.id), None)
+    if obs is None:
+        return f"ERROR: {MISSING_RESULT}"
+    return f"ERROR: {obs.content}" if obs.is_error else obs.content
 
 
 def parse_arguments(raw: str | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Fixtures for the tests of the model clients (``anyio_backend`` comes from ``tests/conftest.py``)."""
+"""Fixtures for the tests of the model providers (``anyio_backend`` comes from ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
