@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from demo_server import State, make_server
 
-from nexthop import MCPConnection, ServerConnectionError, ServerGroup, StdioServerConfig, ToolCall
+from nexthop import ServerConnectionError, StdioServerConfig, ToolCall
+from nexthop.clients import MCPConnection, ServerGroup
 
 pytestmark = pytest.mark.anyio
 REVISIONS = pytest.mark.parametrize("mode", ["auto", "legacy"], ids=["2026-07-28", "2025-11-25"])

@@ -2,38 +2,48 @@
 
 The connection lives in its own task (`run`), because the SDK's transports hold
 cancel scopes that must be entered and exited by the same task; calls come from the
-loop's tasks. Every tool call has a deadline that progress notifications push back,
-up to a hard maximum; on expiry the call's scope is cancelled, which makes the SDK
-send ``notifications/cancelled`` to the server. A crash or a hang becomes an error
-`Observation`, never an exception in the loop.
+loop's tasks and run in the connection's task group (`PendingCall`), so a wedged
+server can never hold a caller past its deadline. Every tool call has a deadline
+that progress notifications push back, up to a hard maximum; on expiry the call is
+abandoned, and the SDK sends ``notifications/cancelled`` in the background. A crash
+or a hang becomes an error `Observation`, never an exception in the loop.
+
+A stdio server runs as its own process group, ended whole when the connection ends
+(`grouped_stdio_client`). A server that dies after connecting is marked failed and
+comes back: the next `list_tools` or `call_tool` starts a reconnect, retried with
+exponential backoff (tenacity) a bounded number of times.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import json
 import logging
 import math
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Literal, TextIO, cast
 
 import anyio
 import mcp
 import mcp_types
-from anyio.abc import TaskStatus
+import tenacity
+from anyio.abc import TaskGroup, TaskStatus
 from mcp.client.sse import sse_client
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from nexthop._sanitize import clean_text
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
+from nexthop.clients._calls import PendingCall
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
+from nexthop.clients._stdio import grouped_stdio_client
 
 __all__ = ["MCPConnection", "ConnectionState", "TOOL_SEPARATOR"]
 
@@ -43,6 +53,12 @@ TOOL_SEPARATOR = "__"
 ConnectionState = Literal["pending", "connected", "failed", "closed"]
 _log = logging.getLogger(__name__)
 _STDERR_TAIL_BYTES = 2000
+_STDERR_LINE_LIMIT = 300
+"""Characters of a server's last stderr line quoted in an error (it reaches the model and terminal)."""
+DESCRIPTION_LIMIT = 2000
+"""Characters of a tool description kept; the rest is cut with a note (descriptions reach the model)."""
+_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
+"""Exceptions from a call that mean the connection itself is gone."""
 
 
 class MCPConnection:
@@ -51,7 +67,8 @@ class MCPConnection:
     Args:
         name: The server's name; it prefixes its tools (``<name>__<tool>``).
         target: What `mcp.Client` connects to: a URL, `StdioServerParameters`, a
-            transport context manager, or an in-process server (tests).
+            transport context manager, or an in-process server (tests). A transport
+            context manager can be entered once, so such a connection is not reconnected.
         timeout_s: Per-call timeout (seconds); each progress notification restarts it.
         max_timeout_s: Hard cap on one call however much progress it reports (seconds).
         connect_timeout_s: How long start-up and the first listing may take (seconds).
@@ -61,6 +78,9 @@ class MCPConnection:
             is quoted in start-up errors.
         allowed_tools: Offer only the server's tools whose own names match one of these
             glob patterns; None offers all.
+        reconnect_attempts: Connection attempts in one reconnect after the server died.
+        reconnect_backoff_s: First wait between reconnect attempts (seconds); it doubles
+            after each failure, up to 30 s.
     """
 
     def __init__(
@@ -74,21 +94,36 @@ class MCPConnection:
         mode: str = "auto",
         stderr: TextIO | None = None,
         allowed_tools: Sequence[str] | None = None,
+        reconnect_attempts: int = 3,
+        reconnect_backoff_s: float = 0.5,
     ) -> None:
         self.name = name
         self.timeout_s = timeout_s
         self.max_timeout_s = max(max_timeout_s, timeout_s)
         self.connect_timeout_s = connect_timeout_s
+        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_backoff_s = reconnect_backoff_s
         self.state: ConnectionState = "pending"
         self.error: str | None = None
         self.protocol_version: str | None = None
+        self.restarts = 0
+        """How many times the server was connected again after it died."""
         self._target = target
+        self._new_target: Callable[[], Any] | None = None
         self._mode = mode
         self._stderr = stderr
         self.allowed_tools = tuple(allowed_tools) if allowed_tools is not None else None
         self._client: mcp.Client | None = None
+        self._calls: TaskGroup | None = None
         self._tools: list[ToolDef] | None = None
         self._stale = True
+        self._sessions = 0
+        self._closing = False
+        self._reconnecting = False
+        self._reconnect_wanted = False
+        self._warned_wedged = False
+        self._startup: anyio.CancelScope | None = None
+        self._wake = anyio.Event()
         self._stop = anyio.Event()
 
     @classmethod
@@ -103,21 +138,21 @@ class MCPConnection:
             default_timeout_s: Per-call timeout for an entry that sets none (seconds);
                 None keeps the entry's default of 60 s.
         """
-        target: Any
+        new_target: Callable[[], Any] | None = None
         match config:
             case StdioServerConfig():
                 target = mcp.StdioServerParameters(
                     command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd
                 )
             case HTTPServerConfig():
-                target = streamable_http_client(
-                    config.url, http_client=create_mcp_http_client(headers=dict(config.headers))
-                )
+                new_target = functools.partial(_http_transport, config.url, dict(config.headers))
+                target = new_target()
             case SSEServerConfig():
-                target = sse_client(config.url, headers=dict(config.headers))
+                new_target = functools.partial(sse_client, config.url, headers=dict(config.headers))
+                target = new_target()
             case _:  # pragma: no cover - the discriminated union is exhaustive
                 raise TypeError(f"unknown server config {config!r}")
-        return cls(
+        conn = cls(
             config.name,
             target,
             timeout_s=config.timeout_s
@@ -127,65 +162,149 @@ class MCPConnection:
             mode=mode,
             allowed_tools=config.tools,
         )
+        conn._new_target = new_target  # transports are single-use; a reconnect needs a fresh one
+        return conn
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Connect, report readiness through ``task_status``, and hold the connection until `close`.
 
-        Never raises for a server's failure: it sets ``state="failed"`` and ``error`` instead,
-        so one bad server cannot take the others down.
+        A server that dies after connecting is reconnected when a call asks for it
+        (`_reconnect`). Never raises for a server's failure: it sets ``state="failed"``
+        and ``error`` instead, so one bad server cannot take the others down.
         """
-        # One scope spans the whole connection: the SDK's transports hold cancel scopes that
-        # must nest inside ours, so the start-up deadline is lifted rather than exited.
-        with contextlib.ExitStack() as files:  # the stderr file must outlive _connected for _fail to quote it
+        with contextlib.ExitStack() as files:  # the stderr file must outlive every session for _fail to quote it
             if self._stderr is None and isinstance(self._target, mcp.StdioServerParameters):
                 self._stderr = files.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
-            with anyio.CancelScope(deadline=anyio.current_time() + self.connect_timeout_s) as scope:
-                try:
-                    async with self._connected(scope):
-                        task_status.started()
-                        await self._stop.wait()
-                except Exception as e:  # any start-up or transport failure is this server's, not the host's
-                    self._fail(e)
-            if scope.cancelled_caught and self.state == "pending":
-                self._fail(TimeoutError())
-        if self.state != "connected":
-            with contextlib.suppress(RuntimeError):  # already started when it failed later
-                task_status.started()
-        else:
+            await self._session(task_status)
+            while self._sessions and self._reusable() and not self._closing:
+                if not self._reconnect_wanted:
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    continue
+                self._reconnect_wanted = False
+                await self._reconnect()
+        with contextlib.suppress(RuntimeError):  # already started unless the first connection failed
+            task_status.started()
+        if self.state == "connected":
             self.state = "closed"
 
     def close(self) -> None:
-        """Ask `run` to disconnect; stdio servers are terminated with their process tree."""
+        """Ask `run` to disconnect; stdio servers are ended with their whole process group."""
+        self._closing = True
         self._stop.set()
+        self._wake.set()
+        if self._startup is not None:  # a reconnect under way: stop it rather than wait for it
+            self._startup.cancel()
+
+    async def _session(self, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> bool:
+        """Connect once and hold the connection until `close` or until it is lost.
+
+        Returns:
+            Whether it connected (False after a start-up failure, recorded by `_fail`).
+        """
+        # One scope spans the whole session: the SDK's transports hold cancel scopes that
+        # must nest inside ours, so the start-up deadline is lifted rather than exited.
+        connected = False
+        with anyio.CancelScope(deadline=anyio.current_time() + self.connect_timeout_s) as scope:
+            self._startup = scope
+            try:
+                async with self._connected(scope):
+                    connected, self._startup = True, None  # close() now ends the session, not the start-up
+                    task_status.started()
+                    while self.state == "connected" and not self._closing:
+                        self._wake = anyio.Event()
+                        await self._wake.wait()
+            except Exception as e:  # any start-up or transport failure is this server's, not the host's
+                if not connected:
+                    self._fail(e)
+            finally:
+                self._startup = None
+        if scope.cancelled_caught and not connected and not self._closing:
+            self._fail(TimeoutError())
+        return connected
+
+    async def _reconnect(self) -> None:
+        """Connect again after the server died: a bounded number of attempts, with exponential backoff."""
+        self._reconnecting = True
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.reconnect_attempts),
+            wait=tenacity.wait_exponential(multiplier=self.reconnect_backoff_s, max=30),
+            sleep=self._pause,
+            retry=tenacity.retry_if_result(lambda connected: not connected and not self._closing),
+            retry_error_callback=lambda _: False,  # give up quietly; state and error say why
+        )
+        try:
+            await retrying(self._session)
+        finally:
+            self._reconnecting = False
+
+    async def _pause(self, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await self._stop.wait()
 
     @contextlib.asynccontextmanager
     async def _connected(self, startup: anyio.CancelScope) -> AsyncGenerator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            target = self._target
-            if isinstance(target, mcp.StdioServerParameters):
-                # run() has opened a stderr file for every stdio target before connecting.
-                target = stdio_client(target, errlog=cast("TextIO", self._stderr))
-            client = mcp.Client(target, mode=self._mode, message_handler=self._on_message)  # pyright: ignore[reportArgumentType]
+            client = mcp.Client(self._transport(), mode=self._mode, message_handler=self._on_message)  # pyright: ignore[reportArgumentType]
             await stack.enter_async_context(client)
             self._client = client
             self.protocol_version = client.protocol_version
             await self._refresh_tools()
             startup.deadline = math.inf
-            self.state = "connected"
             async with anyio.create_task_group() as tg:
                 if self.protocol_version in MODERN_PROTOCOL_VERSIONS:
                     tg.start_soon(self._listen_for_changes)
+                self._calls = tg
+                self.restarts += self._sessions > 0
+                self._sessions += 1
+                self.state, self.error = "connected", None
                 try:
                     yield
                 finally:
+                    self._calls = self._client = None
                     tg.cancel_scope.cancel()
+
+    def _transport(self) -> Any:
+        target = self._target
+        if isinstance(target, mcp.StdioServerParameters):
+            # run() has opened a stderr file for every stdio target before connecting.
+            return grouped_stdio_client(target, cast("TextIO", self._stderr), self._server_exited)
+        if self._sessions and self._new_target is not None:
+            return self._new_target()
+        return target
+
+    def _reusable(self) -> bool:
+        """Whether the target can be connected again (a transport context manager is single-use)."""
+        return self._new_target is not None or not isinstance(self._target, contextlib.AbstractAsyncContextManager)
 
     def _fail(self, error: BaseException) -> None:
         self.state = "failed"
         self.error = _describe(error) + self._stderr_tail()
         _log.warning("MCP server %r failed: %s", self.name, self.error)
+
+    def _lost(self, reason: str) -> None:
+        """The connected server died: mark it failed and let `run` end the session (and its processes)."""
+        if self.state != "connected" or self._closing:
+            return
+        self.state = "failed"
+        self.error = reason + self._stderr_tail()
+        _log.warning("MCP server %r died: %s", self.name, self.error)
+        self._wake.set()
+
+    def _server_exited(self, code: int) -> None:
+        self._lost(f"the server process exited with code {code}")
+
+    def _unavailable(self) -> str:
+        """Why a call cannot go through now; asks for a reconnect when the server died after connecting."""
+        if self._reconnecting:
+            return f"server {self.name!r} is down ({self.error}) and restarting; try again shortly"
+        if self.state == "failed" and self._sessions and self._reusable() and not self._closing:
+            self._reconnect_wanted = True
+            self._wake.set()
+            return f"server {self.name!r} is down ({self.error}); restarting it, try again shortly"
+        return f"server {self.name!r} is not connected: {self.error or self.state}"
 
     def _stderr_tail(self) -> str:
         if self._stderr is None or not hasattr(self._stderr, "seek"):
@@ -195,9 +314,18 @@ class MCPConnection:
             size = self._stderr.tell()
             self._stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
             lines = [ln for ln in self._stderr.read().splitlines() if ln.strip()]
-            if lines:
-                return f" (stderr: {lines[-1].strip()})"
+            if lines:  # the server's own words: cleaned, since they reach the model and the terminal
+                return f" (stderr: {clean_text(lines[-1].strip(), _STDERR_LINE_LIMIT)})"
         return ""
+
+    def _notice_blocked(self) -> None:
+        if not self._warned_wedged:
+            self._warned_wedged = True
+            _log.warning(
+                "MCP server %r is not reading its input: a cancellation notice could not be delivered "
+                "(reported once per server)",
+                self.name,
+            )
 
     # -- tools/list_changed ------------------------------------------------------------
 
@@ -234,7 +362,8 @@ class MCPConnection:
         annotations = t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None
         return ToolDef(
             name=f"{self.name}{TOOL_SEPARATOR}{t.name}",
-            description=t.description or "",
+            # Cleaned where it enters, whatever the policies: it reaches the model and the terminal.
+            description=clean_text(t.description or "", DESCRIPTION_LIMIT),
             input_schema=dict(t.input_schema),
             output_schema=dict(t.output_schema) if t.output_schema else None,
             annotations=annotations,
@@ -247,9 +376,11 @@ class MCPConnection:
     async def list_tools(self) -> list[ToolDef]:
         """The server's tools, namespaced; refetched after a ``tools/list_changed``.
 
-        Returns an empty list when the server is not connected.
+        Returns an empty list when the server is not connected; if it died after
+        connecting, this starts its reconnect.
         """
         if self.state != "connected":
+            self._unavailable()
             return []
         if self._stale or self._tools is None:
             try:
@@ -263,47 +394,62 @@ class MCPConnection:
         """Call a tool by its namespaced or its own name.
 
         The deadline starts at ``timeout_s``; every progress notification restarts it,
-        never past ``max_timeout_s`` from the call's start.
+        never past ``max_timeout_s`` from the call's start. At the deadline the call is
+        abandoned and this returns at once; the cancellation notice to the server goes
+        on in the background (bounded by the SDK at 5 s).
 
         Returns:
             The observation. Timeouts, crashes and protocol errors come back with
-            ``is_error=True`` and a one-line explanation.
+            ``is_error=True`` and a one-line explanation. A call to a server that died
+            after connecting starts its reconnect and says so.
         """
         start = time.perf_counter()
         remote = call.name.removeprefix(f"{self.name}{TOOL_SEPARATOR}")
-        if self.state != "connected" or self._client is None:
-            return _error(call, f"server {self.name!r} is not connected: {self.error or self.state}", start)
+        client, calls = self._client, self._calls
+        if self.state != "connected" or client is None or calls is None:
+            return _error(call, self._unavailable(), start)
         if not self._allowed(remote):
             return _error(call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start)
         hard_deadline = anyio.current_time() + self.max_timeout_s
-        result: mcp_types.CallToolResult | None = None
-        with anyio.CancelScope(deadline=anyio.current_time() + self.timeout_s) as scope:
+        pending = PendingCall(self._notice_blocked)
+        with anyio.CancelScope(deadline=anyio.current_time() + self.timeout_s) as wait:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                scope.deadline = min(anyio.current_time() + self.timeout_s, hard_deadline)
+                wait.deadline = min(anyio.current_time() + self.timeout_s, hard_deadline)
 
+            calls.start_soon(
+                pending.run, lambda: client.call_tool(remote, call.arguments, progress_callback=on_progress)
+            )
             try:
-                result = await self._client.call_tool(remote, call.arguments, progress_callback=on_progress)
-            except mcp.MCPError as e:
-                if e.error.code != CONNECTION_CLOSED:
-                    return _error(call, f"{self.name}: {e.error.message} (code {e.error.code})", start)
-                self._fail(e)
-                return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as e:
-                self._fail(e)
-                return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)
-            except Exception as e:  # a malformed reply must not take the loop down
-                return _error(call, f"{self.name}: {_describe(e)}", start)
-        if scope.cancelled_caught or result is None:  # no result only when the deadline cancelled the call
+                await pending.done.wait()
+            finally:
+                if not pending.done.is_set():  # the deadline, or the run's own cancellation
+                    pending.abandon()
+        if not pending.done.is_set():
             limit = self.max_timeout_s if anyio.current_time() >= hard_deadline else self.timeout_s
             return _error(call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start)
-        return Observation(
-            call_id=call.id,
-            content=_content_text(result.content),
-            is_error=bool(result.is_error),
-            structured=result.structured_content,
-            duration_s=time.perf_counter() - start,
-        )
+        return self._observe(call, pending, start)
+
+    def _observe(self, call: ToolCall, pending: PendingCall, start: float) -> Observation:
+        result, e = pending.result, pending.error
+        if result is not None:
+            return Observation(
+                call_id=call.id,
+                content=_content_text(result.content),
+                is_error=bool(result.is_error),
+                structured=result.structured_content,
+                duration_s=time.perf_counter() - start,
+            )
+        if isinstance(e, mcp.MCPError) and e.error.code != CONNECTION_CLOSED:
+            return _error(call, f"{self.name}: {e.error.message} (code {e.error.code})", start)
+        if e is None or isinstance(e, (mcp.MCPError, *_LOST)):  # no outcome: the session ended under the call
+            self._lost(f"the connection closed during a call ({_describe(e) if e else 'session ended'})")
+            return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)
+        return _error(call, f"{self.name}: {_describe(e)}", start)  # a malformed reply must not take the loop down
+
+
+def _http_transport(url: str, headers: dict[str, str]) -> Any:
+    return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
 
 
 def _error(call: ToolCall, message: str, start: float) -> Observation:

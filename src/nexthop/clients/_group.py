@@ -80,9 +80,13 @@ class ServerGroup:
         await tg.__aexit__(exc_type, exc, tb)
 
     async def list_tools(self) -> list[ToolDef]:
-        """Every connected server's tools, namespaced, in server order."""
+        """Every connected server's tools, namespaced, in server order.
+
+        Asking a server that died after connecting starts its reconnect (it offers no
+        tools until it is back).
+        """
         tools: list[ToolDef] = []
-        for conn in self.active:
+        for conn in self.connections.values():
             tools.extend(await conn.list_tools())
         return tools
 
