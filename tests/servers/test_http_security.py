@@ -9,11 +9,7 @@ header gets **421** Misdirected Request, a foreign Origin **403**; nexthop's own
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,29 +19,13 @@ import mcp
 import pytest
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from serve_http import INITIALIZE, MCP_HEADERS, NEXTHOP, clean_env, free_port, serve_subprocess
 
+from nexthop.servers._serve import parse_host, parse_origin
 from nexthop.servers._server import RunTaskOutput
 
 pytestmark = pytest.mark.integration
-NEXTHOP = Path(sys.executable).parent / "nexthop"
 TOKEN = "s3cret-token"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
-}
-MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("NEXTHOP_TOKEN", "NEXTHOP_CONFIG", "NEXTHOP_MODEL")}
 
 
 @pytest.fixture(scope="module")
@@ -55,55 +35,22 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _serve(script: Path, *extra: str, bind: str = "127.0.0.1") -> Iterator[int]:
-    port = _free_port()
-    log = script.parent / f"serve-{port}.log"
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [str(NEXTHOP), "serve", "--http", f"{bind}:{port}", "--model", f"scripted:{script}", *extra],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=_env(),
-        )
-    try:
-        deadline = time.monotonic() + 30  # the interpreter and uvicorn come up in a few seconds
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"nexthop serve exited with {proc.returncode}: {log.read_text()[-500:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"nexthop serve did not listen on {port}: {log.read_text()[-500:]}")
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def open_port(script: Path) -> Iterator[int]:
     """A server on loopback without a token."""
-    yield from _serve(script)
+    yield from serve_subprocess(script)
 
 
 @pytest.fixture(scope="module")
 def token_port(script: Path) -> Iterator[int]:
     """A server on loopback that requires ``Bearer TOKEN``."""
-    yield from _serve(script, "--token", TOKEN)
+    yield from serve_subprocess(script, "--token", TOKEN)
 
 
 @pytest.fixture(scope="module")
 def wildcard_port(script: Path) -> Iterator[int]:
     """A server on every interface (0.0.0.0), which requires ``Bearer TOKEN``."""
-    yield from _serve(script, "--token", TOKEN, bind="0.0.0.0")
+    yield from serve_subprocess(script, "--token", TOKEN, bind="0.0.0.0")
 
 
 def post(port: int, **headers: str) -> httpx2.Response:
@@ -146,6 +93,117 @@ def test_the_right_token_reaches_mcp_and_the_host_checks_still_apply(token_port:
     assert post(token_port, **auth, origin="http://evil.example").status_code == 403
 
 
+@pytest.fixture(scope="module")
+def allowing_port(script: Path) -> Iterator[int]:
+    """A server on loopback that also accepts Host ``mcp.example.com`` and Origin ``https://app.example.com``."""
+    yield from serve_subprocess(script, "--allow-host", "mcp.example.com", "--allow-origin", "https://app.example.com")
+
+
+def test_host_must_be_a_served_name_with_the_served_port_exactly(open_port: int) -> None:
+    p = open_port
+    for good in (f"127.0.0.1:{p}", f"localhost:{p}", f"[::1]:{p}", f"LocalHost:{p}"):
+        assert post(p, host=good).status_code == 200, good
+    # The first three passed the SDK's prefix match ("localhost:*"), as did any other local port.
+    for bad in (
+        f"localhost:{p}.evil.com",
+        f"127.0.0.1:{p}@evil.com",
+        "127.0.0.1:evil",
+        f"localhost:{p + 1}",
+        "localhost",
+        f"localhost:{p}/x",
+        f"localhost.:{p}",
+        f"127.0.0.1:0{p}",
+    ):
+        response = post(p, host=bad)
+        assert (response.status_code, response.text) == (421, "Invalid Host header"), bad
+
+
+def test_origin_must_be_the_served_origin_exactly(open_port: int) -> None:
+    p = open_port
+    for good in (f"http://localhost:{p}", f"http://127.0.0.1:{p}", f"http://[::1]:{p}"):
+        assert post(p, origin=good).status_code == 200, good
+    for bad in (
+        f"http://localhost:{p}.evil.com",
+        f"http://localhost:{p + 1}",  # another local port: another local web app
+        "http://localhost",
+        f"https://localhost:{p}",
+        f"http://user@localhost:{p}",
+        f"http://localhost:{p}/",
+        "null",
+    ):
+        response = post(p, origin=bad)
+        assert (response.status_code, response.text) == (403, "Invalid Origin header"), bad
+
+
+def test_allow_origin_and_allow_host_add_exactly_what_they_name(allowing_port: int) -> None:
+    p = allowing_port
+    for origin in ("https://app.example.com", "https://app.example.com:443", "https://APP.example.com"):
+        assert post(p, origin=origin).status_code == 200, origin
+    for origin in ("https://app.example.com:8443", "http://app.example.com", "https://app.example.com.evil.com"):
+        assert post(p, origin=origin).status_code == 403, origin
+    for host in ("mcp.example.com", f"mcp.example.com:{p}"):  # as a proxy forwards it, or direct
+        assert post(p, host=host).status_code == 200, host
+    assert post(p, host="mcp.example.com:1").status_code == 421
+
+
+def test_two_authorization_headers_are_refused_whatever_they_hold(token_port: int) -> None:
+    right = f"Bearer {TOKEN}"
+    for pair in ((right, right), ("Bearer wrong", right), (right, "Bearer wrong")):
+        headers = [*MCP_HEADERS.items(), *(("authorization", value) for value in pair)]
+        response = httpx2.post(f"http://127.0.0.1:{token_port}/mcp", json=INITIALIZE, headers=headers, timeout=10)
+        assert response.status_code == 401, pair  # the last one used to win
+        assert response.text == "more than one Authorization header\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("localhost:8765", ("localhost", 8765)),
+        ("[::1]:8765", ("::1", 8765)),
+        ("Example.COM", ("example.com", None)),
+        ("localhost:8765.evil.com", None),
+        ("127.0.0.1:8765@evil.com", None),
+        ("127.0.0.1:evil", None),
+        ("localhost:+8765", None),
+        ("", None),
+    ],
+)
+def test_parse_host(value: str, key: tuple[str, int | None] | None) -> None:
+    assert parse_host(value) == key
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("http://localhost:8765", ("http", "localhost", 8765)),
+        ("https://app.example.com", ("https", "app.example.com", 443)),
+        ("http://localhost:8765.evil.com", None),
+        ("http://localhost:8765@evil.com", None),
+        ("file://", None),
+        ("null", None),
+        ("localhost:8765", None),
+    ],
+)
+def test_parse_origin(value: str, key: tuple[str, str, int] | None) -> None:
+    assert parse_origin(value) == key
+
+
+def test_bad_session_limits_and_origins_are_usage_errors(script: Path) -> None:
+    def serve(*flags: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(NEXTHOP), "serve", "--http", str(free_port()), "--model", f"scripted:{script}", *flags]
+        return subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, env=clean_env()
+        )
+
+    for flags, message in (
+        (("--max-sessions", "0"), "error: --max-sessions/--session-idle-timeout: the session cap must be positive"),
+        (("--allow-origin", "localhost:3000"), "error: --allow-origin 'localhost:3000': expected SCHEME://NAME[:PORT]"),
+    ):
+        done = serve(*flags)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith(message), done.stderr
+
+
 def test_serving_on_every_interface_with_a_token_accepts_clients(wildcard_port: int) -> None:
     response = post(wildcard_port, authorization=f"Bearer {TOKEN}")  # Host: 127.0.0.1:<port>
     assert response.status_code == 200, response.text
@@ -153,12 +211,12 @@ def test_serving_on_every_interface_with_a_token_accepts_clients(wildcard_port: 
 
 def test_serving_off_loopback_without_a_token_is_refused(script: Path) -> None:
     done = subprocess.run(
-        [str(NEXTHOP), "serve", "--http", f"0.0.0.0:{_free_port()}", "--model", f"scripted:{script}"],
+        [str(NEXTHOP), "serve", "--http", f"0.0.0.0:{free_port()}", "--model", f"scripted:{script}"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=30,
-        env=_env(),
+        env=clean_env(),
     )
     assert done.returncode == 2
     assert done.stdout == ""

@@ -108,7 +108,28 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-host",
         action="append",
         metavar="NAME[:PORT]",
-        help="also accept this Host header over HTTP (e.g. a DNS name clients use); repeatable",
+        help="also accept this Host header over HTTP (e.g. a DNS name clients use; a bare NAME takes the served "
+        "port or none); repeatable",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="SCHEME://NAME[:PORT]",
+        help="also accept requests from this browser Origin over HTTP (default: only the served origin); repeatable",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most 2025-11-25 HTTP sessions held at once; at the cap the idlest is ended (default 256)",
+    )
+    serve.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end an HTTP session after this long with no request in flight (default 600)",
     )
     serve.add_argument(
         "--token",
@@ -199,11 +220,14 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _serve(args: argparse.Namespace, console: Console) -> int:
-    from nexthop.servers._serve import is_loopback, serve_http, serve_stdio
+    from nexthop.servers._serve import check_allowed, is_loopback, serve_http, serve_stdio
     from nexthop.servers._server import build_server
+    from nexthop.servers._sessions import SessionLimits
 
     servers, policy = _load(args)
     address = _http_address(args.http) if args.http else None
+    limits = SessionLimits.from_flags(args.max_sessions, args.session_idle_timeout)
+    check_allowed(args.allow_host or (), args.allow_origin or ())
     token = args.token or os.environ.get("NEXTHOP_TOKEN") or None
     if address is not None:
         # Checked before any server starts, so a refused start costs nothing.
@@ -221,9 +245,15 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
             await serve_stdio(server)
         else:
             console.print(f"nexthop serving MCP at http://{address[0]}:{address[1]}/mcp (model {model.name})")
-            given: list[str] = args.allow_host or []
-            extra = [h if ":" in h else f"{h}:*" for h in given]
-            await serve_http(server, host=address[0], port=address[1], token=token, allowed_hosts=extra)
+            await serve_http(
+                server,
+                host=address[0],
+                port=address[1],
+                token=token,
+                allowed_hosts=args.allow_host or (),
+                allowed_origins=args.allow_origin or (),
+                sessions=limits,
+            )
     return 0
 
 
