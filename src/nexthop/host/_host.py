@@ -27,6 +27,7 @@ from nexthop.policies._base import Policy, RunPolicy
 from nexthop.policies._budget import StepBudget
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._registry import start_policies
+from nexthop.policies._taint import Taint
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle", "ServerState"]
 
@@ -131,6 +132,8 @@ class AgentHost:
         self.observers: list[Observer] = list(observers)
         self.approver = approver
         self._validator = ArgumentValidator()
+        # Servers marked untrusted in their config taint a run once their output is read.
+        self._untrusted = frozenset(s.name for s in servers if not isinstance(s, MCPConnection) and s.untrusted)
 
     async def __aenter__(self) -> AgentHost:
         await self.servers.__aenter__()
@@ -175,12 +178,13 @@ class AgentHost:
     def _start_policies(self, max_steps: int | None = None) -> list[RunPolicy]:
         """Fresh state for one run of every policy, in the order the loop consults them.
 
-        The step budget comes first, then the built-in policies (`start_policies`), then
-        the user's ``policies``.
+        The step budget comes first, then the built-in policies (`start_policies`), the
+        taint policy when a server is marked untrusted, then the user's ``policies``.
         """
         return [
             StepBudget(max_steps or self.max_steps),
             *start_policies(self.policy),
+            *([Taint(self._untrusted)] if self._untrusted else []),
             *(p.start() for p in self.policies),
         ]
 
