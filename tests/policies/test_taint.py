@@ -17,8 +17,8 @@ from nexthop._trajectory import Observation, ToolCall, Trajectory, Usage
 from nexthop.clients import MCPConnection
 from nexthop.clients._config import StdioServerConfig
 from nexthop.models import call, finish
-from nexthop.policies import PolicyConfig, RunView
-from nexthop.policies._taint import Taint, is_read_only
+from nexthop.policies import PolicyConfig, RunView, Taint
+from nexthop.policies._taint import is_read_only
 
 FETCH = ToolDef(name="web__fetch", server="web", annotations={"readOnlyHint": True})
 MAIL = ToolDef(name="mail__read", server="mail")  # no annotations at all

@@ -25,6 +25,7 @@ from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 from nexthop.policies._registry import start_policies
+from nexthop.policies._taint import Taint
 
 __all__ = [
     "ALLOW",
@@ -47,6 +48,7 @@ __all__ = [
     "RunPolicy",
     "RunView",
     "StepBudget",
+    "Taint",
     "TokenBudget",
     "ToolOffer",
     "ToolPinning",
