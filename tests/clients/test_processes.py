@@ -144,6 +144,12 @@ async def test_a_wedged_server_times_out_on_time_and_warns_once(
         )
         # +-10% is the target; the upper margin is wider for a loaded 2-core CI machine.
         assert all(0.9 * timeout_s <= e < timeout_s + 1.0 for e in elapsed), elapsed
+        # Nor is the run's own cancellation held up by the notice.
+        start = time.perf_counter()
+        with anyio.move_on_after(0.5):
+            await use(conn, "echo", text="x" * 300_000)
+        cancelled_after = time.perf_counter() - start
+        assert cancelled_after < 1.5, cancelled_after
         await wait_for(lambda: wedged_warnings(caplog) >= 1, 15, "the undelivered cancel notice to be reported")
         server.send_signal(signal.SIGCONT)
     assert wedged_warnings(caplog) == 1

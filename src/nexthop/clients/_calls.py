@@ -7,7 +7,8 @@ stops reading its input (SIGSTOP, a full pipe) makes that write block, so a call
 a 3 s timeout returned after 8 s. Here the SDK call runs in the connection's own task
 group and the caller only waits for it: at the deadline the caller abandons the call
 and returns at once, while the courtesy notice goes on in the background, still
-bounded by the SDK's 5 s.
+bounded by the SDK's 5 s. `PendingCall.observation` maps the outcome to the
+`Observation` the model sees.
 
 The SDK logs a warning for every notice that gave up. For calls made here, a logging
 filter turns those into one warning per server (the first), since a wedged server
@@ -16,18 +17,28 @@ would otherwise log once per call.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import Any, cast
 
 import anyio
+import mcp
 import mcp_types
+from mcp_types import CONNECTION_CLOSED
 
-__all__ = ["PendingCall"]
+from nexthop._trajectory import Observation, ToolCall
+
+__all__ = ["PendingCall", "describe", "error_observation"]
 
 _SDK_LOGGER = "mcp.shared.jsonrpc_dispatcher"
 _SDK_GAVE_UP = "%s gave up: transport write blocked"
 """The SDK's format string for a courtesy notice whose write gave up (matched exactly)."""
+
+_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
+"""Exceptions from a call that mean the connection itself is gone."""
 
 _current: ContextVar[PendingCall | None] = ContextVar("nexthop_pending_call", default=None)
 
@@ -71,6 +82,38 @@ class PendingCall:
         """Stop waiting for the call: cancel it, leaving the SDK's bounded courtesy notice to run."""
         self._scope.cancel()
 
+    @property
+    def connection_lost(self) -> bool:
+        """Whether the call ended because the connection did (a crash, a closed pipe, the session's end)."""
+        e = self.error
+        if self.result is not None or (isinstance(e, mcp.MCPError) and e.error.code != CONNECTION_CLOSED):
+            return False
+        return e is None or isinstance(e, (mcp.MCPError, *_LOST))
+
+    def observation(self, call: ToolCall, server: str, start: float) -> Observation:
+        """The ended call as the model sees it; failures come back with ``is_error=True``.
+
+        Args:
+            call: The call as the model made it.
+            server: The server's name, quoted in errors.
+            start: When the call started (`time.perf_counter`, seconds).
+        """
+        result, e = self.result, self.error
+        if result is not None:
+            return Observation(
+                call_id=call.id,
+                content=_content_text(result.content),
+                is_error=bool(result.is_error),
+                structured=result.structured_content,
+                duration_s=time.perf_counter() - start,
+            )
+        if self.connection_lost:
+            return error_observation(call, f"server {server!r} crashed or closed the connection during the call", start)
+        if isinstance(e, mcp.MCPError):
+            return error_observation(call, f"{server}: {e.error.message} (code {e.error.code})", start)
+        # A malformed reply must not take the loop down.
+        return error_observation(call, f"{server}: {describe(e) if e else 'no result'}", start)
+
 
 class _NoticeFilter(logging.Filter):
     """Drops the SDK's per-call "gave up" warning for calls run by `PendingCall`, flagging the call."""
@@ -90,3 +133,46 @@ def _install_filter() -> None:
 
 
 _install_filter()
+
+
+def error_observation(call: ToolCall, message: str, start: float) -> Observation:
+    """An error observation for ``call``, timed from ``start`` (`time.perf_counter`, seconds)."""
+    return Observation(call_id=call.id, content=message, is_error=True, duration_s=time.perf_counter() - start)
+
+
+def _content_text(blocks: list[Any]) -> str:
+    parts: list[str] = []
+    for block in blocks:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            parts.append(block.text)
+        elif kind == "resource" and hasattr(block.resource, "text"):
+            parts.append(block.resource.text)
+        elif kind == "resource_link":
+            parts.append(f"[resource {block.uri}]")
+        else:  # images and audio cannot be shown to a text model; say they were there
+            parts.append(f"[{kind} content, {len(json.dumps(block.model_dump(mode='json')))} bytes]")
+    return "\n".join(parts)
+
+
+def _sole_member(error: BaseException) -> BaseException | None:
+    """The only exception inside ``error`` when it is a one-member ExceptionGroup, else None."""
+    if isinstance(error, BaseExceptionGroup):
+        # isinstance cannot bind the group's type parameter; its members are BaseExceptions.
+        members = cast("BaseExceptionGroup[BaseException]", error).exceptions
+        if len(members) == 1:
+            return members[0]
+    return None
+
+
+def describe(error: BaseException) -> str:
+    """One line naming an exception (the sole member of nested one-member groups), for errors."""
+    # ExceptionGroups from task groups hide the real cause one or more levels down.
+    while (inner := _sole_member(error)) is not None:
+        error = inner
+    if isinstance(error, TimeoutError):
+        return "timed out while connecting"
+    if isinstance(error, FileNotFoundError):
+        return f"command not found: {error.filename or error} (check 'command' and PATH)"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

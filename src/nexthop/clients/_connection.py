@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
-import json
 import logging
 import math
 import tempfile
@@ -35,15 +34,14 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp_types import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from nexthop._sanitize import clean_text
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
-from nexthop.clients._calls import PendingCall
+from nexthop.clients._calls import PendingCall, describe, error_observation
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
-from nexthop.clients._stdio import grouped_stdio_client
+from nexthop.clients._stdio import grouped_stdio_client, stderr_tail
 
 __all__ = ["MCPConnection", "ConnectionState", "TOOL_SEPARATOR"]
 
@@ -52,13 +50,8 @@ TOOL_SEPARATOR = "__"
 
 ConnectionState = Literal["pending", "connected", "failed", "closed"]
 _log = logging.getLogger(__name__)
-_STDERR_TAIL_BYTES = 2000
-_STDERR_LINE_LIMIT = 300
-"""Characters of a server's last stderr line quoted in an error (it reaches the model and terminal)."""
 DESCRIPTION_LIMIT = 2000
 """Characters of a tool description kept; the rest is cut with a note (descriptions reach the model)."""
-_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
-"""Exceptions from a call that mean the connection itself is gone."""
 
 
 class MCPConnection:
@@ -281,7 +274,7 @@ class MCPConnection:
 
     def _fail(self, error: BaseException) -> None:
         self.state = "failed"
-        self.error = _describe(error) + self._stderr_tail()
+        self.error = describe(error) + self._stderr_tail()
         _log.warning("MCP server %r failed: %s", self.name, self.error)
 
     def _lost(self, reason: str) -> None:
@@ -307,16 +300,7 @@ class MCPConnection:
         return f"server {self.name!r} is not connected: {self.error or self.state}"
 
     def _stderr_tail(self) -> str:
-        if self._stderr is None or not hasattr(self._stderr, "seek"):
-            return ""
-        with contextlib.suppress(OSError, ValueError):
-            self._stderr.seek(0, 2)
-            size = self._stderr.tell()
-            self._stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
-            lines = [ln for ln in self._stderr.read().splitlines() if ln.strip()]
-            if lines:  # the server's own words: cleaned, since they reach the model and the terminal
-                return f" (stderr: {clean_text(lines[-1].strip(), _STDERR_LINE_LIMIT)})"
-        return ""
+        return f" (stderr: {tail})" if (tail := stderr_tail(self._stderr)) else ""
 
     def _notice_blocked(self) -> None:
         if not self._warned_wedged:
@@ -387,7 +371,7 @@ class MCPConnection:
                 with anyio.fail_after(self.timeout_s):
                     await self._refresh_tools()
             except Exception as e:  # keep offering the last known tools rather than none
-                _log.warning("re-listing tools of %r failed: %s", self.name, _describe(e))
+                _log.warning("re-listing tools of %r failed: %s", self.name, describe(e))
         return list(self._tools or [])
 
     async def call_tool(self, call: ToolCall) -> Observation:
@@ -407,9 +391,11 @@ class MCPConnection:
         remote = call.name.removeprefix(f"{self.name}{TOOL_SEPARATOR}")
         client, calls = self._client, self._calls
         if self.state != "connected" or client is None or calls is None:
-            return _error(call, self._unavailable(), start)
+            return error_observation(call, self._unavailable(), start)
         if not self._allowed(remote):
-            return _error(call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start)
+            return error_observation(
+                call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start
+            )
         hard_deadline = anyio.current_time() + self.max_timeout_s
         pending = PendingCall(self._notice_blocked)
         with anyio.CancelScope(deadline=anyio.current_time() + self.timeout_s) as wait:
@@ -427,67 +413,15 @@ class MCPConnection:
                     pending.abandon()
         if not pending.done.is_set():
             limit = self.max_timeout_s if anyio.current_time() >= hard_deadline else self.timeout_s
-            return _error(call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start)
-        return self._observe(call, pending, start)
-
-    def _observe(self, call: ToolCall, pending: PendingCall, start: float) -> Observation:
-        result, e = pending.result, pending.error
-        if result is not None:
-            return Observation(
-                call_id=call.id,
-                content=_content_text(result.content),
-                is_error=bool(result.is_error),
-                structured=result.structured_content,
-                duration_s=time.perf_counter() - start,
+            return error_observation(
+                call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start
             )
-        if isinstance(e, mcp.MCPError) and e.error.code != CONNECTION_CLOSED:
-            return _error(call, f"{self.name}: {e.error.message} (code {e.error.code})", start)
-        if e is None or isinstance(e, (mcp.MCPError, *_LOST)):  # no outcome: the session ended under the call
-            self._lost(f"the connection closed during a call ({_describe(e) if e else 'session ended'})")
-            return _error(call, f"server {self.name!r} crashed or closed the connection during the call", start)
-        return _error(call, f"{self.name}: {_describe(e)}", start)  # a malformed reply must not take the loop down
+        if pending.connection_lost:
+            self._lost(
+                f"the connection closed during a call ({describe(pending.error) if pending.error else 'session ended'})"
+            )
+        return pending.observation(call, self.name, start)
 
 
 def _http_transport(url: str, headers: dict[str, str]) -> Any:
     return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
-
-
-def _error(call: ToolCall, message: str, start: float) -> Observation:
-    return Observation(call_id=call.id, content=message, is_error=True, duration_s=time.perf_counter() - start)
-
-
-def _content_text(blocks: list[Any]) -> str:
-    parts: list[str] = []
-    for block in blocks:
-        kind = getattr(block, "type", None)
-        if kind == "text":
-            parts.append(block.text)
-        elif kind == "resource" and hasattr(block.resource, "text"):
-            parts.append(block.resource.text)
-        elif kind == "resource_link":
-            parts.append(f"[resource {block.uri}]")
-        else:  # images and audio cannot be shown to a text model; say they were there
-            parts.append(f"[{kind} content, {len(json.dumps(block.model_dump(mode='json')))} bytes]")
-    return "\n".join(parts)
-
-
-def _sole_member(error: BaseException) -> BaseException | None:
-    """The only exception inside ``error`` when it is a one-member ExceptionGroup, else None."""
-    if isinstance(error, BaseExceptionGroup):
-        # isinstance cannot bind the group's type parameter; its members are BaseExceptions.
-        members = cast("BaseExceptionGroup[BaseException]", error).exceptions
-        if len(members) == 1:
-            return members[0]
-    return None
-
-
-def _describe(error: BaseException) -> str:
-    # ExceptionGroups from task groups hide the real cause one or more levels down.
-    while (inner := _sole_member(error)) is not None:
-        error = inner
-    if isinstance(error, TimeoutError):
-        return "timed out while connecting"
-    if isinstance(error, FileNotFoundError):
-        return f"command not found: {error.filename or error} (check 'command' and PATH)"
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

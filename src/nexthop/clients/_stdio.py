@@ -34,7 +34,9 @@ from anyio.abc import Process
 from mcp.client._transport import TransportStreams
 from mcp.os.posix.utilities import terminate_posix_process_tree
 
-__all__ = ["GROUP_GRACE_S", "grouped_stdio_client"]
+from nexthop._sanitize import clean_text
+
+__all__ = ["GROUP_GRACE_S", "grouped_stdio_client", "stderr_tail"]
 
 GROUP_GRACE_S = 2.0
 """Seconds the group's members get between SIGTERM and SIGKILL (the SDK's ``FORCE_KILL_TIMEOUT``)."""
@@ -45,6 +47,10 @@ because `Process.wait` on asyncio also waits for the pipes' EOF, which a child c
 
 _SPAWN_FUNCTION = "_create_platform_compatible_process"
 """The SDK function that `stdio_client` resolves at call time to start the server."""
+
+_STDERR_TAIL_BYTES = 2000
+_STDERR_LINE_LIMIT = 300
+"""Characters of a server's last stderr line quoted in an error (it reaches the model and the terminal)."""
 
 _spawned: ContextVar[list[Process] | None] = ContextVar("nexthop_stdio_spawned", default=None)
 _log = logging.getLogger(__name__)
@@ -128,3 +134,21 @@ async def _end_groups(spawned: list[Process]) -> None:
     with anyio.CancelScope(shield=True):
         for process in spawned:
             await terminate_posix_process_tree(process, GROUP_GRACE_S)
+
+
+def stderr_tail(stderr: TextIO | None) -> str:
+    """The last non-blank line a server wrote to ``stderr``, cleaned and capped; "" if none.
+
+    The server's own words reach the model and the terminal in error messages, so
+    escapes and invisible characters are removed (`clean_text`).
+    """
+    if stderr is None or not hasattr(stderr, "seek"):
+        return ""
+    with contextlib.suppress(OSError, ValueError):
+        stderr.seek(0, 2)
+        size = stderr.tell()
+        stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
+        lines = [ln for ln in stderr.read().splitlines() if ln.strip()]
+        if lines:
+            return clean_text(lines[-1].strip(), _STDERR_LINE_LIMIT)
+    return ""
