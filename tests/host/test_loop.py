@@ -8,7 +8,7 @@ import anyio
 import pytest
 from demo_server import make_server
 
-from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel, Step, tool
+from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel, Step, ToolCall, tool
 from nexthop.clients import MCPConnection
 from nexthop.host import ActionEvent
 from nexthop.models import call, finish, reply
@@ -121,6 +121,23 @@ async def test_bad_arguments_and_unknown_tools_become_error_observations() -> No
     assert unknown.is_error and "unknown tool 'demo__nope'" in unknown.content and "demo__add" in unknown.content
     assert server.is_error and "unknown tool 'nosuchserver__x'" in server.content
     assert (good.content, good.is_error) == ("5", False)
+
+
+async def test_arguments_that_did_not_parse_are_answered_without_running_the_tool() -> None:
+    garbled = ModelResponse(tool_calls=(ToolCall(id="g", name="demo__add", invalid_arguments="{a: 2"),))
+    async with AgentHost(model=ScriptedModel([garbled, finish("ok")]), servers=[demo()]) as host:
+        result = await host.run("t")
+    [obs] = result.steps[0].observations
+    assert (obs.is_error, obs.denied) == (True, False)
+    assert obs.content == "arguments for demo__add are not valid JSON: '{a: 2'"
+
+
+async def test_each_call_goes_to_the_server_that_listed_its_tool() -> None:
+    model = ScriptedModel([call("a__echo", text="to a"), call("b__echo", text="to b"), finish("ok")])
+    async with AgentHost(model=model, servers=[demo("a"), demo("b")]) as host:
+        result = await host.run("t")
+        assert [type(t).__name__ for t in host.toolsets] == ["FunctionToolset", "MCPConnection", "MCPConnection"]
+    assert [s.observations[0].content for s in result.steps[:2]] == ["to a", "to b"]
 
 
 async def test_parallel_calls_in_one_step_run_concurrently() -> None:

@@ -15,7 +15,7 @@ from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory
 from nexthop.models._model import ModelRequest, ModelResponse, ModelSettings
 from nexthop.models._openai import OpenAIModel
-from nexthop.models._openai_mapping import INVALID_JSON_KEY, MISSING_RESULT, parse_arguments
+from nexthop.models._openai_mapping import MISSING_RESULT, parse_arguments
 
 pytestmark = pytest.mark.anyio
 
@@ -86,7 +86,7 @@ def _trajectory() -> Trajectory:
             ),
             Step(
                 index=2,
-                tool_calls=(ToolCall(id="call_c", name="fs__read", arguments={INVALID_JSON_KEY: "{path: c"}),),
+                tool_calls=(ToolCall(id="call_c", name="fs__read", invalid_arguments="{path: c"),),
                 observations=(Observation(call_id="call_c", content="invalid arguments", is_error=True),),
             ),
         ],
@@ -149,7 +149,7 @@ async def test_request_sends_tools_and_paired_messages(fake_provider: FakeProvid
     second = messages[5]
     # A step without a thought sends "", never null: llama-cpp-python's server refuses null.
     assert second["content"] == ""
-    assert json.loads(second["tool_calls"][0]["function"]["arguments"]) == {INVALID_JSON_KEY: "{path: c"}
+    assert json.loads(second["tool_calls"][0]["function"]["arguments"]) == {}
     assert messages[6:] == [{"role": "tool", "tool_call_id": "call_c", "content": "ERROR: invalid arguments"}]
 
 
@@ -196,19 +196,19 @@ async def test_malformed_arguments_do_not_crash(fake_provider: FakeProvider) -> 
 
     assert response.thought == ""
     assert response.tool_calls == (
-        ToolCall(id="call_1", name="fs__read", arguments={INVALID_JSON_KEY: '{"path": "x"'}),
-        ToolCall(id="call_2", name="fs__read", arguments={INVALID_JSON_KEY: "[1, 2]"}),
+        ToolCall(id="call_1", name="fs__read", invalid_arguments='{"path": "x"'),
+        ToolCall(id="call_2", name="fs__read", invalid_arguments="[1, 2]"),
     )
     # No usage from the server (some compatible servers send none) still counts the request.
     assert response.usage.requests == 1 and response.usage.total_tokens == 0
 
 
 def test_parse_arguments_edge_cases() -> None:
-    assert parse_arguments("") == {}
-    assert parse_arguments(None) == {}
-    assert parse_arguments('{"a": [1, {"b": null}]}') == {"a": [1, {"b": None}]}
-    assert parse_arguments("null") == {INVALID_JSON_KEY: "null"}
-    assert parse_arguments("{'a': 1}") == {INVALID_JSON_KEY: "{'a': 1}"}
+    assert parse_arguments("") == ({}, None)
+    assert parse_arguments(None) == ({}, None)
+    assert parse_arguments('{"a": [1, {"b": null}]}') == ({"a": [1, {"b": None}]}, None)
+    assert parse_arguments("null") == ({}, "null")
+    assert parse_arguments("{'a': 1}") == ({}, "{'a': 1}")
 
 
 async def test_call_without_id_gets_a_generated_one(fake_provider: FakeProvider) -> None:

@@ -202,6 +202,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 max_steps=args.max_steps,
                 policy=policy,
                 approver=terminal_approver(console, before_prompt=printer.stop),
+                tool_timeout_s=args.tool_timeout,
             )
             await stack.enter_async_context(host)
         printer.servers(host.servers)
@@ -236,7 +237,14 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
                 f"serving on {address[0]} (not loopback) needs a bearer token: pass --token or set NEXTHOP_TOKEN"
             )
     model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
-    host = AgentHost(model=model, servers=servers, strict=args.strict, max_steps=args.max_steps, policy=policy)
+    host = AgentHost(
+        model=model,
+        servers=servers,
+        strict=args.strict,
+        max_steps=args.max_steps,
+        policy=policy,
+        tool_timeout_s=args.tool_timeout,
+    )
     async with host:
         for name, error in host.servers.failed.items():
             console.print(f"[red]✗ {name}[/]: {escape(error)}", soft_wrap=True)

@@ -52,6 +52,7 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--max-tokens", type=int, metavar="N", help="token budget per run")
     group.add_argument("--max-time", type=float, metavar="SECONDS", help="wall-time budget per run")
+    # A connection setting (AgentHost(tool_timeout_s=...)), offered here beside the budgets.
     group.add_argument(
         "--tool-timeout", type=float, metavar="SECONDS", help="per-call timeout for servers that set none"
     )
@@ -77,7 +78,6 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "doom_loop_n": args.doom_loop,
         "max_tokens": args.max_tokens,
         "max_wall_time_s": args.max_time,
-        "tool_timeout_s": args.tool_timeout,
         "completion_check": args.completion_check,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,

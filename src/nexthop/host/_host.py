@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from nexthop._exceptions import ConfigError
 from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import RunResult, Trajectory
 from nexthop.clients._config import ServerConfig
@@ -85,6 +86,7 @@ class AgentHost:
 
     Raises:
         TypeError: An entry of ``policies`` has no ``start`` method.
+        ConfigError: ``tool_timeout_s`` is not a positive number of seconds.
 
     Use it as an async context manager: entering connects all servers concurrently;
     leaving disconnects them and leaves no child processes.
@@ -118,6 +120,8 @@ class AgentHost:
             if not isinstance(p, Policy):  # pyright: ignore[reportUnnecessaryIsInstance] - callers may be untyped
                 raise TypeError(f"policies takes objects with a start() method (a Policy), got {p!r}")
         self.policies: list[Policy] = list(policies)
+        if tool_timeout_s is not None and not tool_timeout_s > 0:  # `not >` also refuses NaN
+            raise ConfigError(f"the tool timeout must be a positive number of seconds, got {tool_timeout_s}")
         connections = [
             s if isinstance(s, MCPConnection) else MCPConnection.from_config(s, default_timeout_s=tool_timeout_s)
             for s in servers

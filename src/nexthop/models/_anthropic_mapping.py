@@ -106,7 +106,8 @@ def message_to_response(message: Message) -> ModelResponse:
         if block.type == "text":
             texts.append(block.text)
         elif block.type == "tool_use":
-            calls.append(ToolCall(id=block.id, name=block.name, arguments=_arguments(block.input)))
+            arguments, invalid = _arguments(block.input)
+            calls.append(ToolCall(id=block.id, name=block.name, arguments=arguments, invalid_arguments=invalid))
     u = message.usage
     usage = Usage(
         input_tokens=u.input_tokens,
@@ -117,9 +118,9 @@ def message_to_response(message: Message) -> ModelResponse:
     return ModelResponse(thought="\n".join(texts), tool_calls=tuple(calls), usage=usage)
 
 
-def _arguments(value: object) -> dict[str, Any]:
+def _arguments(value: object) -> tuple[dict[str, Any], str | None]:
     # The SDK does not validate replies strictly; a non-object input must not crash the
-    # run, so it is passed on under the same key the OpenAI adapter uses for bad JSON.
+    # run, so its JSON goes to ToolCall.invalid_arguments, as the OpenAI adapter does.
     if isinstance(value, dict):
-        return {str(k): v for k, v in cast(dict[Any, Any], value).items()}
-    return {"__invalid_json__": json.dumps(value, default=str)}
+        return {str(k): v for k, v in cast(dict[Any, Any], value).items()}, None
+    return {}, json.dumps(value, default=str)

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from nexthop._toolset import ToolDef
+from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Step, Trajectory
 
 __all__ = [
@@ -187,7 +187,7 @@ def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
         "first part not done yet; the next message will show its result. Use the results already shown: "
         "never repeat a call whose result you have, and never make up data that a tool should produce.",
     ]
-    if any(t.name == "finish" for t in tools):
+    if any(t.name == FINISH_TOOL.name for t in tools):
         lines.append("When the task is done, call finish with the final answer.")
     return "\n".join(lines)
 

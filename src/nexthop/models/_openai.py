@@ -37,9 +37,8 @@ class OpenAIModel(Model):
     Tools are offered as ``{"type": "function", "function": {...}}``; each step of the
     trajectory is sent as an assistant message with ``tool_calls`` followed by one
     ``tool`` message per call. Tool-call arguments that are not a JSON object are not
-    an error: the call is kept with arguments ``{"__invalid_json__": <raw text>}`` so
-    that the host reports a schema error to the model (see
-    `nexthop.models._openai_mapping.INVALID_JSON_KEY`).
+    an error: the call is kept with ``invalid_arguments`` set to the raw text, so that
+    the host reports the error to the model (see `parse_arguments`).
 
     Args:
         model: The model id, e.g. ``gpt-4o`` (or ``llama3.2`` on Ollama).

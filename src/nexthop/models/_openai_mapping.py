@@ -24,7 +24,6 @@ from nexthop._trajectory import Step, ToolCall, Trajectory, Usage
 from nexthop.models._model import ModelResponse
 
 __all__ = [
-    "INVALID_JSON_KEY",
     "MISSING_RESULT",
     "ToolResults",
     "completion_to_response",
@@ -32,13 +31,6 @@ __all__ = [
     "tools_to_openai",
     "trajectory_to_messages",
 ]
-
-INVALID_JSON_KEY = "__invalid_json__"
-"""Argument key that carries a tool call's raw arguments when they are not a JSON object.
-
-The call is kept rather than dropped, so the host validates it against the tool's
-schema, fails, and shows the model an error observation it can correct.
-"""
 
 MISSING_RESULT = "no result: the call was not run"
 """Content sent for a tool call that has no observation (every call needs a tool message)."""
@@ -104,8 +96,8 @@ def _step_to_messages(step: Step, tool_results: ToolResults) -> list[ChatComplet
     # An empty tool_calls list is rejected by the API, so the key is left out instead.
     if step.tool_calls:
         assistant["tool_calls"] = [
-            # Arguments are always re-encoded as valid JSON (an invalid reply travels as
-            # {"__invalid_json__": raw}), since compatible servers parse them back.
+            # Arguments are always re-encoded as valid JSON (an invalid reply was kept as {},
+            # its text in ToolCall.invalid_arguments), since compatible servers parse them back.
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
             for c in step.tool_calls
         ]
@@ -128,25 +120,28 @@ def _result_text(step: Step, call: ToolCall) -> str:
     return f"ERROR: {obs.content}" if obs.is_error else obs.content
 
 
-def parse_arguments(raw: str | None) -> dict[str, Any]:
+def parse_arguments(raw: str | None) -> tuple[dict[str, Any], str | None]:
     """Decode a tool call's ``arguments`` string without ever raising.
+
+    The call is kept rather than dropped when the text does not decode, so the host
+    answers it with an error observation the model can correct.
 
     Args:
         raw: The JSON text the model produced (may be empty, None or malformed).
 
     Returns:
-        The decoded object; ``{}`` for empty text; ``{"__invalid_json__": raw}`` when
-        the text is not valid JSON or not a JSON object (see `INVALID_JSON_KEY`).
+        The decoded object and None; ``{}`` and None for empty text; ``{}`` and ``raw``
+        (for `ToolCall.invalid_arguments`) when the text is not a JSON object.
     """
     if raw is None or not raw.strip():
-        return {}
+        return {}, None
     try:
         value = json.loads(raw)
     except ValueError:
-        return {INVALID_JSON_KEY: raw}
+        return {}, raw
     if not isinstance(value, dict):
-        return {INVALID_JSON_KEY: raw}
-    return {str(k): v for k, v in cast(dict[Any, Any], value).items()}
+        return {}, raw
+    return {str(k): v for k, v in cast(dict[Any, Any], value).items()}, None
 
 
 def completion_to_response(completion: ChatCompletion) -> ModelResponse | None:
@@ -169,10 +164,12 @@ def completion_to_response(completion: ChatCompletion) -> ModelResponse | None:
         ToolCall(
             id=tc.id or f"call_{uuid.uuid4().hex[:24]}",
             name=tc.function.name,
-            arguments=parse_arguments(tc.function.arguments),
+            arguments=arguments,
+            invalid_arguments=invalid,
         )
         for tc in message.tool_calls or ()
         if tc.type == "function"
+        for arguments, invalid in (parse_arguments(tc.function.arguments),)
     )
     usage = Usage(requests=1)
     if completion.usage is not None:

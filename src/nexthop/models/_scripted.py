@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nexthop._exceptions import ConfigError, ModelError
+from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import ToolCall
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
@@ -35,7 +36,7 @@ def call(name: str, thought: str = "", /, **arguments: Any) -> ModelResponse:
 
 def finish(result: str, thought: str = "") -> ModelResponse:
     """A response that calls the injected ``finish`` tool with ``result``."""
-    return call("finish", thought, result=result)
+    return call(FINISH_TOOL.name, thought, result=result)
 
 
 def reply(text: str) -> ModelResponse:
