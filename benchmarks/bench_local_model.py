@@ -1,29 +1,50 @@
-"""Per-step cost of the embedded local model over a growing trajectory.
+"""Time to first action and per-step cost of the embedded local model, before and after.
 
-Run: ``python benchmarks/bench_local_model.py [--steps 8] [--threads N]``.
+Run: ``python benchmarks/bench_local_model.py [--steps 6] [--threads N] [--tools real|small]``.
 
-It loads the embedded GGUF through `LlamaCppModel`, then asks for the next action
-``--steps`` times, appending after each a fake observation of realistic size (200-600
-characters). Printed per step: wall seconds, prompt tokens evaluated, prompt tokens
-reused from the KV cache, completion tokens. With prefix reuse working, evaluated
-tokens per step stay flat (about one observation plus one reply) while the prompt grows.
+Each configuration runs in its own process, as a user's runs do, and asks `LlamaCppModel`
+for the next action ``--steps`` times over a growing trajectory (after each step a fake
+observation of 200-600 characters). The tools are, by default, the real filesystem and
+SQLite servers' 20 definitions (``benchmarks/data/fs_sqlite_tools.json``, captured from
+``@modelcontextprotocol/server-filesystem@2026.8.31`` and ``mcp-server-sqlite`` 2025.4.25).
+
+Configurations, in order:
+
+* ``before``: no prefix cache, the earlier reply settings (300-character thought);
+* ``after, cold``: the prefix cache on an empty folder (this process writes it);
+* ``after, warm``: a second process on the same folder (it restores the prefix);
+* ``after, warm + lookup``: as warm, with prompt-lookup speculative decoding.
+
+"first action" is wall time from building the model (load included) to the first reply,
+which is what a user waits for after the servers are connected. Printed per configuration:
+that, the load time, the prefix outcome, median seconds per later step, and mean prompt
+tokens evaluated and completion tokens per step. Other processes on the machine show as
+wall seconds well above CPU seconds / threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import anyio
 
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, Trajectory
-from nexthop.clients._llama import LlamaCppModel
-from nexthop.clients._model import ModelRequest
+from nexthop.models import _llama_prompt
+from nexthop.models._llama import LlamaCppModel
+from nexthop.models._model import ModelRequest
 
-TOOLS = [
+REAL_TOOLS = Path(__file__).parent / "data" / "fs_sqlite_tools.json"
+SMALL_TOOLS = [
     ToolDef(
         name="fs__read_text_file",
         description="Read a text file and return its contents.",
@@ -39,19 +60,26 @@ TOOLS = [
         },
     ),
     ToolDef(
-        name="db__query",
+        name="db__read_query",
         description="Run a read-only SQL query and return rows as JSON.",
-        input_schema={"type": "object", "properties": {"sql": {"type": "string"}}, "required": ["sql"]},
+        input_schema={"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
     ),
-    FINISH_TOOL,
 ]
 
 TASK = (
     "Survey the project in /srv/app: find the configuration files, read them, check the users table "
     "for inactive accounts, and report what you find. Do not finish before you have looked at 8 sources."
 )
-
+INSTRUCTIONS = "You are a careful agent."
 _WORDS = "config user table path value error active port host timeout retry cache level file row".split()
+_OLD_THOUGHT_CHARS = 300
+
+CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("before", {"cache": False, "old": True, "lookup": False}),
+    ("after, cold", {"cache": True, "old": False, "lookup": False}),
+    ("after, warm", {"cache": True, "old": False, "lookup": False}),
+    ("after, warm + lookup", {"cache": True, "old": False, "lookup": True}),
+]
 
 
 def fake_observation(rng: random.Random) -> str:
@@ -63,53 +91,112 @@ def fake_observation(rng: random.Random) -> str:
     return "\n".join(lines)[:target]
 
 
-async def main(steps: int, threads: int | None) -> None:
+def load_tools(which: str) -> list[ToolDef]:
+    """The tools on offer, ``finish`` last."""
+    if which == "small":
+        return [*SMALL_TOOLS, FINISH_TOOL]
+    return [*(ToolDef.model_validate(t) for t in json.loads(REAL_TOOLS.read_text())), FINISH_TOOL]
+
+
+async def one_process(config: dict[str, Any]) -> dict[str, Any]:
+    """Run one configuration's steps in this process; the parent prints the table."""
+    if config["old"]:
+        _llama_prompt._MAX_THOUGHT_CHARS = _OLD_THOUGHT_CHARS  # pyright: ignore[reportPrivateUsage]
     rng = random.Random(0)
-    model = LlamaCppModel(n_threads=threads)
+    tools = load_tools(config["tools"])
+    start = time.perf_counter()
+    model = LlamaCppModel(
+        n_threads=config["threads"],
+        prefix_cache_dir=Path(config["cache_dir"]),
+        prefix_cache_bytes=(1 << 30) if config["cache"] else 0,
+        prompt_lookup=config["lookup"],
+    )
     trajectory = Trajectory(task=TASK)
-    rows: list[tuple[float, int, int, int, float]] = []
-    print(f"model: {model.name}, threads: {model.n_threads}")
-    print(f"{'step':>4} {'tool':<20} {'seconds':>8} {'cpu s':>7} {'evaluated':>9} {'reused':>7} {'completion':>10}")
+    steps: list[dict[str, Any]] = []
     try:
-        for index in range(1, steps + 1):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            request = ModelRequest(instructions="You are a careful agent.", trajectory=trajectory, tools=TOOLS)
+        for index in range(1, config["steps"] + 1):
+            cpu = time.process_time()
+            request = ModelRequest(instructions=INSTRUCTIONS, trajectory=trajectory, tools=tools)
             response = await model.request(request)
-            # CPU seconds of all threads, so a busy machine shows as seconds >> cpu s / threads
-            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            now = time.perf_counter()
             u = response.usage
             (call,) = response.tool_calls
-            rows.append((seconds, u.input_tokens, u.cached_input_tokens, u.output_tokens, cpu))
-            print(
-                f"{index:>4} {call.name:<20} {seconds:>8.2f} {cpu:>7.2f} "
-                f"{u.input_tokens:>9} {u.cached_input_tokens:>7} {u.output_tokens:>10}"
+            steps.append(
+                {
+                    "tool": call.name,
+                    "seconds": now - start,
+                    "cpu": time.process_time() - cpu,
+                    "evaluated": u.input_tokens,
+                    "reused": u.cached_input_tokens,
+                    "completion": u.output_tokens,
+                }
             )
-            if index == 1 and model.load_time_s is not None:
-                print(f"     (step 1 includes loading the GGUF: {model.load_time_s:.2f} s)")
             observation = Observation(call_id=call.id, content=fake_observation(rng))
             trajectory.steps.append(
                 Step(index=index, thought=response.thought, tool_calls=(call,), observations=(observation,))
             )
+            start = time.perf_counter()
     finally:
         await model.aclose()
+    events = [f"{e.kind} {e.tokens} tok in {e.seconds:.2f} s" for e in model.prefix_events]
+    return {"load": model.load_time_s, "prefix": "; ".join(events) or "-", "steps": steps}
 
-    later = rows[1:]
-    print()
-    print(f"load: {model.load_time_s:.2f} s")
-    print(f"step 1 (cold prompt): {rows[0][0]:.2f} s, {rows[0][1]} prompt tokens evaluated")
-    if later:
+
+def run_child(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Run ``config`` in a fresh interpreter, so each one starts cold like a user's run."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(config)], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for i, s in enumerate(result["steps"], 1):
         print(
-            f"steps 2-{len(rows)}: mean {statistics.mean(r[0] for r in later):.2f} s/step "
-            f"({statistics.mean(r[4] for r in later):.2f} CPU s), "
-            f"evaluated prompt tokens min/mean/max {min(r[1] for r in later)}/"
-            f"{statistics.mean(r[1] for r in later):.0f}/{max(r[1] for r in later)}, "
-            f"final prompt {later[-1][1] + later[-1][2]} tokens ({later[-1][2]} reused)"
+            f"  {name:<22} step {i}: {s['tool']:<22} {s['seconds']:6.2f} s (cpu {s['cpu']:6.2f}) "
+            f"evaluated {s['evaluated']:>5} reused {s['reused']:>5} completion {s['completion']:>3}",
+            flush=True,
         )
+    return result
+
+
+def print_table(results: list[tuple[str, dict[str, Any]]]) -> None:
+    """One row per configuration."""
+    head = f"{'configuration':<22} {'1st act s':>9} {'load s':>7} {'s/step':>7} {'eval tok':>8} {'out tok':>7}  prefix"
+    print()
+    print(head)
+    print("-" * len(head))
+    for name, r in results:
+        later = r["steps"][1:] or r["steps"]
+        print(
+            f"{name:<22} {r['steps'][0]['seconds']:>9.2f} {r['load']:>7.2f} "
+            f"{statistics.median(s['seconds'] for s in later):>7.2f} "
+            f"{statistics.mean(s['evaluated'] for s in later):>8.0f} "
+            f"{statistics.mean(s['completion'] for s in r['steps']):>7.1f}  {r['prefix']}"
+        )
+    print("\ns/step and eval tok: median and mean over steps 2..N; out tok: mean over all steps.")
+
+
+def main(steps: int, threads: int | None, tools: str, only: list[str] | None) -> None:
+    print(f"{len(load_tools(tools))} tools, {steps} steps per configuration, threads: {threads or 'all'}")
+    results: list[tuple[str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        for name, flags in CONFIGS:
+            if only and name not in only:
+                continue
+            config = {**flags, "steps": steps, "threads": threads, "tools": tools, "cache_dir": cache_dir}
+            results.append((name, run_child(name, config)))
+    print_table(results)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--tools", choices=["real", "small"], default="real")
+    parser.add_argument("--only", action="append", help="run only this configuration (repeatable)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    anyio.run(main, args.steps, args.threads)
+    if args.child:
+        print(json.dumps(anyio.run(one_process, json.loads(args.child))))
+    else:
+        main(args.steps, args.threads, args.tools, args.only)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -16,8 +18,10 @@ from pydantic import BaseModel, Field
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory, Usage
+from nexthop.host._tools import tool
 from nexthop.models import _llama
 from nexthop.models._llama import LlamaCppModel
+from nexthop.models._llama_kv import PrefixCache, prefix_key
 from nexthop.models._llama_prompt import (
     ANY_OBJECT,
     THOUGHT_KEY,
@@ -27,7 +31,6 @@ from nexthop.models._llama_prompt import (
     system_prompt,
 )
 from nexthop.models._model import ModelRequest
-from nexthop.host._tools import tool
 
 HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
 
@@ -277,3 +280,175 @@ def test_optional_arguments_are_dropped_only_when_some_are_required() -> None:
     assert required_only(read)["properties"] == {"path": {"type": "string"}}
     search = {"type": "object", "properties": {"query": {"type": "string"}}}
     assert required_only(search) == search  # all optional: keep them, or the tool is unusable
+
+
+# --- The on-disk prefix cache, driven through a fake llama.cpp context (no model needed) ---
+
+
+class FakeLlama:
+    """Tokens are bytes of the prompt; ``eval`` records what it was asked to evaluate."""
+
+    def __init__(self) -> None:
+        self.held: list[int] = []
+        self.evaluated: list[list[int]] = []
+
+    @property
+    def _input_ids(self) -> array[int]:  # llama_cpp's is a numpy array; both have tolist()
+        return array("i", self.held)
+
+    def tokenize(self, text: bytes, add_bos: bool = False, special: bool = True) -> list[int]:
+        return list(text)
+
+    def reset(self) -> None:
+        self.held = []
+
+    def eval(self, tokens: list[int]) -> None:
+        self.held += tokens
+        self.evaluated.append(list(tokens))
+
+
+def _fake_format(messages: list[dict[str, str]]) -> Any:
+    text = "".join(f"<{m['role']}>{m['content']}</>" for m in messages) + "<assistant>"
+    return type("Rendered", (), {"prompt": text})()
+
+
+@pytest.fixture
+def fake_state(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Stand-ins for llama.cpp's state export/import: the state is the held tokens, as JSON."""
+    restored: list[bytes] = []
+
+    def read(llm: FakeLlama) -> bytes:
+        return json.dumps(llm._input_ids.tolist()).encode()
+
+    def restore(llm: FakeLlama, prefix: list[int], state: bytes) -> bool:
+        restored.append(state)
+        llm.reset()
+        llm.eval(json.loads(state))
+        llm.evaluated.pop()  # restored, not evaluated
+        return True
+
+    monkeypatch.setattr(_llama, "_read_state", read)
+    monkeypatch.setattr(_llama, "_restore_state", restore)
+    monkeypatch.setattr(_llama, "_runtime_version", lambda: "0.3.36")
+    return restored
+
+
+def _fake_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> tuple[LlamaCppModel, FakeLlama]:
+    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    if not (tmp_path / "model.gguf").exists():  # rewriting it would change its identity, hence the key
+        (tmp_path / "model.gguf").write_bytes(b"GGUF")
+    model = LlamaCppModel(tmp_path / "model.gguf", prefix_cache_dir=tmp_path / "kv", **kwargs)
+    llm = FakeLlama()
+    model._llm, model._formatter = cast(Any, llm), _fake_format
+    model._identity = _llama.model_identity(tmp_path / "model.gguf")
+    return model, llm
+
+
+def _prime(model: LlamaCppModel, llm: FakeLlama, tools: list[ToolDef], task: str = "Uppercase a.txt") -> list[int]:
+    request = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task=task), tools=tools)
+    tokens = model.prompt_tokens(request)
+    model._prime_prefix(cast(Any, llm), request, tokens)
+    return tokens
+
+
+def test_prefix_ends_before_the_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, _ = _fake_loaded(tmp_path, monkeypatch)
+    a = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task="Read a"), tools=TOOLS)
+    b = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task="Write b"), tools=TOOLS)
+    tokens_a, tokens_b = model.prompt_tokens(a), model.prompt_tokens(b)
+    prefix = model.prefix_tokens(a, tokens_a)
+    assert prefix == model.prefix_tokens(b, tokens_b) == tokens_a[: len(prefix)] == tokens_b[: len(prefix)]
+    assert bytes(prefix).decode().endswith("</><")  # the system message, up to the next message's role
+    assert bytes(prefix).decode().startswith("<system>Be brief.\n\nTools:\n- read_file")
+
+
+def test_prefix_state_is_saved_once_then_restored_by_another_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_state: list[bytes]
+) -> None:
+    first, llm1 = _fake_loaded(tmp_path, monkeypatch)
+    tokens = _prime(first, llm1, TOOLS)
+    (saved,) = first.prefix_events
+    prefix = tokens[: saved.tokens]
+    assert saved.kind == "saved" and saved.path.parent == tmp_path / "kv" and saved.path.is_file()
+    assert llm1.evaluated == [prefix]  # evaluated once, before generation (which reuses it)
+
+    _prime(first, llm1, TOOLS, task="another task")  # same context, prefix already held: nothing to do
+    assert len(first.prefix_events) == 1 and len(llm1.evaluated) == 1
+
+    second, llm2 = _fake_loaded(tmp_path, monkeypatch)  # a new process, in effect
+    _prime(second, llm2, TOOLS)
+    (loaded,) = second.prefix_events
+    assert (loaded.kind, loaded.path, loaded.tokens) == ("loaded", saved.path, saved.tokens)
+    assert llm2.evaluated == [] and llm2._input_ids.tolist() == prefix
+    assert fake_state == [json.dumps(prefix).encode()]
+    assert [p.name for p in (tmp_path / "kv").iterdir()] == [saved.path.name]  # no temporary files left
+
+
+def test_changed_tools_make_a_new_key_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_state: list[bytes]
+) -> None:
+    model, llm = _fake_loaded(tmp_path, monkeypatch)
+    _prime(model, llm, TOOLS)
+    _prime(model, llm, [read_file.definition, FINISH_TOOL])  # the tools changed mid-process
+    other, llm2 = _fake_loaded(tmp_path, monkeypatch)
+    _prime(other, llm2, [write_file.definition, FINISH_TOOL])
+    kinds = [e.kind for e in (*model.prefix_events, *other.prefix_events)]
+    paths = {e.path for e in (*model.prefix_events, *other.prefix_events)}
+    assert kinds == ["saved", "saved", "saved"] and len(paths) == 3
+    assert fake_state == []
+    assert sorted(p for p in (tmp_path / "kv").iterdir()) == sorted(paths)
+
+
+def test_a_corrupt_or_refused_file_is_ignored_and_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_state: list[bytes]
+) -> None:
+    model, llm = _fake_loaded(tmp_path, monkeypatch)
+    _prime(model, llm, TOOLS)
+    path = model.prefix_events[0].path
+    good = path.read_bytes()
+    path.write_bytes(good[:-3])  # truncated
+
+    again, llm2 = _fake_loaded(tmp_path, monkeypatch)
+    _prime(again, llm2, TOOLS)
+    assert again.prefix_events[0].kind == "saved" and path.read_bytes() == good
+    assert fake_state == []
+
+    monkeypatch.setattr(_llama, "_restore_state", lambda *_: False)  # llama.cpp rejects the bytes
+    third, llm3 = _fake_loaded(tmp_path, monkeypatch)
+    _prime(third, llm3, TOOLS)
+    assert third.prefix_events[0].kind == "saved" and len(llm3.evaluated) == 1
+
+
+def test_prefix_cache_off_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_state: list[bytes]
+) -> None:
+    model, llm = _fake_loaded(tmp_path, monkeypatch, prefix_cache_bytes=0)
+    _prime(model, llm, TOOLS)
+    assert model.prefix_events == [] and llm.evaluated == [] and not (tmp_path / "kv").exists()
+
+
+def test_key_covers_model_context_tokens_and_runtime() -> None:
+    base = prefix_key("m:1:2", 8192, [1, 2, 3], "0.3.36")
+    assert base == prefix_key("m:1:2", 8192, [1, 2, 3], "0.3.36")
+    others = [
+        prefix_key("m:1:3", 8192, [1, 2, 3], "0.3.36"),
+        prefix_key("m:1:2", 4096, [1, 2, 3], "0.3.36"),
+        prefix_key("m:1:2", 8192, [1, 2, 4], "0.3.36"),
+        prefix_key("m:1:2", 8192, [1, 2, 3], "0.3.37"),
+    ]
+    assert len({base, *others}) == 5
+
+
+def test_cache_folder_stays_bounded_least_recently_used_first(tmp_path: Path) -> None:
+    cache = PrefixCache(tmp_path, max_bytes=2500)
+    paths = [cache.store(k, [1], b"x" * 1000) for k in ("a", "b")]
+    for age, p in enumerate(reversed(paths)):  # "a" older than "b"
+        os.utime(p, (1000.0 - age * 10, 1000.0 - age * 10))
+    assert cache.load("a", [1]) == b"x" * 1000  # a hit makes "a" the most recent
+    assert cache.load("a", [2]) is None and not paths[0].exists()  # other tokens: deleted as stale
+    paths[0] = cache.store("a", [1], b"x" * 1000)
+    os.utime(paths[1], (900.0, 900.0))
+    c = cache.store("c", [1], b"y" * 1000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.kv", "c.kv"] and c.exists()
+    big = cache.store("d", [1], b"z" * 5000)  # larger than the bound alone: kept, the rest go
+    assert [p.name for p in tmp_path.iterdir()] == [big.name]

@@ -8,10 +8,16 @@ Cost per step is kept flat by prefix reuse: llama.cpp keeps the KV cache of the 
 it evaluated last, and ``Llama.generate`` evaluates only the tokens after the longest
 common prefix with them. The prompt is therefore append-only across steps, and each
 request's `Usage` reports how many prompt tokens were evaluated and how many reused.
+
+Across processes the stable prefix (the system message: instructions and tool
+definitions) is restored from disk (`_llama_kv`): the first request of a run evaluates
+only the task message when the same model has seen the same tools before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import json
 import os
@@ -19,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 import anyio.from_thread
@@ -29,16 +35,26 @@ import anyio.to_thread
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import ToolCall, Usage
-from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema
+from nexthop.models._llama_kv import (
+    DEFAULT_PREFIX_CACHE_BYTES,
+    PrefixCache,
+    default_prefix_cache_dir,
+    model_identity,
+    prefix_key,
+)
+from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema, system_message
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["LlamaCppModel"]
+__all__ = ["LlamaCppModel", "PrefixEvent"]
 
 _INSTALL = "pip install 'nexthop[local]'"
 _MAX_KEPT_REPLIES = 4096  # generated texts kept for re-rendering past steps; a few MB at most
+# Below this a prefix evaluates in about a second on 2 cores: not worth a disk round trip.
+_MIN_CACHED_PREFIX = 128
+_SEQ = 0  # the one llama.cpp sequence a Llama object decodes into
 
 
 def _import_llama_cpp() -> Any:
@@ -54,6 +70,24 @@ def _grammar_check(schema: dict[str, Any]) -> None:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     json_schema_to_gbnf(json.dumps(schema))
+
+
+@dataclass(frozen=True)
+class PrefixEvent:
+    """What the prefix cache did for the first request of a context.
+
+    Attributes:
+        kind: ``loaded`` (restored from ``path``), ``saved`` (evaluated, then written to
+            ``path``) or ``unsaved`` (evaluated; writing failed, the run goes on).
+        tokens: Length of the stable prefix (tokens).
+        path: The cache file.
+        seconds: Wall time of the restore, or of evaluating and writing.
+    """
+
+    kind: Literal["loaded", "saved", "unsaved"]
+    tokens: int
+    path: Path
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -79,11 +113,19 @@ class LlamaCppModel(Model):
         n_ctx: Context window (tokens). Prompt plus reply must fit in it.
         n_threads: CPU threads for generation; None uses every CPU this process may run on.
         seed: Sampling seed (only matters when a temperature above 0 is requested).
+        prefix_cache_dir: Folder for the KV state of the stable prompt prefix, reused
+            across processes (`_llama_kv`); None uses ``<user cache>/nexthop/kv``.
+        prefix_cache_bytes: Bound on that folder's size (bytes; least recently used
+            files go first); 0 turns the cache off.
+        prompt_lookup: Draft tokens by prompt lookup (speculative decoding with
+            ``LlamaPromptLookupDecoding``; see the benchmark for whether it pays).
 
     Attributes:
         name: ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model, else
             ``llama-cpp:<file name>``.
         load_time_s: Seconds the GGUF took to load; None until the first request.
+        prefix_events: What the prefix cache did, one event per cold start of the
+            context (a new process, or new tools), oldest first.
 
     Raises:
         MissingExtraError: llama-cpp-python is not installed.
@@ -97,6 +139,9 @@ class LlamaCppModel(Model):
         n_ctx: int = 8192,
         n_threads: int | None = None,
         seed: int = 0,
+        prefix_cache_dir: str | Path | None = None,
+        prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        prompt_lookup: bool = False,
     ) -> None:
         _import_llama_cpp()
         self.model_path = Path(model_path) if model_path is not None else None
@@ -106,7 +151,15 @@ class LlamaCppModel(Model):
         self.n_ctx = n_ctx
         self.n_threads = n_threads if n_threads is not None else _available_cpus()
         self.seed = seed
+        self.prompt_lookup = prompt_lookup
         self.load_time_s: float | None = None
+        self.prefix_events: list[PrefixEvent] = []
+        self._prefix_cache = (
+            PrefixCache(Path(prefix_cache_dir or default_prefix_cache_dir()), prefix_cache_bytes)
+            if prefix_cache_bytes > 0
+            else None
+        )
+        self._identity = ""  # model_identity of the loaded GGUF, part of every prefix key
         self._llm: Llama | None = None
         self._formatter: Any = None
         self._lock = anyio.Lock()
@@ -145,16 +198,25 @@ class LlamaCppModel(Model):
     def _load(self) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
         from nexthop.models._weights import ensure_embedded_model
 
         path = self.model_path or ensure_embedded_model()
         start = time.perf_counter()
         try:
-            llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed, verbose=False)
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                seed=self.seed,
+                verbose=False,
+                draft_model=LlamaPromptLookupDecoding(num_pred_tokens=10) if self.prompt_lookup else None,
+            )
         except (ValueError, OSError, RuntimeError) as e:
             raise ModelError(f"could not load GGUF {path}: {e}") from e
         self.load_time_s = time.perf_counter() - start
+        self._identity = model_identity(path)
         # The GGUF's own chat template, rendered here rather than inside
         # create_chat_completion, so we know the exact prompt tokens (for usage) and can
         # pass a grammar that fails loudly instead of silently degrading to plain JSON.
@@ -174,6 +236,62 @@ class LlamaCppModel(Model):
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
+    def prefix_tokens(self, request: ModelRequest, tokens: Sequence[int]) -> list[int]:
+        """The stable prefix of a prompt's ``tokens`` (the model must be loaded).
+
+        It is the common start of the prompt and of its system message rendered alone,
+        so it covers whatever the chat template wraps around that message, and ends
+        before the first token that depends on the task.
+        """
+        assert self._llm is not None and self._formatter is not None
+        text: str = self._formatter(messages=[system_message(request.instructions, request.tools)]).prompt
+        alone = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return list(tokens[: _common_prefix(alone, tokens)])
+
+    def _prime_prefix(self, llm: Llama, request: ModelRequest, tokens: list[int]) -> int:
+        """Put the stable prefix's KV state into a cold context before generating.
+
+        Nothing happens when the cache is off, the prefix is short, or the context holds
+        it already (every request after a run's first, while the tools stay the same).
+        Otherwise the state is restored from disk, or evaluated now and written for the
+        next process; a file that fails to restore is replaced the same way.
+
+        Returns:
+            Prompt tokens evaluated here (0 unless the prefix had to be evaluated).
+
+        Raises:
+            ModelError: llama.cpp failed to evaluate the prefix.
+        """
+        cache = self._prefix_cache
+        if cache is None:
+            return 0
+        prefix = self.prefix_tokens(request, tokens)
+        held = llm._input_ids.tolist()  # pyright: ignore[reportPrivateUsage]
+        if (
+            len(prefix) < _MIN_CACHED_PREFIX
+            or len(prefix) >= len(tokens)
+            or _common_prefix(held, prefix) == len(prefix)
+        ):
+            return 0
+        key = prefix_key(self._identity, self.n_ctx, prefix, _runtime_version())
+        start = time.perf_counter()
+        state = cache.load(key, prefix)
+        kind: Literal["loaded", "saved", "unsaved"] = "loaded"
+        if state is None or not _restore_state(llm, prefix, state):
+            try:
+                llm.reset()
+                llm.eval(prefix)
+            except RuntimeError as e:
+                raise ModelError(f"local model failed on the prompt prefix: {e}") from e
+            state = _read_state(llm)
+            kind = "unsaved"
+            if state is not None:
+                with contextlib.suppress(OSError):  # a read-only or full disk costs speed, not the run
+                    cache.store(key, prefix, state)
+                    kind = "saved"
+        self.prefix_events.append(PrefixEvent(kind, len(prefix), cache.path(key), time.perf_counter() - start))
+        return 0 if kind == "loaded" else len(prefix)
+
     def _generate(self, request: ModelRequest) -> _Reply:
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
@@ -187,10 +305,12 @@ class LlamaCppModel(Model):
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
         grammar = LlamaGrammar.from_json_schema(json.dumps(self._reply_schema(request.tools)), verbose=False)
+        primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
-        # evaluated and always re-evaluates at least one token to get fresh logits.
+        # evaluated and always re-evaluates at least one token to get fresh logits. A
+        # prefix evaluated just now by _prime_prefix counts as evaluated, not reused.
         reused = _common_prefix(llm._input_ids.tolist(), tokens)  # pyright: ignore[reportPrivateUsage]
-        reused = min(reused, len(tokens) - 1)
+        reused = min(reused, len(tokens) - 1) - primed
         deadline = time.monotonic() + settings.timeout_s
         timed_out = False
 
@@ -260,6 +380,41 @@ class LlamaCppModel(Model):
         self._replies[call_id] = text
 
 
+def _runtime_version() -> str:
+    return str(_import_llama_cpp().__version__)
+
+
+def _read_state(llm: Llama) -> bytes | None:
+    """The KV cells of the context's sequence, as llama.cpp serializes them (None if empty)."""
+    lib: Any = _import_llama_cpp()  # its ctypes stubs type seq ids as c_int32; plain ints are what it takes
+    ctx = llm._ctx.ctx  # pyright: ignore[reportPrivateUsage]
+    size = int(lib.llama_state_seq_get_size(ctx, _SEQ))
+    buf = (ctypes.c_uint8 * size)()
+    written = int(lib.llama_state_seq_get_data(ctx, buf, size, _SEQ))
+    return ctypes.string_at(buf, written) if 0 < written <= size else None
+
+
+def _restore_state(llm: Llama, prefix: Sequence[int], state: bytes) -> bool:
+    """Load ``state`` (made from ``prefix``) into an emptied context; False if llama.cpp refuses it.
+
+    ``Llama`` tracks the evaluated tokens itself, so they are set to ``prefix`` to let
+    ``Llama.generate`` find the common prefix and evaluate only the rest.
+    """
+    lib: Any = _import_llama_cpp()
+    llm.reset()
+    internals: Any = llm._ctx  # pyright: ignore[reportPrivateUsage]
+    internals.kv_cache_clear()
+    buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+    if int(lib.llama_state_seq_set_data(internals.ctx, buf, len(state), _SEQ)) != len(state):
+        internals.kv_cache_clear()
+        return False
+    llm.input_ids[: len(prefix)] = prefix
+    llm.n_tokens = len(prefix)
+    # The logits in hand are not the prefix's: the next decode must come first.
+    cast(Any, llm)._requires_eval = True
+    return True
+
+
 def _host_task_cancelled() -> bool:
     try:
         anyio.from_thread.check_cancelled()
@@ -268,7 +423,7 @@ def _host_task_cancelled() -> bool:
     return False
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

@@ -29,6 +29,7 @@ __all__ = [
     "observation_message",
     "required_only",
     "simplify_schema",
+    "system_message",
     "system_prompt",
 ]
 
@@ -222,6 +223,11 @@ def observation_message(step: Step) -> str:
     return "\n\n".join(parts)
 
 
+def system_message(instructions: str, tools: Sequence[ToolDef]) -> dict[str, str]:
+    """The first chat message: the stable prefix that `LlamaCppModel` caches on disk."""
+    return {"role": "system", "content": system_prompt(instructions, tools)}
+
+
 def build_messages(
     instructions: str, tools: Sequence[ToolDef], trajectory: Trajectory, generated: Mapping[str, str]
 ) -> list[dict[str, str]]:
@@ -238,7 +244,7 @@ def build_messages(
         ``[{"role": ..., "content": ...}, ...]`` ready for the GGUF's chat template.
     """
     messages = [
-        {"role": "system", "content": system_prompt(instructions, tools)},
+        system_message(instructions, tools),
         {"role": "user", "content": trajectory.task_message()},
     ]
     for step in trajectory.steps:
