@@ -55,6 +55,7 @@ _PRINTABLE_LIMIT = 80
 _UNSEEN = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Cc}]")
 
 
+@lru_cache(maxsize=4096)
 def check_tool_name(name: str) -> str | None:
     """Why ``name`` breaks the spec's tool-name rule, or None when it keeps it.
 

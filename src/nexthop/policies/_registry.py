@@ -13,6 +13,7 @@ from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
+from nexthop.policies._names import ToolNameCheck
 from nexthop.policies._permissions import PermissionCheck
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 
@@ -24,8 +25,9 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the doom loop
     (its hint may save the run), abandonment, denials, the permissions (they answer only
-    per call), pinning (only per step's tools), and the completion check last (it speaks
-    only at ``finish``). The step budget is added by the host, before all of these.
+    per call), the tool-name check (always on) and pinning (only per step's tools), and
+    the completion check last (it speaks only at ``finish``). The step budget is added
+    by the host, before all of these.
 
     Args:
         config: The settings.
@@ -47,6 +49,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))
     policies.append(PermissionCheck(config.permissions))
+    policies.append(ToolNameCheck())
     if config.pinning:
         policies.append(ToolPinning(PinStore(config.pin_file or default_pin_file())))
     if config.completion_check:
