@@ -23,7 +23,16 @@ from pydantic import BaseModel, ConfigDict
 
 from nexthop._exceptions import NexthopError
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
-from nexthop._trajectory import PolicyRecord, RunResult, Step, TerminationReason, ToolCall, Trajectory, Usage
+from nexthop._trajectory import (
+    Observation,
+    PolicyRecord,
+    RunResult,
+    Step,
+    TerminationReason,
+    ToolCall,
+    Trajectory,
+    Usage,
+)
 from nexthop.host._dispatch import CallChecks, Route, dispatch
 from nexthop.models._model import Model, ModelRequest, ModelResponse, ModelSettings
 from nexthop.policies._base import RunPolicy, RunView, Verdict
@@ -141,17 +150,7 @@ class _Run:
             )
         )
         dispatched = await dispatch(response.tool_calls, routes, view, self.setup.checks)
-        view = self.view(index)
-        after = self.consult(lambda p: p.after_step(view, response.tool_calls, dispatched.observations))
-        stop, finished = after.stop, self.finish_call(response)
-        finish = _Answers()
-        if stop is None and finished is not None:
-            # Only a finish-time hint (a completion check) sends the model back; a hint from
-            # after_step (a doom-loop note, say) must not swallow the finish.
-            finish = self.consult(lambda p: p.on_finish(view, finished))
-            stop = finish.stop
-            if not finish.hints and stop is None:
-                stop = _Stop(TerminationReason(kind="completed", detail="the model called finish"), finished)
+        answers, stop = self.judge(self.view(index), response, dispatched.observations)
         step = Step(
             index=index,
             thought=response.thought,
@@ -159,17 +158,33 @@ class _Run:
             observations=dispatched.observations,
             usage=response.usage,
             duration_s=anyio.current_time() - step_start,
-            hint="\n".join([*after.hints, *finish.hints]),
-            records=(*offered, *dispatched.records, *after.records, *finish.records),
+            hint="\n".join(answers.hints),
+            records=(*offered, *dispatched.records, *answers.records),
         )
         self.trajectory.steps.append(step)
         await self.emit(step)
         if stop is not None:
             raise stop
-        if not response.tool_calls:
-            raise _Stop(
-                TerminationReason(kind="completed", detail="the model replied without a tool call"), response.thought
-            )
+
+    def judge(
+        self, view: RunView, response: ModelResponse, observations: Sequence[Observation]
+    ) -> tuple[_Answers, _Stop | None]:
+        """The policies' answers once the tools ran (``after_step``, then ``on_finish``), and whether the run ends."""
+        answers = self.consult(lambda p: p.after_step(view, response.tool_calls, observations))
+        finished = self.finish_call(response)
+        if answers.stop is not None or finished is None:
+            if answers.stop is None and not response.tool_calls:
+                reason = TerminationReason(kind="completed", detail="the model replied without a tool call")
+                return answers, _Stop(reason, response.thought)
+            return answers, answers.stop
+        # Only a finish-time hint (a completion check) sends the model back; a hint from
+        # after_step (a doom-loop note, say) must not swallow the finish.
+        at_finish = self.consult(lambda p: p.on_finish(view, finished))
+        answers.records += at_finish.records
+        answers.hints += at_finish.hints
+        if at_finish.stop is None and not at_finish.hints:
+            return answers, _Stop(TerminationReason(kind="completed", detail="the model called finish"), finished)
+        return answers, at_finish.stop
 
     def consult(self, ask: Callable[[RunPolicy], Verdict]) -> _Answers:
         """Ask every policy in order: records and hints are collected, the first stop ends the asking."""
