@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from demo_server import make_server
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -413,6 +414,33 @@ async def test_a_changed_tool_is_blocked_mid_run_until_approved(tmp_path: Path, 
     assert approved.result == "done"
     assert approved.steps[0].observations[0].content == "y: a word"
     assert [r for s in approved.steps for r in s.records if r.policy == "pinning"] == []
+
+
+@REVISIONS
+@pytest.mark.anyio
+async def test_a_tool_a_pinned_server_adds_mid_run_is_withheld_and_recorded(tmp_path: Path, mode: str) -> None:
+    offered: list[str] = []
+
+    def call_secret_once_withheld(request: ModelRequest) -> ModelResponse:
+        offered.extend(t.name for t in request.tools)
+        steps = request.trajectory.steps
+        if steps[-1].tool_calls[0].name == "demo__secret":
+            return finish("tried")
+        # the change notification races the unlock's reply by a hop or two: wait for the block
+        withheld = any(r.policy == "pinning" for s in steps for r in s.records)
+        return call("demo__secret") if withheld else call("demo__pid")
+
+    script = ScriptedModel([call("demo__unlock"), *itertools.repeat(call_secret_once_withheld, 20)])
+    policy = PolicyConfig(pin_file=tmp_path / "pins.json", doom_loop_n=0)
+    connection = MCPConnection("demo", make_server(), mode=mode)
+    async with AgentHost(model=script, servers=[connection], policy=policy) as host:
+        result = await host.run("unlock and use the secret", max_steps=20)
+    assert result.result == "tried"
+    assert "demo__pid" in offered and "demo__secret" not in offered
+    tried = result.steps[-2]
+    assert tried.tool_calls[0].name == "demo__secret" and "unknown tool" in tried.observations[0].content
+    [record] = [r for s in result.steps for r in s.records if r.policy == "pinning"]
+    assert (record.data["tool"], record.data["reason"]) == ("demo__secret", "new")
 
 
 def test_nexthop_tools_shows_blocked_tools_and_approve_unblocks_them(
