@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from nexthop import (
     AgentHost,
     CallVerdict,
     Observation,
+    PolicyRecord,
     RunPolicy,
     RunView,
     ScriptedModel,
@@ -82,9 +84,7 @@ class Guard(RunPolicy):
             return Verdict(kind="hint", hint="that was refused; try something else")
         return Verdict()
 
-    def record(self, event: str, **data: Any) -> Any:
-        from nexthop import PolicyRecord
-
+    def record(self, event: str, **data: Any) -> PolicyRecord:
         return PolicyRecord(policy=self.name, event=event, data=data)
 
 
@@ -114,3 +114,42 @@ async def test_a_user_policy_narrows_tools_denies_calls_and_hints_through_the_sa
 def test_host_refuses_a_policy_without_start() -> None:
     with pytest.raises(TypeError, match="start"):
         AgentHost(model=ScriptedModel([]), policies=[object()])  # type: ignore[list-item]
+
+
+class Deadline(RunPolicy):
+    """A time limit of the user's own: cuts a slow call short and stops with its own evidence."""
+
+    name = "deadline"
+
+    def __init__(self, seconds: float, *, answer: bool = True) -> None:
+        self.time_limit_s = seconds
+        self.answer = answer
+
+    def before_step(self, view: RunView) -> Verdict:
+        if self.answer and view.elapsed_s >= self.time_limit_s:
+            return Verdict(kind="stop", detail="too slow", evidence={"step": view.step_index})
+        return Verdict()
+
+
+@tool
+async def slow() -> str:
+    """Take a long time."""
+    await anyio.sleep(30)
+    return "late"
+
+
+@pytest.mark.parametrize("answer", [True, False], ids=["stops", "silent"])
+async def test_a_user_time_limit_interrupts_a_slow_call(answer: bool) -> None:
+    model = ScriptedModel([call("slow"), finish("never")])
+    async with AgentHost(
+        model=model, tools=[slow], policy=NO_LOOP_CHECK, policies=[Deadline(0.2, answer=answer)]
+    ) as host:
+        with anyio.fail_after(10):
+            result = await host.run("wait")
+    assert 0.2 <= result.wall_time_s < 5 and result.steps == []
+    if answer:  # the policy's own stop, asked once its limit cut the call short
+        assert (result.termination.kind, result.termination.policy) == ("policy", "deadline")
+        assert (result.termination.detail, result.termination.evidence) == ("too slow", {"step": 1})
+    else:  # a policy that set a limit but did not answer still owns the stop
+        assert (result.termination.kind, result.termination.policy) == ("budget", "deadline")
+        assert result.termination.evidence == {"budget": "wall_time_s", "limit": 0.2}
