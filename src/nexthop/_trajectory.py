@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexthop._sanitize import clean_text, one_line
+
 __all__ = [
     "Observation",
     "PolicyRecord",
@@ -196,10 +198,14 @@ class Trajectory(BaseModel):
     steps: list[Step] = Field(default_factory=list[Step])
 
     def task_message(self) -> str:
-        """The opening user message every model sees: the task, the caller's context, and the memory."""
-        parts = [self.task]
+        """The opening user message every model sees: the task, the caller's context, and the memory.
+
+        All three may come from an MCP client (``run_task``), so they are cleaned here,
+        where every provider builds its first message.
+        """
+        parts = [clean_text(self.task)]
         if self.context:
-            parts.append(f"Context from the caller:\n{self.context}")
+            parts.append(f"Context from the caller:\n{clean_text(self.context)}")
         if self.memory is not None:
             parts.append(_render_memory(self.memory))
         return "\n\n".join(parts)
@@ -235,12 +241,13 @@ class RunResult(BaseModel):
 
 
 def _render_memory(memory: Trajectory, limit: int = 300) -> str:
-    lines = [f"Memory of an earlier attempt (task: {memory.task}). What was tried and what happened:"]
+    task = one_line(memory.task, limit)
+    lines = [f"Memory of an earlier attempt (task: {task}). What was tried and what happened:"]
     for step in memory.steps:
         for call, obs in zip(step.tool_calls, step.observations, strict=False):
             outcome = "FAILED" if obs.is_error else "ok"
-            text = " ".join(obs.content.split())[:limit]
-            lines.append(f"- step {step.index}: {call.name} {json.dumps(call.arguments)[:limit]} -> {outcome}: {text}")
+            name, arguments = one_line(call.name, 128), one_line(json.dumps(call.arguments, ensure_ascii=False), limit)
+            lines.append(f"- step {step.index}: {name} {arguments} -> {outcome}: {one_line(obs.content, limit)}")
     if len(lines) == 1:
         lines.append("- nothing was done")
     lines.append("Do not repeat what failed.")

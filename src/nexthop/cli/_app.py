@@ -22,16 +22,17 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
-from nexthop._exceptions import ConfigError, NexthopError, ServerConnectionError
-from nexthop.cli._render import StepPrinter, print_result, print_tools
-from nexthop._trajectory import RunResult
-from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop._config_file import HostConfig, load_config, merge
-from nexthop.clients._connection import MCPConnection
-from nexthop.clients._group import ServerGroup
-from nexthop.models._select import DEFAULT_MODEL, model_from_string
+from nexthop._exceptions import ConfigError, ModelError, NexthopError, ServerConnectionError
+from nexthop._sanitize import clean_text, one_line, reveal
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import RunResult
+from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
+from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
+from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
+from nexthop.models._model import Model, ModelRequest, ModelResponse
+from nexthop.models._select import DEFAULT_MODEL, model_from_string
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._pinning import PinStore, default_pin_file
 
@@ -149,7 +150,8 @@ def _parser() -> argparse.ArgumentParser:
         "--approve",
         action="append",
         metavar="SERVER__TOOL",
-        help="trust the current definition of a tool blocked because it changed since it was pinned (repeatable)",
+        help="trust the current definition of a blocked tool: changed since pinned, new on a pinned server, "
+        "or named like another (repeatable)",
     )
     tools.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     return parser
@@ -205,9 +207,9 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 tool_timeout_s=args.tool_timeout,
             )
             await stack.enter_async_context(host)
-        printer.servers(host.servers)
+        printer.servers(host.server_states())
         if not args.quiet:
-            console.print(f"[bold]task:[/] {args.task}  [dim](model {model.name})[/]")
+            console.print(f"[bold]task:[/] {shown(args.task, 2000)}  [dim](model {shown(model.name, 200)})[/]")
         try:
             await host.run(args.task, on_event=show)
         finally:
@@ -215,7 +217,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
             if result is not None:
                 print_result(console, result)
                 # The answer goes to stdout, progress to stderr, so scripts can capture just the answer.
-                print(result.model_dump_json(indent=2) if args.json else result.result)
+                # It comes from the model (maybe quoting a tool): cleaned; the JSON shows hidden characters escaped.
+                print(reveal(result.model_dump_json(indent=2)) if args.json else clean_text(result.result))
     assert result is not None
     return EXIT_CODES.get(result.termination.kind, 6)
 
@@ -246,8 +249,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
         tool_timeout_s=args.tool_timeout,
     )
     async with host:
-        for name, error in host.servers.failed.items():
-            console.print(f"[red]✗ {name}[/]: {escape(error)}", soft_wrap=True)
+        StepPrinter(console, quiet=True).servers(host.server_states())
         server = await build_server(host)
         if address is None:
             await serve_stdio(server)
@@ -274,48 +276,64 @@ def _http_address(spec: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+class _NoModel(Model):
+    """The model of a host that only lists tools (``nexthop tools``): it is never asked."""
+
+    name = "none"
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        raise ModelError("nexthop tools runs no model")
+
+
 async def _tools(args: argparse.Namespace, console: Console) -> int:
     servers = _servers(args, args.names)
     if not servers:
         raise ConfigError("no servers configured: pass --config FILE or --server NAME=COMMAND")
     with console.status("connecting to servers"):
-        group = ServerGroup([MCPConnection.from_config(s) for s in servers], strict=args.strict)
-        await group.__aenter__()
-    try:
-        listing = {c.name: (c, await c.list_tools()) for c in group.connections.values()}
-    finally:
-        await group.__aexit__(None, None, None)
-    pins = PinStore(Path(args.pin_file) if args.pin_file else default_pin_file())
-    every = [t for _, tools in listing.values() for t in tools]
-    approvals: list[str] = args.approve or []
-    for name in approvals:
-        tool = next((t for t in every if t.name == name), None)
-        if tool is None:
-            raise ConfigError(f"--approve {name}: no such tool now; `nexthop tools` lists them as SERVER__TOOL")
-        pins.approve(tool)
-        console.print(f"[green]approved[/] {name}: its current definition is pinned")
-    changed = pins.changed(every)
-    for name, change in changed.items():
-        console.print(
-            f"[yellow bold]⚠ {name} changed since it was pinned[/]; it is blocked until you run "
-            f"[bold]nexthop tools --approve {name}[/]",
-            soft_wrap=True,
-        )
-        console.print(Syntax(change, "diff", word_wrap=True))
+        async with AgentHost(model=_NoModel(), servers=servers, strict=args.strict) as host:
+            states, tools = host.server_states(), await host.list_tools()
+    changed = _review_pins(args, console, tools)
     if args.json:
         out = {
-            name: {
-                "status": c.state,
-                "error": c.error,
-                "protocol_version": c.protocol_version,
-                "tools": [{**t.model_dump(exclude={"kind"}), "blocked": t.name in changed} for t in tools],
+            s.name: {
+                "status": s.state,
+                "error": s.error,
+                "protocol_version": s.protocol_version,
+                "tools": [
+                    {**t.model_dump(exclude={"kind"}), "blocked": t.name in changed}
+                    for t in tools
+                    if t.server == s.name
+                ],
             }
-            for name, (c, tools) in listing.items()
+            for s in states
         }
-        print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2))  # ASCII only: every other character is escaped
     else:
-        print_tools(Console(highlight=False), console, listing)
-    return 0 if not group.failed else EXIT_CODES["servers"]
+        print_tools(Console(highlight=False), console, states, tools)
+    return 0 if all(s.state == "connected" for s in states) else EXIT_CODES["servers"]
+
+
+def _review_pins(args: argparse.Namespace, console: Console, tools: list[ToolDef]) -> dict[str, str]:
+    """Pin the tools named by ``--approve``; show every other blocked tool, why, and its diff; return those."""
+    pins = PinStore(Path(args.pin_file) if args.pin_file else default_pin_file())
+    approvals: list[str] = args.approve or []
+    for name in approvals:
+        tool = next((t for t in tools if t.name == name), None)
+        if tool is None:
+            raise ConfigError(
+                f"--approve {one_line(reveal(name), 200)}: no such tool now; `nexthop tools` lists them as SERVER__TOOL"
+            )
+        pins.approve(tool)
+        console.print(f"[green]approved[/] {shown_name(name)}: its current definition is pinned")
+    blocked = pins.blocked(tools)
+    for name, block in blocked.items():
+        until = f"until you run [bold]nexthop tools --approve {shown_name(name)}[/]" if block.approvable else "for good"
+        console.print(
+            f"[yellow bold]⚠ {shown_name(name)}: {escape(block.detail)}[/]; it is blocked {until}", soft_wrap=True
+        )
+        if block.diff:
+            console.print(Syntax(reveal(block.diff), "diff", word_wrap=True))
+    return {name: block.diff for name, block in blocked.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -328,9 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return anyio.run(command, args, console)
     except NexthopError as e:
-        console.print(f"[red bold]error:[/] {e}", soft_wrap=True)
+        # An error may quote a server (its stderr) or a model: cleaned and escaped like everything else.
+        console.print(f"[red bold]error:[/] {escape(clean_text(str(e)))}", soft_wrap=True)
         return EXIT_CODES["servers"] if isinstance(e, ServerConnectionError) else EXIT_CODES["usage"]
     except KeyboardInterrupt:
         console.print("[yellow]cancelled[/]")
         return EXIT_CODES["cancelled"]
-

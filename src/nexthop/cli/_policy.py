@@ -15,11 +15,12 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.prompt import Confirm
 from rich.syntax import Syntax
 
 from nexthop._exceptions import ConfigError
+from nexthop._sanitize import reveal
+from nexthop.cli._render import shown_name
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
 from nexthop.policies._config import PolicyConfig
 
@@ -108,10 +109,12 @@ def terminal_approver(console: Console, before_prompt: Any = None) -> Approver:
         if before_prompt is not None:
             before_prompt()
         console.print(
-            f"[bold yellow]approve?[/] [cyan]{escape(request.tool)}[/] on server "
-            f"[bold]{escape(request.server or 'python')}[/] with arguments:"
+            f"[bold yellow]approve?[/] [cyan]{shown_name(request.tool)}[/] on server "
+            f"[bold]{shown_name(request.server or 'python')}[/] with arguments:"
         )
-        console.print(Syntax(json.dumps(request.arguments, indent=2, ensure_ascii=False), "json", word_wrap=True))
+        # Shown exactly, hidden characters included (as \uXXXX), since this is what the tool will get.
+        arguments = reveal(json.dumps(request.arguments, indent=2, ensure_ascii=False))
+        console.print(Syntax(arguments, "json", word_wrap=True))
         answer = await anyio.to_thread.run_sync(lambda: Confirm.ask("allow this call?", console=console, default=False))
         return ApprovalDecision(
             approved=answer, reason="approved at the terminal" if answer else "the person at the terminal said no"

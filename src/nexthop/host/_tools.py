@@ -16,6 +16,7 @@ import anyio.to_thread
 import docstring_parser
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from nexthop._sanitize import one_line
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
 
@@ -119,4 +120,5 @@ def _to_text(value: Any) -> str:
 
 
 def _one_line(e: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}" for err in e.errors())
+    errors = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}" for err in e.errors())
+    return one_line(errors, 1000)

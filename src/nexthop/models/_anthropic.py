@@ -12,6 +12,7 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from nexthop._exceptions import ConfigError, ModelError
+from nexthop._sanitize import one_line
 from nexthop.models._anthropic_mapping import message_to_response, tools_to_anthropic, trajectory_to_messages
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
@@ -118,5 +119,4 @@ def _detail(e: anthropic.APIStatusError) -> str:
 
 
 def _one_line(text: object, limit: int = 200) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
+    return one_line(str(text), limit)  # an error body is untrusted text too: cleaned as well as flattened

@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp_types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
+from nexthop._sanitize import clean_text
 from nexthop._trajectory import RunStatus, Step, TerminationReason, Trajectory, Usage
 from nexthop.host._host import AgentHost
 from nexthop.host._loop import RunEvent
@@ -107,6 +108,8 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
         max_steps: Annotated[int | None, Field(ge=1, description="Step budget (default: the host's).")] = None,
     ) -> Annotated[CallToolResult, RunTaskOutput]:
         """Run a whole task and return its outcome; progress is reported once per step."""
+        # From an MCP client: cleaned where it enters, so no record, hint or model sees it raw.
+        task, context = clean_text(task), clean_text(context)
         recalled = _recall(memory, runs)
         record = runs.start(task, context, recalled)
 
