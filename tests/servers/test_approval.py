@@ -9,9 +9,10 @@ import pytest
 from demo_server import make_server
 from mcp_types import ElicitRequestParams, ElicitResult
 
-from nexthop import AgentHost, MCPConnection, ScriptedModel
-from nexthop.models import call, finish
+from nexthop import AgentHost, ScriptedModel
+from nexthop.clients import MCPConnection
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest
+from nexthop.models import call, finish
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._permissions import Permissions
 from nexthop.servers._server import build_server

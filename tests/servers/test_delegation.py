@@ -17,7 +17,8 @@ import pytest
 from demo_server import make_server
 from procs import no_new_children
 
-from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, ScriptedModel, Trajectory
+from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel, Trajectory
+from nexthop.clients import MCPConnection
 from nexthop.models import call, finish, reply
 from nexthop.servers._server import RunTaskOutput
 

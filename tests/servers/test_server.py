@@ -19,7 +19,8 @@ from mcp.server import MCPServer
 from mcp_types import ResourceLink, TextContent
 from procs import wait_for
 
-from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, ScriptedModel, Trajectory
+from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel, Trajectory
+from nexthop.clients import MCPConnection
 from nexthop.models import call, finish, reply
 from nexthop.servers._runs import RunRecord, RunRegistry
 from nexthop.servers._server import RunTaskOutput, build_server
