@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from nexthop._tool_names import check_tool_name, confusable_with, name_problems, printable_name, screen_tools
@@ -90,3 +92,14 @@ def test_printable_name_escapes_and_caps() -> None:
     long = printable_name("a" * 300)
     assert long == "a" * 80 + "... (300 characters)"
     assert printable_name("\U000e0041" * 20, max_chars=10) == "\\U000e0041... (20 characters)"
+
+
+def test_long_names_that_share_most_of_their_text_are_compared_quickly() -> None:
+    # The library's check is quadratic in what it compares; the shared ends are cut first.
+    base = "tool_number_{}_of_a_large_server_action"
+    start = time.perf_counter()
+    assert confusable_with(base.format("1"), [base.format("l")]) == base.format("l")
+    assert confusable_with(base.format("m"), [base.format("rn")]) == base.format("rn")
+    for i in range(300):
+        assert confusable_with(base.format(i), [base.format(j) for j in range(i + 1, i + 4)]) is None
+    assert time.perf_counter() - start < 2.0  # about 0.05 s; about 3 s without the cut

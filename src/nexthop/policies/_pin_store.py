@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -159,10 +159,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _server_of(name: str) -> str:
-    return name.partition(SEPARATOR)[0]
-
-
 class PinStore:
     """The pin file: trusted tool definitions by namespaced name.
 
@@ -242,15 +238,16 @@ class PinStore:
         blocked: dict[str, Block] = {}
         with _LOCK:
             data = self._load()
-            # Taken before this listing's first pins: every tool of a new server is trusted together.
-            pinned_servers = {_server_of(name) for name in data.pins}
+            # Taken before this listing's first pins: every tool of a new server is trusted
+            # together, and a look-alike is sought among pins a person could have relied on.
+            before = _Pinned(data.pins)
             dirty = False
             for tool in tools:
                 if tool.name in problems:
                     reason, detail = problems[tool.name]
                     blocked[tool.name] = Block(reason=reason, detail=detail, approvable=False)
                     continue
-                block, changed = (None, False) if tool.server is None else _judge(data, tool, pinned_servers)
+                block, changed = (None, False) if tool.server is None else _judge(data, tool, before)
                 dirty |= changed
                 if block is None:
                     allowed.append(tool)
@@ -295,7 +292,18 @@ class PinStore:
             raise ConfigError(f"cannot write the pin file {self.path}: {e.strerror or e}") from e
 
 
-def _judge(data: _PinFile, tool: ToolDef, pinned_servers: set[str]) -> tuple[Block | None, bool]:
+class _Pinned:
+    """The pinned names, by server (own names), as they stood before a listing was checked."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = list(names)
+        self.by_server: dict[str, list[str]] = {}
+        for name in self.names:
+            server, _, own = name.partition(SEPARATOR)
+            self.by_server.setdefault(server, []).append(own)
+
+
+def _judge(data: _PinFile, tool: ToolDef, before: _Pinned) -> tuple[Block | None, bool]:
     """One MCP tool against the pins: None to offer it, else why not; and whether ``data`` changed."""
     definition = canonical(tool)
     sha = fingerprint(definition)
@@ -307,10 +315,10 @@ def _judge(data: _PinFile, tool: ToolDef, pinned_servers: set[str]) -> tuple[Blo
         block = Block(
             reason="changed", detail="its definition changed since it was pinned", diff=diff(pin.definition, definition)
         )
-    elif (lookalike := _lookalike(data, tool)) is not None:
+    elif (lookalike := _lookalike(tool, before)) is not None:
         detail = f"its name looks like {printable_name(lookalike)}"
         block = Block(reason="confusable", detail=detail, diff=diff(None, definition))
-    elif tool.server in pinned_servers:
+    elif tool.server in before.by_server:
         detail = f"a new tool on server {tool.server}, whose tools are pinned"
         block = Block(reason="new", detail=detail, diff=diff(None, definition))
     else:  # trust on first use of a server
@@ -323,13 +331,12 @@ def _judge(data: _PinFile, tool: ToolDef, pinned_servers: set[str]) -> tuple[Blo
     return block, True
 
 
-def _lookalike(data: _PinFile, tool: ToolDef) -> str | None:
+def _lookalike(tool: ToolDef, before: _Pinned) -> str | None:
     """The protected name an unpinned tool's own name looks like: ``finish``, or a pinned tool's."""
-    own, server = remote_name(tool), tool.server
+    own, server = remote_name(tool), tool.server or ""
     # Names of other servers differ in their prefix, which the config (not a server) chose;
     # only a name that carries a prefix itself (``up__echo`` offered by ``up``) can imitate them.
-    siblings = [name.partition(SEPARATOR)[2] for name in data.pins if _server_of(name) == server]
-    hit = confusable_with(own, [FINISH_TOOL.name, *siblings])
+    hit = confusable_with(own, [FINISH_TOOL.name, *before.by_server.get(server, [])])
     if hit is not None:
         return hit if hit == FINISH_TOOL.name else f"{server}{SEPARATOR}{hit}"
-    return confusable_with(own, list(data.pins)) if SEPARATOR in own else None
+    return confusable_with(own, before.names) if SEPARATOR in own else None
