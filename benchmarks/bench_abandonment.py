@@ -30,7 +30,8 @@ import anyio
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
 from fault_server import make_fault_server  # noqa: E402
 
-from nexthop import AgentHost, MCPConnection, ModelRequest, ModelResponse, RunResult, ScriptedModel  # noqa: E402
+from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel  # noqa: E402
+from nexthop.clients import MCPConnection  # noqa: E402
 from nexthop.clients import call, finish  # noqa: E402
 from nexthop.policies import PolicyConfig  # noqa: E402
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import anyio
 import mcp
 
-from nexthop import AgentHost, MCPConnection, ScriptedModel, ServerGroup
+from nexthop import AgentHost, ScriptedModel
+from nexthop.clients import MCPConnection, ServerGroup
 from nexthop.clients import call
 from nexthop.policies import PolicyConfig
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from fault_server import FaultState, make_fault_server
 
-from nexthop import AgentHost, MCPConnection
+from nexthop import AgentHost
+from nexthop.clients import MCPConnection
 from nexthop.policies import PolicyConfig
 
 pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
