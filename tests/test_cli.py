@@ -73,3 +73,26 @@ def test_help_explains_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for flag in ("--config", "--server", "--model", "--max-steps", "--json", "NEXTHOP_MODEL"):
         assert flag in out
+
+
+def test_a_model_calling_a_tool_named_with_markup_does_not_crash_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tool result can ask the model to call "evil[/x]"; rich would read it as a closing tag (issue 9, item 4).
+    script = tmp_path / "actions.json"
+    script.write_text(
+        json.dumps([{"tool": "evil[/x]", "thought": "[/]"}, {"tool": "finish", "arguments": {"result": "[/]"}}])
+    )
+    argv = ["run", "go", "--model", f"scripted:{script}", "--server", DEMO_FLAG, "--pin-file", str(tmp_path / "p.json")]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert [s["tool_calls"][0]["name"] for s in result["trajectory"]["steps"]] == ["evil[/x]", "finish"]
+    assert "evil[/x]" in captured.err
+
+
+def test_a_description_with_markup_does_not_crash_nexthop_tools(capsys: pytest.CaptureFixture[str]) -> None:
+    hostile = f"hostile={sys.executable} {DEMO.with_name('hostile_server.py')}"
+    assert main(["tools", "--server", hostile]) == 0
+    out = capsys.readouterr().out
+    assert "[/]" in out and "[bold red]styled[/bold red]" in out

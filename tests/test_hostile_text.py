@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -183,6 +184,19 @@ def test_with_colour_only_rich_emits_escape_sequences() -> None:
         show_result(console, text)
     without_colour = re.sub(r"\x1b\[[0-9;]*m", "", buffer.getvalue())
     assert hidden_chars(without_colour, allowed="\n") == []
+
+
+def test_verbose_logs_are_cleaned_before_rich_shows_them() -> None:
+    from rich.logging import RichHandler
+
+    from nexthop.cli._app import _clean_log_record  # pyright: ignore[reportPrivateUsage]
+
+    console, buffer = plain_console()
+    handler = RichHandler(console=console, show_path=False)
+    handler.addFilter(_clean_log_record)
+    for text in TEXTS:
+        handler.handle(logging.LogRecord("mcp", logging.WARNING, __file__, 1, "server said %s", (text,), None))
+    assert hidden_chars(buffer.getvalue(), allowed="\n") == []
 
 
 # -- the terminal, end to end ------------------------------------------------------------

@@ -336,12 +336,20 @@ def _review_pins(args: argparse.Namespace, console: Console, tools: list[ToolDef
     return {name: block.diff for name, block in blocked.items()}
 
 
+def _clean_log_record(record: logging.LogRecord) -> bool:
+    """Clean a log line before rich shows it: libraries log what servers send (errors, stderr)."""
+    record.msg, record.args = clean_text(record.getMessage(), 4000), None
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nexthop`` command; returns the exit status (see `EXIT_CODES`)."""
     args = _parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
     if args.verbose:
-        logging.basicConfig(level=logging.INFO, handlers=[RichHandler(console=console, show_path=False)])
+        handler = RichHandler(console=console, show_path=False)
+        handler.addFilter(_clean_log_record)
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     command = {"run": _run, "tools": _tools, "serve": _serve}[args.command]
     try:
         return anyio.run(command, args, console)

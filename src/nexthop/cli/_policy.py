@@ -20,7 +20,7 @@ from rich.syntax import Syntax
 
 from nexthop._exceptions import ConfigError
 from nexthop._sanitize import reveal
-from nexthop.cli._render import shown_name
+from nexthop.cli._render import shown, shown_name
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
 from nexthop.policies._config import PolicyConfig
 
@@ -112,6 +112,8 @@ def terminal_approver(console: Console, before_prompt: Any = None) -> Approver:
             f"[bold yellow]approve?[/] [cyan]{shown_name(request.tool)}[/] on server "
             f"[bold]{shown_name(request.server or 'python')}[/] with arguments:"
         )
+        if request.description:
+            console.print(f"[dim]{shown(request.description, 300)}[/]", soft_wrap=True)
         # Shown exactly, hidden characters included (as \uXXXX), since this is what the tool will get.
         arguments = reveal(json.dumps(request.arguments, indent=2, ensure_ascii=False))
         console.print(Syntax(arguments, "json", word_wrap=True))
