@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import mcp
 import psutil
 import pytest
 from procs import alive, no_new_children, suspend, wait_for, wait_gone
 
-from nexthop import Observation, ToolCall
+from nexthop import HTTPServerConfig, Observation, ToolCall
 from nexthop.clients import MCPConnection, ServerGroup
 
 pytestmark = pytest.mark.anyio
@@ -108,6 +111,66 @@ async def test_a_crashed_server_is_restarted_by_the_next_call() -> None:
         new_server, _ = await processes(conn)
         assert new_server.pid != server.pid
         assert await wait_gone([child], GONE_S) == []
+
+
+async def test_the_call_that_finds_the_server_dead_starts_its_restart() -> None:
+    conn = stdio("demo_server.py", "d", reconnect_backoff_s=0.1)
+    async with ServerGroup([conn]):
+        crashed = await use(conn, "crash")  # the server calls os._exit(3) mid-call
+        assert crashed.is_error and "crashed" in crashed.content and "restarting" in crashed.content
+        assert conn.state == "failed"
+        await wait_for(lambda: conn.state == "connected", 30, "the server to come back")
+        assert (await use(conn, "echo", text="back")).content == "back"
+
+
+class HTTPDemo:
+    """The demo server over streamable HTTP on a free local port, started and stopped by the test."""
+
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port: int = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self._process: anyio.abc.Process | None = None
+
+    async def start(self) -> None:
+        args = [sys.executable, str(SUPPORT / "demo_server.py"), "h", "streamable-http", str(self.port)]
+        self._process = await anyio.open_process(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await wait_for(self._listening, 30, f"the HTTP demo server on port {self.port}")
+
+    async def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            await self._process.wait()
+            self._process = None
+
+    def _listening(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+@pytest.fixture
+async def http_demo() -> AsyncIterator[HTTPDemo]:
+    demo = HTTPDemo()
+    yield demo
+    await demo.stop()
+
+
+async def test_an_http_server_that_went_away_is_reconnected(http_demo: HTTPDemo) -> None:
+    await http_demo.start()
+    conn = MCPConnection.from_config(HTTPServerConfig(name="h", url=http_demo.url))
+    conn.reconnect_backoff_s = 0.1
+    async with ServerGroup([conn]):
+        assert (await use(conn, "echo", text="a")).content == "a"
+        await http_demo.stop()
+        lost = await use(conn, "echo", text="b")
+        assert lost.is_error and "restarting" in lost.content
+        await http_demo.start()
+        # The first round of attempts may have given up while the server was away; a call starts another.
+        with anyio.fail_after(30):
+            while (back := await use(conn, "echo", text="c")).is_error:
+                await anyio.sleep(0.1)
+        assert back.content == "c" and conn.restarts == 1
 
 
 async def test_list_tools_also_restarts_a_crashed_server() -> None:

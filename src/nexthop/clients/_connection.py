@@ -289,13 +289,19 @@ class MCPConnection:
     def _server_exited(self, code: int) -> None:
         self._lost(f"the server process exited with code {code}")
 
+    def _restart(self) -> bool:
+        """Ask `run` to reconnect a server that died after connecting; whether one is (now) under way."""
+        if self._reconnecting or self._reconnect_wanted:
+            return True
+        if self.state != "failed" or not self._sessions or not self._reusable() or self._closing:
+            return False
+        self._reconnect_wanted = True
+        self._wake.set()
+        return True
+
     def _unavailable(self) -> str:
-        """Why a call cannot go through now; asks for a reconnect when the server died after connecting."""
-        if self._reconnecting:
-            return f"server {self.name!r} is down ({self.error}) and restarting; try again shortly"
-        if self.state == "failed" and self._sessions and self._reusable() and not self._closing:
-            self._reconnect_wanted = True
-            self._wake.set()
+        """Why a call cannot go through now; starts a reconnect when the server died after connecting."""
+        if self._restart():
             return f"server {self.name!r} is down ({self.error}); restarting it, try again shortly"
         return f"server {self.name!r} is not connected: {self.error or self.state}"
 
@@ -416,11 +422,13 @@ class MCPConnection:
             return error_observation(
                 call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start
             )
-        if pending.connection_lost:
-            self._lost(
-                f"the connection closed during a call ({describe(pending.error) if pending.error else 'session ended'})"
-            )
-        return pending.observation(call, self.name, start)
+        if not pending.connection_lost:
+            return pending.observation(call, self.name, start)
+        self._lost(f"the connection closed during a call ({describe(pending.error) if pending.error else 'ended'})")
+        restarting = "; restarting it, try again shortly" if self._restart() else ""
+        return error_observation(
+            call, f"server {self.name!r} crashed or closed the connection during the call{restarting}", start
+        )
 
 
 def _http_transport(url: str, headers: dict[str, str]) -> Any:
