@@ -198,10 +198,6 @@ class PinStore:
         """What `check` would withhold among ``tools``, and why; writes nothing."""
         return self._check(tools, write=False)[1]
 
-    def changed(self, tools: Sequence[ToolDef]) -> dict[str, str]:
-        """The `diff` of each tool `blocked` finds (name to diff); writes nothing."""
-        return {name: block.diff for name, block in self.blocked(tools).items()}
-
     def approve(self, tool: ToolDef | str) -> None:
         """Trust a tool's current definition, pinning it (and replacing any pin it had).
 
