@@ -370,3 +370,14 @@ async def test_task_context_and_memory_from_an_mcp_client_reach_the_model_clean(
     # What was cleaned is still there in readable form: the words survive, only the hidden characters go.
     markup = recorder.requests[[k for k, _ in SENDABLE].index("markup-style")].trajectory.task_message()
     assert "[bold red]styled[/bold red]" in markup
+
+
+@pytest.mark.anyio
+async def test_the_run_task_description_a_calling_model_reads_is_clean() -> None:
+    # It lists the servers' tool names, which no run policy has screened yet.
+    async with AgentHost(model=ScriptedModel([]), servers=[MCPConnection("hostile", make_server())]) as host:
+        server = await build_server(host)
+        async with mcp.Client(server) as client:
+            [run_task] = (await client.list_tools()).tools
+    assert "hostile: result" in (run_task.description or "")
+    assert hidden_chars(run_task.description or "") == []

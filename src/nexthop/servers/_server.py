@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp_types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
-from nexthop._sanitize import clean_text
+from nexthop._sanitize import clean_text, one_line
 from nexthop._trajectory import RunStatus, Step, TerminationReason, Trajectory, Usage
 from nexthop.host._host import AgentHost
 from nexthop.host._loop import RunEvent
@@ -63,9 +63,10 @@ def describe_host(host: AgentHost, tool_summaries: dict[str, list[str]]) -> str:
     if tool_summaries:
         lines.append("Connected MCP servers and their tools:")
         for server, names in tool_summaries.items():
-            shown = ", ".join(n.split("__", 1)[-1] for n in names[:12])
+            # Names as servers gave them (the policies withhold bad ones only in a run): cleaned for the caller's model.
+            shown = ", ".join(one_line(n.split("__", 1)[-1], 128) for n in names[:12])
             more = f" and {len(names) - 12} more" if len(names) > 12 else ""
-            lines.append(f"- {server}: {shown}{more}")
+            lines.append(f"- {one_line(server, 128)}: {shown}{more}")
     else:
         lines.append("No MCP servers are connected; only the model's own knowledge is available.")
     lines.append(f"Every run is readable afterwards as the resource {RUN_URI_PREFIX}{{run_id}}.")
