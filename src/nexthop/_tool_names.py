@@ -49,6 +49,7 @@ SEPARATOR = "__"
 NameProblem = Literal["duplicate", "invalid_name"]
 """Why a name is withheld whatever the policies: offered twice, or against the spec's rule."""
 
+_NAME_LIMIT = 128  # the spec's longest tool name (characters)
 _PRINTABLE_LIMIT = 80
 # Default_Ignorable_Code_Point covers zero-width, bidi, variation selectors, tag characters
 # and the Hangul fillers; Cc the escapes and newlines. Neither shows, so neither counts
@@ -56,7 +57,6 @@ _PRINTABLE_LIMIT = 80
 _UNSEEN = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Cc}]")
 
 
-@lru_cache(maxsize=4096)
 def check_tool_name(name: str) -> str | None:
     """Why ``name`` breaks the spec's tool-name rule, or None when it keeps it.
 
@@ -68,12 +68,21 @@ def check_tool_name(name: str) -> str | None:
         (SEP-986): Tool name contains invalid characters: '\\u200b'``; None for a valid name.
         The SDK's warnings for valid names (a leading dash, say) are not failures.
     """
+    # Checked every step, so remembered; a name past the limit is refused at once and not
+    # kept, so a server cannot fill the cache with huge names.
+    return _check(name) if len(name) <= _NAME_LIMIT else _reason(validate_tool_name(name).warnings)
+
+
+@lru_cache(maxsize=4096)
+def _check(name: str) -> str | None:
     result = validate_tool_name(name)
-    if result.is_valid:
-        return None
+    return None if result.is_valid else _reason(result.warnings)
+
+
+def _reason(warnings: list[str]) -> str:
     # The SDK quotes each bad character with repr(), which escapes the unprintable ones;
     # backslashreplace escapes the printable non-ASCII rest (a Cyrillic letter, say).
-    reason = "; ".join(result.warnings).encode("ascii", "backslashreplace").decode("ascii")
+    reason = "; ".join(warnings).encode("ascii", "backslashreplace").decode("ascii")
     return f"invalid tool name (SEP-986): {reason}"
 
 
@@ -179,7 +188,7 @@ def _look(name: str) -> str:
     return unicodedata.normalize("NFKC", _UNSEEN.sub("", name)).casefold()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _alike(a: str, b: str) -> bool:
     if a == b:
         return True

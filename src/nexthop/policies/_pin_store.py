@@ -49,8 +49,6 @@ __all__ = ["Block", "BlockReason", "Pending", "Pin", "PinStore", "canonical", "d
 BlockReason = Literal["changed", "new", "confusable", "invalid_name", "duplicate"]
 """Why a tool is withheld; the first three can be approved (see the module docstring)."""
 
-_Approvable = Literal["changed", "new", "confusable"]
-
 # One process may run several hosts at once (``nexthop serve``, threads); the
 # read-merge-write of the pin file is short, so one lock for all stores is enough.
 _LOCK = threading.Lock()
@@ -145,7 +143,7 @@ class Pending(BaseModel):
     sha256: str
     definition: dict[str, Any]
     seen_at: str
-    reason: _Approvable = "changed"
+    reason: BlockReason = "changed"
 
 
 class _PinFile(BaseModel):
@@ -323,7 +321,7 @@ def _judge(data: _PinFile, tool: ToolDef, before: _Pinned) -> tuple[Block | None
     seen = data.pending.get(tool.name)
     if seen is not None and seen.sha256 == sha and seen.reason == block.reason:
         return block, False
-    data.pending[tool.name] = Pending(sha256=sha, definition=definition, seen_at=_now(), reason=block.reason)  # pyright: ignore[reportArgumentType]
+    data.pending[tool.name] = Pending(sha256=sha, definition=definition, seen_at=_now(), reason=block.reason)
     return block, True
 
 
