@@ -173,8 +173,8 @@ def printable_name(name: str, max_chars: int = _PRINTABLE_LIMIT) -> str:
     ``\\x1b``), so a look-alike or a hidden character is visible; a backslash is doubled.
     A name longer than ``max_chars`` is cut and says how long it was.
     """
-    shown = _ascii(name)
-    if len(shown) > max_chars:
+    shown = _ascii(name[:max_chars])  # a huge name is not escaped whole
+    if len(name) > max_chars or len(shown) > max_chars:
         return f"{shown[:max_chars]}... ({len(name)} characters)"
     return shown
 
