@@ -15,12 +15,11 @@ import pytest
 from nexthop import (
     AgentHost,
     HTTPServerConfig,
-    MCPConnection,
     ScriptedModel,
-    ServerGroup,
     SSEServerConfig,
     ToolCall,
 )
+from nexthop.clients import MCPConnection, ServerGroup
 from nexthop.models import call, finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

@@ -27,15 +27,14 @@ from procs import descendants, stdin_backlog, suspend, wait_for, wait_gone
 
 from nexthop import (
     AgentHost,
-    MCPConnection,
     ModelRequest,
     ModelResponse,
     Observation,
     ScriptedModel,
-    ServerGroup,
     StdioServerConfig,
     ToolCall,
 )
+from nexthop.clients import MCPConnection, ServerGroup
 from nexthop.models import call, finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

@@ -19,14 +19,13 @@ from procs import descendants, find_process, stdin_backlog, suspend, wait_for, w
 
 from nexthop import (
     AgentHost,
-    MCPConnection,
     Observation,
     RunResult,
     ScriptedModel,
     ServerConnectionError,
-    ServerGroup,
     ToolCall,
 )
+from nexthop.clients import MCPConnection, ServerGroup
 from nexthop.models import call
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
