@@ -4,8 +4,8 @@
 use, as SSH does with host keys: the SHA-256 of each canonical definition is stored),
 keeps the tools that match their pin, and withholds the rest with a `Block` saying why:
 
-- ``changed``: its definition differs from its pin (the raw definition is hashed, so
-  a change in invisible characters is a change);
+- ``changed``: its definition, as the connection hands it over (descriptions already
+  cleaned and capped), differs from its pin;
 - ``new``: it is not pinned but its server is (an addition or a rename);
 - ``confusable``: its name looks like ``finish``, like a pinned tool of its server, or
   (for a name holding ``__``) like any pinned tool, whether its server is new or not;
