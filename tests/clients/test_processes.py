@@ -219,5 +219,26 @@ async def test_a_wedged_server_times_out_on_time_and_warns_once(
     assert not [r for r in caplog.records if "gave up: transport write blocked" in r.getMessage()]
 
 
+async def test_a_wedged_server_cannot_stretch_a_relisting(stopped: list[psutil.Process]) -> None:
+    timeout_s = 1.5
+    # 2025-11-25 sends tools/list_changed before the call's result, so the list is stale when unlock returns.
+    conn = stdio("demo_server.py", "w", timeout_s=timeout_s, mode="legacy")
+    async with ServerGroup([conn]):
+        server = psutil.Process(int((await use(conn, "pid")).content))
+        assert (await use(conn, "unlock")).content == "unlocked"
+        stopped.append(server)
+        await suspend(server)
+        assert (await use(conn, "echo", text="x" * 300_000)).is_error  # fills the pipe; times out
+        start = time.perf_counter()
+        with anyio.fail_after(timeout_s + 4):
+            tools = {t.name for t in await conn.list_tools()}
+        assert time.perf_counter() - start < timeout_s + 1.0
+        assert "w__echo" in tools and "w__secret" not in tools  # the last known list, kept
+        server.send_signal(signal.SIGCONT)
+        with anyio.fail_after(30):  # the failed re-listing left the list stale, so it is fetched again
+            while "w__secret" not in {t.name for t in await conn.list_tools()}:
+                await anyio.sleep(0.1)
+
+
 def wedged_warnings(caplog: pytest.LogCaptureFixture) -> int:
     return sum("not reading its input" in r.getMessage() for r in caplog.records)

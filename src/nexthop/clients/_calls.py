@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import anyio
 import mcp
@@ -31,7 +31,9 @@ from mcp_types import CONNECTION_CLOSED
 
 from nexthop._trajectory import Observation, ToolCall
 
-__all__ = ["PendingCall", "describe", "error_observation"]
+__all__ = ["PendingCall", "call_observation", "describe", "error_observation"]
+
+T = TypeVar("T")
 
 _SDK_LOGGER = "mcp.shared.jsonrpc_dispatcher"
 _SDK_GAVE_UP = "%s gave up: transport write blocked"
@@ -40,11 +42,11 @@ _SDK_GAVE_UP = "%s gave up: transport write blocked"
 _LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
 """Exceptions from a call that mean the connection itself is gone."""
 
-_current: ContextVar[PendingCall | None] = ContextVar("nexthop_pending_call", default=None)
+_current: ContextVar[PendingCall[Any] | None] = ContextVar("nexthop_pending_call", default=None)
 
 
-class PendingCall:
-    """One tool call running in a connection's task group, awaited by its caller.
+class PendingCall(Generic[T]):
+    """One request (a tool call, a listing) running in a connection's task group, awaited by its caller.
 
     Args:
         on_notice_blocked: Called once the call has ended if the SDK's courtesy
@@ -52,25 +54,27 @@ class PendingCall:
 
     Attributes:
         done: Set when the call has ended, however it ended.
-        result: The server's result, if one came.
+        ok: Whether it returned; ``result`` is then what it returned.
         error: The exception the SDK raised, if any. Neither is set when the
             connection's task group was cancelled under the call (the connection ended).
     """
 
     def __init__(self, on_notice_blocked: Callable[[], None]) -> None:
         self.done = anyio.Event()
-        self.result: mcp_types.CallToolResult | None = None
+        self.ok = False
+        self.result: T | None = None
         self.error: Exception | None = None
         self.notice_blocked = False
         self._scope = anyio.CancelScope()
         self._on_notice_blocked = on_notice_blocked
 
-    async def run(self, call: Callable[[], Awaitable[mcp_types.CallToolResult]]) -> None:
+    async def run(self, call: Callable[[], Awaitable[T]]) -> None:
         """Run ``call`` (in the connection's task group); never raises for the call's failure."""
         _current.set(self)  # this task's own context: the log filter finds the call here
         try:
             with self._scope:
                 self.result = await call()
+                self.ok = True
         except Exception as e:  # the caller maps every failure to an observation
             self.error = e
         finally:
@@ -78,41 +82,25 @@ class PendingCall:
             if self.notice_blocked:
                 self._on_notice_blocked()
 
-    def abandon(self) -> None:
-        """Stop waiting for the call: cancel it, leaving the SDK's bounded courtesy notice to run."""
-        self._scope.cancel()
+    async def wait(self) -> None:
+        """Wait until the call ends; if this wait is cancelled (a deadline, the run's end), abandon the call.
+
+        Abandoning cancels the call and returns at once, leaving the SDK's bounded
+        courtesy notice to run in the background.
+        """
+        try:
+            await self.done.wait()
+        finally:
+            if not self.done.is_set():
+                self._scope.cancel()
 
     @property
     def connection_lost(self) -> bool:
         """Whether the call ended because the connection did (a crash, a closed pipe, the session's end)."""
         e = self.error
-        if self.result is not None or (isinstance(e, mcp.MCPError) and e.error.code != CONNECTION_CLOSED):
+        if self.ok or (isinstance(e, mcp.MCPError) and e.error.code != CONNECTION_CLOSED):
             return False
         return e is None or isinstance(e, (mcp.MCPError, *_LOST))
-
-    def observation(self, call: ToolCall, server: str, start: float) -> Observation:
-        """The ended call as the model sees it; failures come back with ``is_error=True``.
-
-        Args:
-            call: The call as the model made it.
-            server: The server's name, quoted in errors.
-            start: When the call started (`time.perf_counter`, seconds).
-        """
-        result, e = self.result, self.error
-        if result is not None:
-            return Observation(
-                call_id=call.id,
-                content=_content_text(result.content),
-                is_error=bool(result.is_error),
-                structured=result.structured_content,
-                duration_s=time.perf_counter() - start,
-            )
-        if self.connection_lost:
-            return error_observation(call, f"server {server!r} crashed or closed the connection during the call", start)
-        if isinstance(e, mcp.MCPError):
-            return error_observation(call, f"{server}: {e.error.message} (code {e.error.code})", start)
-        # A malformed reply must not take the loop down.
-        return error_observation(call, f"{server}: {describe(e) if e else 'no result'}", start)
 
 
 class _NoticeFilter(logging.Filter):
@@ -133,6 +121,34 @@ def _install_filter() -> None:
 
 
 _install_filter()
+
+
+def call_observation(
+    pending: PendingCall[mcp_types.CallToolResult], call: ToolCall, server: str, start: float
+) -> Observation:
+    """An ended tool call as the model sees it; failures come back with ``is_error=True``.
+
+    Args:
+        pending: The ended call.
+        call: The call as the model made it.
+        server: The server's name, quoted in errors.
+        start: When the call started (`time.perf_counter`, seconds).
+    """
+    result, e = pending.result, pending.error
+    if result is not None:
+        return Observation(
+            call_id=call.id,
+            content=_content_text(result.content),
+            is_error=bool(result.is_error),
+            structured=result.structured_content,
+            duration_s=time.perf_counter() - start,
+        )
+    if pending.connection_lost:
+        return error_observation(call, f"server {server!r} crashed or closed the connection during the call", start)
+    if isinstance(e, mcp.MCPError):
+        return error_observation(call, f"{server}: {e.error.message} (code {e.error.code})", start)
+    # A malformed reply must not take the loop down.
+    return error_observation(call, f"{server}: {describe(e) if e else 'no result'}", start)
 
 
 def error_observation(call: ToolCall, message: str, start: float) -> Observation:

@@ -39,7 +39,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from nexthop._sanitize import clean_text
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
-from nexthop.clients._calls import PendingCall, describe, error_observation
+from nexthop.clients._calls import PendingCall, call_observation, describe, error_observation
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
 from nexthop.clients._stdio import grouped_stdio_client, stderr_tail
 
@@ -250,7 +250,8 @@ class MCPConnection:
                 if self.protocol_version in MODERN_PROTOCOL_VERSIONS:
                     tg.start_soon(self._listen_for_changes)
                 self._calls = tg
-                self.restarts += self._sessions > 0
+                if self._sessions:
+                    self.restarts += 1
                 self._sessions += 1
                 self.state, self.error = "connected", None
                 try:
@@ -333,16 +334,21 @@ class MCPConnection:
                     self._stale = True
 
     async def _refresh_tools(self) -> None:
-        assert self._client is not None
+        client = self._client
+        assert client is not None
         self._stale = False  # before the fetch, so a change during it is not lost
         tools: list[ToolDef] = []
         cursor: str | None = None
-        while True:
-            page = await self._client.list_tools(cursor=cursor, cache_mode="refresh")
-            tools.extend(self._to_tool_def(t) for t in page.tools if self._allowed(t.name))
-            cursor = page.next_cursor
-            if not cursor:
-                break
+        try:
+            while True:
+                page = await client.list_tools(cursor=cursor, cache_mode="refresh")
+                tools.extend(self._to_tool_def(t) for t in page.tools if self._allowed(t.name))
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        except BaseException:  # a listing that failed or was abandoned leaves the list stale
+            self._stale = True
+            raise
         self._tools = tools
 
     def _allowed(self, remote_name: str) -> bool:
@@ -372,12 +378,16 @@ class MCPConnection:
         if self.state != "connected":
             self._unavailable()
             return []
-        if self._stale or self._tools is None:
-            try:
-                with anyio.fail_after(self.timeout_s):
-                    await self._refresh_tools()
-            except Exception as e:  # keep offering the last known tools rather than none
-                _log.warning("re-listing tools of %r failed: %s", self.name, describe(e))
+        calls = self._calls
+        if (self._stale or self._tools is None) and calls is not None:
+            # In the background like a call, so a wedged server cannot stretch the timeout.
+            pending = PendingCall[None](self._notice_blocked)
+            calls.start_soon(pending.run, self._refresh_tools)
+            with anyio.move_on_after(self.timeout_s):
+                await pending.wait()
+            if not pending.ok:  # keep offering the last known tools rather than none
+                why = describe(pending.error) if pending.error else f"no answer in {self.timeout_s:g} s"
+                _log.warning("re-listing tools of %r failed: %s", self.name, why)
         return list(self._tools or [])
 
     async def call_tool(self, call: ToolCall) -> Observation:
@@ -403,7 +413,7 @@ class MCPConnection:
                 call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start
             )
         hard_deadline = anyio.current_time() + self.max_timeout_s
-        pending = PendingCall(self._notice_blocked)
+        pending = PendingCall[mcp_types.CallToolResult](self._notice_blocked)
         with anyio.CancelScope(deadline=anyio.current_time() + self.timeout_s) as wait:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -412,18 +422,14 @@ class MCPConnection:
             calls.start_soon(
                 pending.run, lambda: client.call_tool(remote, call.arguments, progress_callback=on_progress)
             )
-            try:
-                await pending.done.wait()
-            finally:
-                if not pending.done.is_set():  # the deadline, or the run's own cancellation
-                    pending.abandon()
+            await pending.wait()  # until the deadline, or the run's own cancellation
         if not pending.done.is_set():
             limit = self.max_timeout_s if anyio.current_time() >= hard_deadline else self.timeout_s
             return error_observation(
                 call, f"{call.name} timed out after {limit:g} s and was cancelled on the server", start
             )
         if not pending.connection_lost:
-            return pending.observation(call, self.name, start)
+            return call_observation(pending, call, self.name, start)
         self._lost(f"the connection closed during a call ({describe(pending.error) if pending.error else 'ended'})")
         restarting = "; restarting it, try again shortly" if self._restart() else ""
         return error_observation(
