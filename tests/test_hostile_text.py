@@ -28,6 +28,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mcp
 import pytest
@@ -239,7 +240,8 @@ def run_script(tmp_path: Path) -> Path:
 
 
 def test_nexthop_run_shows_a_hostile_run_safely(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["run", "do it", "--model", f"scripted:{run_script(tmp_path)}", "--server", HOSTILE_FLAG]
+    task = "call result to return each hostile string"  # so a narrowed tool list still offers hostile__result
+    argv = ["run", task, "--model", f"scripted:{run_script(tmp_path)}", "--server", HOSTILE_FLAG]
     argv += ["--max-steps", "200", "--pin-file", str(tmp_path / "pins.json")]
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -252,7 +254,10 @@ def test_nexthop_run_shows_a_hostile_run_safely(tmp_path: Path, capsys: pytest.C
     assert hidden_chars(captured.out, allowed="\n") == []
     result = json.loads(captured.out)  # hidden characters are escaped in the JSON, not lost
     assert result["result"] == "".join(SENT)
-    assert len(result["trajectory"]["steps"]) == len(SENT) + 2
+    steps = result["trajectory"]["steps"]
+    assert len(steps) == len(SENT) + 2
+    assert [s["observations"][0]["is_error"] for s in steps[: len(SENT)]] == [False] * len(SENT)
+    assert [s["observations"][0]["content"] for s in steps[:2]] == ["red plain", "shown concealed text"]
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -293,11 +298,18 @@ def leaks(recorder: Recorder) -> dict[str, list[str]]:
     return found
 
 
+def every_tool(**settings: Any) -> PolicyConfig:
+    """Policies that offer the model every tool, however many (the hostile server lists 140)."""
+    if "narrow_tools_over" in PolicyConfig.model_fields:  # the tool-narrowing policy, where present
+        settings["narrow_tools_over"] = None
+    return PolicyConfig(**settings)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("pinning", [True, False], ids=["pinning", "no-pinning"])
 async def test_tool_names_and_descriptions_reach_the_model_clean(tmp_path: Path, pinning: bool) -> None:
     recorder = Recorder()
-    policy = PolicyConfig(pinning=pinning, pin_file=tmp_path / "pins.json")
+    policy = every_tool(pinning=pinning, pin_file=tmp_path / "pins.json")
     model = ScriptedModel([recorder(finish("done"))])
     async with AgentHost(model=model, servers=[MCPConnection("hostile", make_server())], policy=policy) as host:
         result = await host.run("look")
@@ -315,7 +327,7 @@ async def test_with_pinning_off_a_poisoned_description_reaches_neither_model_nor
     server = make_server(hostile_names=False)
     server.add_tool(lambda: "ok", name="read", description=poison)
     recorder = Recorder()
-    policy = PolicyConfig(pinning=False)
+    policy = every_tool(pinning=False)
     async with AgentHost(
         model=ScriptedModel([recorder(finish("done"))]), servers=[MCPConnection("evil", server)], policy=policy
     ) as host:
@@ -334,8 +346,9 @@ async def test_tool_results_reach_the_model_clean() -> None:
     recorder = Recorder()
     script = [recorder(call("hostile__result", i=i)) for i in range(len(SENT))] + [recorder(finish("done"))]
     policy = PolicyConfig(pinning=False, doom_loop_n=0)
+    server = make_server(hostile_names=False, descriptions=False)
     async with AgentHost(
-        model=ScriptedModel(script), servers=[MCPConnection("hostile", make_server(hostile_names=False))], policy=policy
+        model=ScriptedModel(script), servers=[MCPConnection("hostile", server)], policy=policy
     ) as host:
         result = await host.run("read them all", max_steps=len(SENT) + 1)
     assert result.status == "completed"

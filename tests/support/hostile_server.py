@@ -19,12 +19,13 @@ STDERR_LINE = "\x1b]52;c;Y3VybCBldmlsLnNo\x07[/]\x1b[2J\u202eboom[bold red]" + "
 """What the failing server writes last to stderr (quoted in its connection error)."""
 
 
-def make_server(name: str = "hostile", *, hostile_names: bool = True) -> MCPServer:
+def make_server(name: str = "hostile", *, hostile_names: bool = True, descriptions: bool = True) -> MCPServer:
     """The server: ``result(i)`` returns hostile string ``i`` of `SENDABLE`; tool ``d<i>`` is described by it.
 
     Args:
         name: The server's name.
         hostile_names: Also offer one tool named by each hostile string (a spec-breaking name).
+        descriptions: Offer the ``d<i>`` tools.
     """
     # The SDK warns about each spec-breaking tool name; that is the point here.
     logging.getLogger("mcp.server").setLevel(logging.CRITICAL)
@@ -40,7 +41,8 @@ def make_server(name: str = "hostile", *, hostile_names: bool = True) -> MCPServ
         return "ok"
 
     for i, (_, text) in enumerate(SENDABLE):
-        mcp.add_tool(ok, name=f"d{i}", description=text)
+        if descriptions:
+            mcp.add_tool(ok, name=f"d{i}", description=text)
         if hostile_names and text.strip():
             mcp.add_tool(ok, name=text, description="a tool with a hostile name")
     return mcp
