@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TASK ?= Read orders.csv, create a table orders (order_id INTEGER, customer TEXT, amount REAL) and insert every row, then query the total amount per customer and write the totals to totals.csv with the header customer,total.
 
-.PHONY: install demo test lint bench conformance clean
+.PHONY: install demo test lint bench bench-tasks conformance clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ conformance: install  ## the official MCP conformance suite against nexthop serv
 bench: install  ## benchmarks that print figures
 	$(PY) benchmarks/bench_host.py
 	$(PY) benchmarks/bench_local_model.py
+
+bench-tasks: install  ## the task benchmark: 44 real tasks, nexthop beside a plain ReAct baseline (long: ~1 h per agent on 2 cores)
+	bash examples/setup.sh
+	$(PY) -m benchmarks.tasks --agent both $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) examples/work

@@ -1,0 +1,226 @@
+"""Running one task with one agent in a fresh workspace, and what a run is judged and measured by.
+
+Both agents get the same servers, started fresh in the task's workspace: the npm
+filesystem server (allowed folder: the workspace) and the SQLite server on ``data.db``,
+with their whole tool sets, or a curated subset with ``--tools curated``. For the
+``failing_tools`` category each server sits behind the fault-injecting proxy, with a seed
+derived from the task, the server and ``--seed``, so both agents face the same draws.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from benchmarks.tasks._task import DB_NAME, Task
+
+from nexthop import AgentHost, Model, ModelRequest, ModelResponse, PolicyConfig, RunResult, StdioServerConfig
+from nexthop.clients import MCPConnection, ServerGroup
+
+__all__ = ["FS_PACKAGE", "AgentName", "Outcome", "RunOptions", "SharedModel", "run_task", "sqlite_server_command"]
+
+AgentName = Literal["nexthop", "react"]
+FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"  # keep in step with examples/servers.json
+_PROXY = Path(__file__).with_name("_fault_proxy.py")
+# The hand-picked tools of examples/servers.json: what users had to write before nexthop narrowed tools itself.
+_CURATED = {
+    "fs": ("read_text_file", "write_file", "list_directory"),
+    "db": ("create_table", "write_query", "read_query", "list_tables"),
+}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Settings shared by every run.
+
+    Attributes:
+        max_steps: Step budget for both agents (model turns).
+        tools: ``whole`` (every tool of both servers) or ``curated`` (examples/servers.json's 7).
+        seed: Base seed of the fault proxy's draws.
+        fail_rate: Probability that a proxied call fails (Autono: 0.5).
+        timeout_s: Wall-time cap on one run (seconds); the run then counts as failed.
+        keep: Keep workspaces (their paths go to stderr) instead of deleting them.
+    """
+
+    max_steps: int = 15
+    tools: Literal["whole", "curated"] = "whole"
+    seed: int = 0
+    fail_rate: float = 0.5
+    timeout_s: float = 900.0
+    keep: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One task run by one agent: the verdict on the workspace and what the run cost.
+
+    Attributes:
+        task: The task's id.
+        category: The task's category.
+        agent: ``nexthop`` or ``react``.
+        passed: The task's check accepted the workspace the run left.
+        problem: What the check found wrong (empty when passed).
+        stop: How the run ended (nexthop's termination kind; ``answered``/``max_steps``/
+            ``error`` for the baseline; ``timeout`` or ``crash`` from the runner).
+        steps: Model turns.
+        wall_s: Wall time of the run, servers' start-up excluded (seconds).
+        input_tokens: Prompt tokens evaluated (tokens).
+        cached_input_tokens: Prompt tokens reused from the KV or prompt cache (tokens).
+        output_tokens: Generated tokens (tokens).
+        detail: The run's own last words (answer or error), cut to 300 characters.
+    """
+
+    task: str
+    category: str
+    agent: str
+    passed: bool
+    problem: str
+    stop: str
+    steps: int
+    wall_s: float
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for ``--json``."""
+        return asdict(self)
+
+
+class SharedModel(Model):
+    """One loaded model for every task: `AgentHost` closes its model on exit, this ignores that."""
+
+    def __init__(self, inner: Model) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Ask the wrapped model."""
+        return await self.inner.request(request)
+
+    async def aclose(self) -> None:
+        """Keep the model loaded for the next task (see `close`)."""
+
+    async def close(self) -> None:
+        """Free the wrapped model."""
+        await self.inner.aclose()
+
+
+def sqlite_server_command() -> str:
+    """Where examples/setup.sh put the SQLite server (``NEXTHOP_SQLITE_VENV`` or the user cache)."""
+    venv = os.environ.get("NEXTHOP_SQLITE_VENV") or str(Path.home() / ".cache/nexthop/sqlite-server-venv")
+    return str(Path(venv) / "bin" / "mcp-server-sqlite")
+
+
+def _servers(task: Task, workspace: Path, options: RunOptions) -> list[MCPConnection]:
+    plain = {
+        "fs": ("npx", ["-y", FS_PACKAGE, "."]),
+        "db": (sqlite_server_command(), ["--db-path", DB_NAME]),
+    }
+    connections: list[MCPConnection] = []
+    for name, (command, args) in plain.items():
+        if task.faults:
+            seed = zlib.crc32(f"{task.id}:{name}:{options.seed}".encode())
+            proxy = [str(_PROXY), "--seed", str(seed), "--fail-rate", str(options.fail_rate), "--", command]
+            command, args = sys.executable, proxy + args
+        config = StdioServerConfig(
+            name=name,
+            command=command,
+            args=args,
+            cwd=str(workspace),
+            tools=_CURATED[name] if options.tools == "curated" else None,
+        )
+        connections.append(MCPConnection.from_config(config))
+    return connections
+
+
+async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOptions) -> dict[str, Any]:
+    policy = PolicyConfig(pin_file=workspace.parent / "pins.json")  # never the user's own pins
+    host = AgentHost(
+        model=model, servers=_servers(task, workspace, options), max_steps=options.max_steps, policy=policy
+    )
+    async with host:
+        result: RunResult = await host.run(task.prompt)
+    return {
+        "stop": result.termination.kind,
+        "steps": len(result.trajectory.steps),
+        "wall_s": result.wall_time_s,
+        "usage": result.usage,
+        "detail": result.result or result.termination.detail,
+    }
+
+
+async def _run_react(task: Task, workspace: Path, llm: Any, options: RunOptions) -> dict[str, Any]:
+    from benchmarks.tasks.react_baseline import ReActAgent
+
+    async with ServerGroup(_servers(task, workspace, options)) as group:
+        result = await ReActAgent(llm, group, max_steps=options.max_steps).run(task.prompt)
+    return {
+        "stop": result.stop,
+        "steps": len(result.steps),
+        "wall_s": result.wall_time_s,
+        "usage": result.usage,
+        "detail": result.error or result.answer,
+    }
+
+
+async def run_task(task: Task, agent: AgentName, brain: Any, options: RunOptions) -> Outcome:
+    """Run ``task`` with ``agent`` in a fresh workspace and judge the state it leaves.
+
+    Args:
+        task: The task.
+        agent: ``nexthop`` (``brain`` is a nexthop `Model`) or ``react`` (``brain`` is a `Llama`).
+        brain: The model, loaded once by the caller and reused across tasks.
+        options: Shared settings.
+
+    Returns:
+        The outcome; a crash or a timeout is an outcome too (``stop`` says which), never an exception.
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"nexthop-bench-{task.id}-"))
+    workspace = root / "work"
+    workspace.mkdir()
+    task.setup(workspace)
+    start = time.perf_counter()
+    run: dict[str, Any] = {"stop": "timeout", "steps": 0, "wall_s": options.timeout_s, "usage": None, "detail": ""}
+    try:
+        with anyio.move_on_after(options.timeout_s):
+            if agent == "nexthop":
+                run = await _run_nexthop(task, workspace, brain, options)
+            else:
+                run = await _run_react(task, workspace, brain, options)
+    except Exception as e:  # a crashed run is a failed task, and the benchmark goes on
+        run = {**run, "stop": "crash", "wall_s": time.perf_counter() - start, "detail": f"{type(e).__name__}: {e}"}
+    problem = task.check(workspace)
+    if options.keep:
+        print(f"  workspace kept: {workspace}", file=sys.stderr)
+    else:
+        _remove(root)
+    usage = run["usage"]
+    return Outcome(
+        task=task.id,
+        category=task.category,
+        agent=agent,
+        passed=problem is None,
+        problem=problem or "",
+        stop=run["stop"],
+        steps=run["steps"],
+        wall_s=round(run["wall_s"], 2),
+        input_tokens=usage.input_tokens if usage else 0,
+        cached_input_tokens=usage.cached_input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        detail=" ".join(str(run["detail"]).split())[:300],
+    )
+
+
+def _remove(root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)

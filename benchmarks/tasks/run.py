@@ -1,0 +1,220 @@
+"""Run the task benchmark and print success, steps, seconds and tokens per category.
+
+Usage (from the repository root)::
+
+    python -m benchmarks.tasks                              # every task, nexthop, embedded model
+    python -m benchmarks.tasks --agent both --limit 3 --json out.json
+    python -m benchmarks.tasks --model anthropic:claude-sonnet-4-5 --category one_step
+
+Each task runs in a fresh temporary workspace with fresh servers and is judged only by the
+state it leaves (files, rows). A progress line per run goes to stderr; the table to stdout.
+The ReAct baseline needs a llama.cpp model (``local`` or ``local:<path.gguf>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from benchmarks.tasks._agents import AgentName, Outcome, RunOptions, SharedModel, run_task
+from benchmarks.tasks.tasks import CATEGORIES, Task, select
+
+from nexthop import DEFAULT_MODEL, model_from_string
+
+__all__ = ["main", "summarize"]
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tasks", description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--model", default=DEFAULT_MODEL, help="any nexthop model string (default: %(default)s)")
+    p.add_argument("--agent", choices=["nexthop", "react", "both"], default="nexthop")
+    p.add_argument("--category", action="append", choices=CATEGORIES, help="only this category (repeatable)")
+    p.add_argument("--task", action="append", help="only this task id (repeatable)")
+    p.add_argument("--limit", type=int, help="at most N tasks per category (the first N: a stable subset)")
+    p.add_argument(
+        "--tools", choices=["whole", "curated"], default="whole", help="whole tool sets, or the 7 of examples/"
+    )
+    p.add_argument("--max-steps", type=int, default=15, help="step budget for both agents (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="base seed of the fault proxy (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=900.0, help="wall-time cap per run, seconds")
+    p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
+    p.add_argument("--keep", action="store_true", help="keep the workspaces for inspection")
+    p.add_argument("--list", action="store_true", help="list the tasks and exit")
+    p.add_argument(
+        "--no-repack",
+        action="store_true",
+        help="load GGUFs without llama.cpp's extra buffer types (weight repacking, AMX): for CPUs that "
+        "advertise AMX but fault on it (SIGILL in libggml-cpu); slower prompt evaluation",
+    )
+    return p.parse_args(argv)
+
+
+def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """Per agent and category: success rate, median steps, seconds and tokens per step.
+
+    Seconds and tokens per step are totals over the group's runs divided by its steps;
+    tokens are prompt tokens evaluated plus generated ones (KV-cache reuse excluded).
+    """
+    rows: list[dict[str, Any]] = []
+    for agent in ("nexthop", "react"):
+        for category in (*CATEGORIES, "all"):
+            group = [o for o in outcomes if o.agent == agent and category in (o.category, "all")]
+            if not group:
+                continue
+            steps = sum(o.steps for o in group) or 1
+            rows.append(
+                {
+                    "agent": agent,
+                    "category": category,
+                    "tasks": len(group),
+                    "passed": sum(o.passed for o in group),
+                    "success": round(sum(o.passed for o in group) / len(group), 3),
+                    "median_steps": statistics.median(o.steps for o in group),
+                    "s_per_step": round(sum(o.wall_s for o in group) / steps, 2),
+                    "tokens_per_step": round(sum(o.input_tokens + o.output_tokens for o in group) / steps, 1),
+                    "output_tokens_per_step": round(sum(o.output_tokens for o in group) / steps, 1),
+                }
+            )
+    return rows
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> str:
+    head = (
+        f"{'agent':<8} {'category':<14} {'success':>12} {'med steps':>9} {'s/step':>7} {'tok/step':>9} {'out/step':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rate = f"{r['passed']}/{r['tasks']} {100 * r['success']:.0f}%"
+        lines.append(
+            f"{r['agent']:<8} {r['category']:<14} {rate:>12} {r['median_steps']:>9g} {r['s_per_step']:>7.1f} "
+            f"{r['tokens_per_step']:>9.0f} {r['output_tokens_per_step']:>9.0f}"
+        )
+    return "\n".join(lines)
+
+
+async def _load(agent: AgentName, spec: str) -> Any:
+    if agent == "nexthop":
+        return SharedModel(model_from_string(spec))
+    from benchmarks.tasks.react_baseline import load_embedded_llama
+
+    if spec == "local":
+        return await anyio.to_thread.run_sync(load_embedded_llama)
+    if spec.startswith("local:"):
+        from llama_cpp import Llama
+
+        from nexthop.models._llama import _available_cpus  # pyright: ignore[reportPrivateUsage]
+
+        path = spec.removeprefix("local:")
+        return Llama(model_path=path, n_ctx=8192, n_threads=_available_cpus(), seed=0, verbose=False)
+    raise SystemExit(f"the react baseline runs on llama.cpp models only (local or local:<path.gguf>), not {spec!r}")
+
+
+async def _run(
+    tasks: Sequence[Task],
+    agents: Sequence[AgentName],
+    model: str,
+    options: RunOptions,
+    save: Callable[[Sequence[Outcome]], None],
+) -> list[Outcome]:
+    brains = {agent: await _load(agent, model) for agent in agents}
+    outcomes: list[Outcome] = []
+    total = len(tasks) * len(agents)
+    try:
+        for task in tasks:
+            for agent in agents:  # one task at a time, both agents back to back: same machine load
+                outcome = await run_task(task, agent, brains[agent], options)
+                outcomes.append(outcome)
+                save(outcomes)  # after every run, so a benchmark cut short still leaves its figures
+                verdict = "PASS" if outcome.passed else f"FAIL {outcome.problem[:100]}"
+                print(
+                    f"[{len(outcomes)}/{total}] {agent:<7} {task.id:<24} {outcome.steps:>2} steps "
+                    f"{outcome.wall_s:>6.1f} s ({outcome.stop})  {verdict}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        nexthop_model = brains.get("nexthop")
+        if isinstance(nexthop_model, SharedModel):
+            await nexthop_model.close()
+    return outcomes
+
+
+def _disable_repack() -> None:
+    # llama-cpp-python exposes no switch for this; every Llama (nexthop's and the baseline's)
+    # builds its model params from this function of its ctypes module, so patching it here
+    # covers both agents alike.
+    import llama_cpp.llama_cpp as lib
+
+    default = lib.llama_model_default_params
+
+    def params() -> Any:
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    lib.llama_model_default_params = params
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; exit 0 when it ran (whatever the success rates), 2 on bad arguments."""
+    args = _parse(argv)
+    tasks = select(set(args.category or ()), args.limit, set(args.task or ()))
+    if args.list:
+        for t in tasks:
+            print(f"{t.category:<14} {t.id:<26} {t.prompt}")
+        return 0
+    if not tasks:
+        print("no task matches", file=sys.stderr)
+        return 2
+    agents: list[AgentName] = ["nexthop", "react"] if args.agent == "both" else [args.agent]
+    options = RunOptions(
+        max_steps=args.max_steps, tools=args.tools, seed=args.seed, timeout_s=args.timeout, keep=args.keep
+    )
+    if args.no_repack:
+        _disable_repack()
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+
+    def save(outcomes: Sequence[Outcome]) -> None:
+        if not args.json_out:
+            return
+        meta = {
+            "model": args.model,
+            "agents": agents,
+            "tools": args.tools,
+            "max_steps": args.max_steps,
+            "seed": args.seed,
+            "limit": args.limit,
+            "categories": args.category or list(CATEGORIES),
+            "started": started.isoformat(timespec="seconds"),
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "machine": f"{platform.machine()}, {platform.python_version()}, {_cpus()} CPUs",
+            "no_repack": args.no_repack,
+            "runs_done": len(outcomes),
+            "runs_planned": len(tasks) * len(agents),
+        }
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            report = {"meta": meta, "summary": summarize(outcomes), "outcomes": [o.to_json() for o in outcomes]}
+            json.dump(report, f, indent=1)
+
+    outcomes = anyio.run(_run, tasks, agents, args.model, options, save)
+    print(_table(summarize(outcomes)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

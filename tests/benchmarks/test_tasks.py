@@ -1,0 +1,111 @@
+"""The task benchmark's own machinery, without a model: tasks, checks, the fault proxy, the baseline's parser."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import mcp
+import pytest
+from benchmarks.tasks._fault_proxy import FAULT_TEXT, FaultProxy
+from benchmarks.tasks.react_baseline import parse_tool_calls
+from benchmarks.tasks.tasks import CATEGORIES, TASKS, Task, select
+from mcp.server import MCPServer
+
+pytestmark = pytest.mark.anyio
+
+
+def test_at_least_forty_tasks_with_unique_ids_in_every_category() -> None:
+    assert len(TASKS) >= 40
+    assert len({t.id for t in TASKS}) == len(TASKS)
+    per_category = Counter(t.category for t in TASKS)
+    assert set(per_category) == set(CATEGORIES)
+    assert min(per_category.values()) >= 10
+    assert all(t.faults == (t.category == "failing_tools") for t in TASKS)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.id)
+def test_check_fails_untouched_and_passes_after_the_reference_solution(task: Task, tmp_path: Path) -> None:
+    task.setup(tmp_path)
+    assert task.check(tmp_path) is not None, "the untouched workspace must fail the check"
+    task.solve(tmp_path)
+    assert task.check(tmp_path) is None
+
+
+def test_select_takes_the_first_n_per_category_round_robin() -> None:
+    chosen = select({"one_step", "recovery"}, limit=2)
+    assert [t.category for t in chosen] == ["one_step", "recovery", "one_step", "recovery"]
+    assert chosen[0] is TASKS[0]
+    assert len(select()) == len(TASKS)
+    assert [t.id for t in select(ids={"rc_sql_typo"})] == ["rc_sql_typo"]
+
+
+def _upstream(log: list[str]) -> MCPServer:
+    server = MCPServer("upstream")
+
+    @server.tool()
+    def append(text: str) -> str:
+        """Append a line to the log."""
+        log.append(text)
+        return f"appended {text}"
+
+    return server
+
+
+async def _call_many(proxy: FaultProxy, n: int) -> list[tuple[bool, str]]:
+    results: list[tuple[bool, str]] = []
+    with anyio.fail_after(30):
+        async with mcp.Client(proxy) as client:
+            for i in range(n):
+                r = await client.call_tool("append", {"text": f"line {i}"})
+                results.append((r.is_error, r.content[0].text))  # type: ignore[union-attr]
+    return results
+
+
+async def test_fault_proxy_fails_about_half_the_calls_seeded_and_without_side_effects() -> None:
+    log: list[str] = []
+    results = await _call_many(FaultProxy(_upstream(log), fail_rate=0.5, seed=7), 200)
+    expected = random.Random(7)
+    faults = [expected.random() < 0.5 for _ in range(200)]
+    assert [is_error for is_error, _ in results] == faults  # exactly the seeded draws
+    assert 70 <= sum(faults) <= 130  # about half
+    for i, (is_error, text) in enumerate(results):
+        assert text == (FAULT_TEXT.format(name="append") if is_error else f"appended line {i}")
+    # Only the calls that succeeded reached the real server: a failed call changed nothing.
+    assert log == [f"line {i}" for i, (is_error, _) in enumerate(results) if not is_error]
+
+
+async def test_fault_proxy_offers_the_upstream_tools_unchanged() -> None:
+    upstream = _upstream([])
+    proxy = FaultProxy(upstream, fail_rate=0.0)
+    with anyio.fail_after(30):
+        async with mcp.Client(proxy) as via_proxy, mcp.Client(upstream) as direct:
+            got = (await via_proxy.list_tools()).tools
+            want = (await direct.list_tools()).tools
+    assert [(t.name, t.description, t.input_schema) for t in got] == [
+        (t.name, t.description, t.input_schema) for t in want
+    ]
+
+
+def test_fault_proxy_rejects_a_rate_outside_zero_to_one() -> None:
+    with pytest.raises(ValueError, match="fail_rate"):
+        FaultProxy(_upstream([]), fail_rate=1.5)
+
+
+def test_baseline_parses_qwen_tool_calls_and_treats_junk_as_an_answer() -> None:
+    ids = itertools.count(1)
+    text = (
+        'I will read it.\n<tool_call>\n{"name": "fs__read_text_file", "arguments": {"path": "a.txt"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "db__list_tables", "arguments": "{}"}\n</tool_call>'
+    )
+    calls = parse_tool_calls(text, ids)
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("fs__read_text_file", {"path": "a.txt"}),
+        ("db__list_tables", {}),
+    ]
+    assert len({c.id for c in calls}) == 2
+    assert parse_tool_calls("Done: the file is written.", ids) == ()
+    assert parse_tool_calls("<tool_call>\n{not json</tool_call>", ids) == ()
