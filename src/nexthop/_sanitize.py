@@ -18,6 +18,10 @@ combining grapheme joiner and the Khmer inherent vowels. Line boundaries are wha
 `str.splitlines` says they are (so U+2028/2029 become newlines), and ANSI/ECMA-48
 escape sequences are parsed by rich's `Text.from_ansi`. Newlines and tabs are kept;
 `one_line` flattens them where text must fit on one line.
+
+"Unassigned" means unassigned in the running Python's Unicode data (3.11: Unicode
+14.0), so a character assigned later, such as a newer emoji, is removed too: the
+safe side for a character no one can yet say how a terminal will show.
 """
 
 from __future__ import annotations
