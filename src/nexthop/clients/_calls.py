@@ -1,4 +1,4 @@
-"""Tool calls that run beside their caller, so a wedged server cannot stretch a timeout.
+"""Requests (tool calls, listings) that run beside their caller, so a wedged server cannot stretch a timeout.
 
 When a call is abandoned (its timeout, or the run's cancellation), mcp 2.3 sends the
 server a courtesy ``notifications/cancelled`` from inside a shielded scope bounded by
@@ -7,7 +7,7 @@ stops reading its input (SIGSTOP, a full pipe) makes that write block, so a call
 a 3 s timeout returned after 8 s. Here the SDK call runs in the connection's own task
 group and the caller only waits for it: at the deadline the caller abandons the call
 and returns at once, while the courtesy notice goes on in the background, still
-bounded by the SDK's 5 s. `PendingCall.observation` maps the outcome to the
+bounded by the SDK's 5 s. `call_observation` maps a call's outcome to the
 `Observation` the model sees.
 
 The SDK logs a warning for every notice that gave up. For calls made here, a logging
