@@ -31,8 +31,11 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
 from fault_server import make_fault_server  # noqa: E402
 
 from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel  # noqa: E402
-from nexthop.clients import MCPConnection  # noqa: E402
-from nexthop.clients import call, finish  # noqa: E402
+from nexthop.clients import (  # noqa: E402
+    MCPConnection,  # noqa: E402
+    call,
+    finish,
+)
 from nexthop.policies import PolicyConfig  # noqa: E402
 
 PERSONALITIES: dict[str, str | None] = {"prudent": "prudent", "inquisitive": "inquisitive", "off": None}

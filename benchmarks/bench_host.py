@@ -25,8 +25,7 @@ import anyio
 import mcp
 
 from nexthop import AgentHost, ScriptedModel
-from nexthop.clients import MCPConnection, ServerGroup
-from nexthop.clients import call
+from nexthop.clients import MCPConnection, ServerGroup, call
 from nexthop.policies import PolicyConfig
 
 # The loop's own cost, with no policies; the default policies are measured separately, with

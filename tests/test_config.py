@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from nexthop._exceptions import ConfigError
 from nexthop._config_file import HostConfig, load_config, merge
+from nexthop._exceptions import ConfigError
 from nexthop.clients._config import (
     HTTPServerConfig,
     SSEServerConfig,

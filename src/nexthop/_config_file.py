@@ -1,8 +1,9 @@
 """Reading server configuration files: JSON/JSONC, variable expansion, one-line errors.
 
 `load_config` turns an IDE's MCP config file into `HostConfig`; every mistake raises
-`ConfigError` naming the file, the server and the field. The server models live in `clients/_config`; `HostConfig` (servers plus policies) lives here,
-so that clients/ never imports policies/.
+`ConfigError` naming the file, the server and the field. The server models live in
+`clients/_config`; `HostConfig` (servers plus policies) lives here, so that clients/
+never imports policies/.
 """
 
 from __future__ import annotations
@@ -61,8 +62,6 @@ class HostConfig(BaseModel):
                 raise ValueError(f"two servers are named {server.name!r}")
             seen.add(server.name)
         return servers
-
-
 
 
 def merge(config: HostConfig, extra_servers: Iterable[ServerConfig]) -> HostConfig:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
