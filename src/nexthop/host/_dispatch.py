@@ -116,6 +116,8 @@ async def _call(
         if not approved:
             denied = Observation(call_id=call.id, content=f"denied by policy: {reason}", is_error=True, denied=True)
             return denied, records
+    if verdict.delay_s > 0:  # a policy's backoff before a retry
+        await anyio.sleep(verdict.delay_s)
     return await route.owner.call_tool(call), records
 
 
@@ -125,14 +127,16 @@ _RANK = {"allow": 0, "ask": 1, "deny": 2}
 def _check(
     call: ToolCall, tool: ToolDef, view: RunView, policies: Sequence[RunPolicy]
 ) -> tuple[CallVerdict, tuple[PolicyRecord, ...]]:
-    """Every policy's answer for the call: the strictest wins (the first of equals); all records are kept."""
-    strictest, records = ALLOW, ()
+    """Every policy's answer for the call: the strictest wins (the first of equals), with the longest
+    delay asked for; all records are kept."""
+    strictest, records, delay = ALLOW, (), 0.0
     for policy in policies:
         verdict = policy.check_call(view, call, tool)
         records += verdict.records
+        delay = max(delay, verdict.delay_s)
         if _RANK[verdict.kind] > _RANK[strictest.kind]:
             strictest = verdict if verdict.policy else verdict.model_copy(update={"policy": policy.name})
-    return strictest, records
+    return strictest.model_copy(update={"delay_s": delay}), records
 
 
 async def _approve(

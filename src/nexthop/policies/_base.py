@@ -73,6 +73,8 @@ class CallVerdict(BaseModel):
             ``deny`` (refuse it: the model sees ``denied by policy: <reason>``).
         policy: The policy's name; the loop fills in `RunPolicy.name` when empty.
         reason: Why, in one line (shown to the model when refused, and to the approver).
+        delay_s: Wait this long before running the call (seconds; the longest asked for
+            wins), e.g. a backoff before retrying a call that failed transiently.
         records: What the step should keep.
     """
 
@@ -80,6 +82,7 @@ class CallVerdict(BaseModel):
     kind: Literal["allow", "ask", "deny"] = "allow"
     policy: str = ""
     reason: str = ""
+    delay_s: float = Field(default=0.0, ge=0.0)
     records: tuple[PolicyRecord, ...] = ()
 
 

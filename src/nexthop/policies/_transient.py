@@ -1,0 +1,135 @@
+"""Which failed tool calls are worth retrying unchanged, which tools write, and how long to back off.
+
+A *transient* failure is one the same call may not meet again: a timeout, a server
+that says to retry or is temporarily unavailable, a rate limit, a 5xx-like error, a
+lost connection being restarted, or a result the tool itself marks retryable
+(structured content ``{"retryable": true}``). Retrying such a call unchanged is the
+right move, not a loop (issue 13: a doom-loop stop after a fault that said "retry the
+same call" killed every run with flaky tools). Everything else that failed is
+*permanent*: the same call will fail the same way.
+
+The classification reads the observation the model sees (the text, the structured
+content), so it applies to every toolset alike: MCP servers, Python tools, the host's
+own refusals (unknown tool, bad arguments: permanent).
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Literal
+
+import tenacity
+
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation
+
+__all__ = ["BACKOFF_MAX_S", "BACKOFF_MULTIPLIER_S", "Outcome", "backoff_s", "classify", "is_write"]
+
+Outcome = Literal["ok", "transient", "permanent", "denied"]
+"""How a call ended: succeeded, failed but worth retrying, failed for good, refused by a policy."""
+
+BACKOFF_MULTIPLIER_S = 0.5
+"""First wait before retrying a call that failed transiently (seconds); doubles per retry."""
+
+BACKOFF_MAX_S = 8.0
+"""Longest wait before a retry (seconds)."""
+
+_RETRY_PHRASES = (
+    r"tim(?:ed|es)?[ -]?out",
+    r"temporar(?:y|ily)",
+    r"try (?:it )?again",
+    r"retry(?:ing|able)?",
+    r"rate[ -]?limit(?:ed)?",
+    r"throttl(?:ed|ing)",
+    r"overloaded",
+    r"unavailable",
+    r"connection (?:reset|refused|aborted)",
+    r"ECONNRESET|ETIMEDOUT|EAGAIN",
+)
+# Status phrases of 5xx, 408 and 429 from the standard library ("Service Unavailable", ...),
+# so no hand-kept list of HTTP reasons.
+_STATUS_PHRASES = tuple(
+    re.escape(s.phrase)
+    for s in HTTPStatus
+    if s.value >= 500 or s in (HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS)
+)
+_TRANSIENT = re.compile(r"\b(?:" + "|".join((*_RETRY_PHRASES, *_STATUS_PHRASES)) + r")\b", re.IGNORECASE)
+_STATUS_5XX = re.compile(r"\b(?:HTTP(?:/[\d.]+)?|status(?: code)?|error|code)\s*:?\s*5\d\d\b", re.IGNORECASE)
+_NEGATED = re.compile(
+    r"\b(?:not|non|never|don't|do not|cannot)[ -](?:be )?(?:retry|retryable|retried|try again)\b|\bpermanent",
+    re.IGNORECASE,
+)
+# JSON-RPC codes the MCP SDK uses for a request that timed out and a connection that closed
+# (mcp_types.REQUEST_TIMEOUT, CONNECTION_CLOSED; the policies do not import the SDK), as
+# clients/_calls.py writes them: "<server>: <message> (code <n>)".
+_TRANSIENT_CODES = re.compile(r"\(code (?:-32001|-32000)\)")
+
+
+def classify(obs: Observation) -> Outcome:
+    """How a call ended, read from its observation.
+
+    Args:
+        obs: The observation the model saw.
+
+    Returns:
+        ``ok`` for a success, ``denied`` for a call a policy refused, ``transient`` for a
+        failure worth retrying unchanged (see the module docstring), else ``permanent``.
+        Text that says not to retry ("not retryable", "do not retry", "permanent") wins
+        over a retry phrase.
+    """
+    if not obs.is_error:
+        return "ok"
+    if obs.denied:
+        return "denied"
+    marked = (obs.structured or {}).get("retryable")
+    if isinstance(marked, bool):
+        return "transient" if marked else "permanent"
+    text = obs.content
+    if _NEGATED.search(text):
+        return "permanent"
+    if _TRANSIENT.search(text) or _STATUS_5XX.search(text) or _TRANSIENT_CODES.search(text):
+        return "transient"
+    return "permanent"
+
+
+_RETRYING = tenacity.Retrying()
+_WAIT = tenacity.wait_exponential(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S)
+
+
+def backoff_s(attempt: int, wait: tenacity.wait.WaitBaseT = _WAIT) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based) of a call that failed transiently.
+
+    Args:
+        attempt: How many transient failures in a row the tool has had (1 for the first).
+        wait: A tenacity wait strategy; the default is exponential, 0.5 s doubling to 8 s
+            (``wait_exponential(multiplier=0.5, max=8)``: 0.5, 1, 2, 4, 8, 8 ...).
+
+    Returns:
+        The delay (seconds).
+    """
+    state = tenacity.RetryCallState(retry_object=_RETRYING, fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    return float(wait(state))
+
+
+_WRITE_VERBS = frozenset(
+    "write edit create update insert delete remove move rename append set put drop alter cancel add "
+    "patch save upload send modify replace mkdir make".split()
+)
+_NAME_WORDS = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
+
+
+def is_write(tool: ToolDef) -> bool:
+    """Whether a tool changes state: its annotations lack ``readOnlyHint: true``, or, with none, its name says so.
+
+    With MCP annotations, the server's own claim decides (a tool not marked read-only is
+    taken to write). Without any, the tool's own name (``remote_name`` for MCP tools)
+    decides: a name with a verb such as write, edit, create, update, insert, delete,
+    move or cancel is a write; anything else (read, list, get, search, query) is not.
+    Kept this simple on purpose: it only decides when a run's work looks done.
+    """
+    if tool.annotations is not None:
+        return tool.annotations.get("readOnlyHint") is not True
+    words = _NAME_WORDS.split(tool.remote_name or tool.name)
+    return any(word.lower() in _WRITE_VERBS for word in words)
