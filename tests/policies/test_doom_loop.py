@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from fault_server import make_fault_server
+from loop_driver import Driver
 from mcp.server import MCPServer
 
 from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
-from nexthop._toolset import ToolDef
-from nexthop._trajectory import Observation, Step, ToolCall
+from nexthop._trajectory import Observation, ToolCall
 from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
@@ -51,34 +51,6 @@ def shop() -> MCPConnection:
 
 def events(result: RunResult) -> list[tuple[int, str]]:
     return [(s.index, r.event) for s in result.steps for r in s.records if r.policy == "doom_loop"]
-
-
-class Driver:
-    """Feeds one `DoomLoop` steps the way the loop does: check_call per call, after_step, then the step recorded."""
-
-    def __init__(self, n: int = 3, **kwargs: Any) -> None:
-        self.policy = DoomLoop(n, **kwargs)
-        self.trajectory = Trajectory(task="t")
-        self.ids = itertools.count()
-
-    def step(self, calls: list[tuple[str, dict[str, Any], str, bool]], thought: str = "") -> Verdict:
-        index = len(self.trajectory.steps) + 1
-        view = RunView(trajectory=self.trajectory, usage=Usage(), elapsed_s=float(index), step_index=index)
-        tool_calls: list[ToolCall] = []
-        observations: list[Observation] = []
-        for name, arguments, content, is_error in calls:
-            tool_call = ToolCall(id=str(next(self.ids)), name=name, arguments=arguments)
-            self.policy.check_call(view, tool_call, ToolDef(name=name))
-            tool_calls.append(tool_call)
-            observations.append(Observation(call_id=tool_call.id, content=content, is_error=is_error))
-        verdict = self.policy.after_step(view, tool_calls, observations)
-        self.trajectory.steps.append(
-            Step(index=index, thought=thought, tool_calls=tuple(tool_calls), observations=tuple(observations))
-        )
-        return verdict
-
-    def one(self, name: str, result: str, /, *, error: bool = False, thought: str = "", **arguments: Any) -> Verdict:
-        return self.step([(name, arguments, result, error)], thought)
 
 
 def kinds(verdicts: list[Verdict]) -> list[str]:

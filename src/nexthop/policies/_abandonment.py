@@ -29,6 +29,7 @@ from nexthop._exceptions import ConfigError
 from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import RunPolicy, RunView, Verdict
+from nexthop.policies._transient import classify
 
 __all__ = ["INQUISITIVE", "PRUDENT", "Abandonment", "Personality", "next_p", "parse_personality"]
 
@@ -105,9 +106,13 @@ class Abandonment(RunPolicy):
     Every failed tool call of a step (an observation with ``is_error``: an error
     result, a timeout, a crash, a call the host rejected as malformed) triggers one
     draw, recorded on the step as ``PolicyRecord(policy="abandonment", event="draw",
-    data={"p", "roll", "abandon", "tool"})``. Calls refused by the permissions are not
-    failures of the tool (their observation says ``denied``) and draw nothing
-    (`DenialLimit` counts those).
+    data={"p", "roll", "abandon", "tool", "transient"})``. Calls refused by the
+    permissions are not failures of the tool (their observation says ``denied``) and draw
+    nothing (`DenialLimit` counts those).
+
+    Transient failures (a timeout, "temporarily unavailable", see `classify`) draw too:
+    giving up on a flaky tool is this policy's decision, after Autono. The doom-loop
+    detector excuses them (up to its own bound), so the two never count the same failure.
 
     A success leaves ``p`` unchanged. ``p`` measures how much failure the run has
     absorbed, not the latest call's luck: resetting it on a success would let a tool
@@ -134,18 +139,22 @@ class Abandonment(RunPolicy):
         for call, obs in zip(calls, observations, strict=False):
             if not obs.is_error or obs.denied or call.name == FINISH_TOOL.name:
                 continue
-            stop = self._draw(call.name, draws)
+            stop = self._draw(call.name, classify(obs) == "transient", draws)
             if stop is not None:
                 return stop
         return Verdict(records=tuple(draws))
 
-    def _draw(self, tool: str, draws: list[PolicyRecord]) -> Verdict | None:
+    def _draw(self, tool: str, transient: bool, draws: list[PolicyRecord]) -> Verdict | None:
         """One roll for a failed call of ``tool``; the stop verdict (with every draw of the step) when it fires."""
         self.failures += 1
         p, roll = self.p, self._rng.random()
         abandon = roll < p
         draws.append(
-            PolicyRecord(policy=self.name, event="draw", data={"p": p, "roll": roll, "abandon": abandon, "tool": tool})
+            PolicyRecord(
+                policy=self.name,
+                event="draw",
+                data={"p": p, "roll": roll, "abandon": abandon, "tool": tool, "transient": transient},
+            )
         )
         self.p = next_p(p, self.personality.beta)
         if not abandon:
