@@ -42,7 +42,9 @@ async def test_finish_ends_the_run_with_its_result() -> None:
 
 
 async def test_a_reply_without_a_tool_call_also_ends_the_run() -> None:
-    async with AgentHost(model=ScriptedModel([reply("nothing to do")])) as host:
+    # With text_replies=1; by default the first is nudged (tests/policies/test_text_replies.py).
+    model = ScriptedModel([reply("nothing to do")])
+    async with AgentHost(model=model, policy=PolicyConfig(text_replies=1)) as host:
         result = await host.run("say hi")
     assert (result.status, result.result, result.termination.kind) == ("completed", "nothing to do", "completed")
 
@@ -134,7 +136,10 @@ async def test_arguments_that_did_not_parse_are_answered_without_running_the_too
 
 async def test_each_call_goes_to_the_server_that_listed_its_tool() -> None:
     model = ScriptedModel([call("a__echo", text="to a"), call("b__echo", text="to b"), finish("ok")])
-    async with AgentHost(model=model, servers=[demo("a"), demo("b")]) as host:
+    # Two servers list 16 tools: narrowing off, so both echo tools are on offer whatever the task says.
+    async with AgentHost(
+        model=model, servers=[demo("a"), demo("b")], policy=PolicyConfig(narrow_tools_over=None)
+    ) as host:
         result = await host.run("t")
         assert [type(t).__name__ for t in host.toolsets] == ["FunctionToolset", "MCPConnection", "MCPConnection"]
     assert [s.observations[0].content for s in result.steps[:2]] == ["to a", "to b"]

@@ -19,7 +19,7 @@ from procs import no_new_children
 
 from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel, Trajectory
 from nexthop.clients import MCPConnection
-from nexthop.models import call, finish, reply
+from nexthop.models import call, finish
 from nexthop.servers._server import RunTaskOutput
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +36,12 @@ def no_leftover_children() -> Iterator[None]:
 
 def host_b(script: Path) -> MCPConnection:
     script.write_text(
-        json.dumps([{"tool": "demo__echo", "arguments": {"text": "B tried another way"}}, {"reply": "done by B"}])
+        json.dumps(
+            [
+                {"tool": "demo__echo", "arguments": {"text": "B tried another way"}},
+                {"tool": "finish", "arguments": {"result": "done by B"}},
+            ]
+        )
     )
     params = mcp.StdioServerParameters(
         command=str(NEXTHOP),
@@ -90,7 +95,7 @@ async def test_the_python_api_passes_an_earlier_trajectory_as_memory() -> None:
 
     def recall(request: ModelRequest) -> ModelResponse:
         seen.append(request.trajectory.task_message())
-        return reply("used the memory")
+        return finish("used the memory")
 
     model = ScriptedModel([call("demo__fail", message="disk full"), finish("gave up"), recall])
     async with AgentHost(model=model, servers=[MCPConnection("demo", make_server("demo"))]) as host:

@@ -126,7 +126,7 @@ async def test_run_task_returns_structured_output_a_summary_and_a_link_to_the_ru
 
 @REVISIONS
 async def test_recent_runs_are_listed_newest_first(mode: str, version: str) -> None:
-    model = ScriptedModel([reply("one"), call("demo__echo", text="x"), finish("two")])
+    model = ScriptedModel([finish("one"), call("demo__echo", text="x"), finish("two")])
     async with serving(model, mode) as (client, _):
         first = await client.call_tool("run_task", {"task": "first"})
         second = await client.call_tool("run_task", {"task": "second"})
@@ -144,7 +144,7 @@ async def test_memory_as_a_run_uri_or_a_trajectory_reaches_the_model(mode: str, 
 
     def recall(request: ModelRequest) -> ModelResponse:
         seen.append((request.trajectory.memory, request.trajectory.task_message()))
-        return reply("took the memory into account")
+        return finish("took the memory into account")
 
     model = ScriptedModel([call("demo__fail", message="disk full"), finish("gave up"), recall, recall])
     async with serving(model, mode) as (client, _):

@@ -60,6 +60,18 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--completion-check", action="store_true", default=None, help="ask once at finish if the task is met"
     )
+    group.add_argument(
+        "--text-replies",
+        type=int,
+        metavar="N",
+        help="replies without a tool call in a row that end a run; each earlier one is nudged (default 2)",
+    )
+    group.add_argument(
+        "--narrow-tools",
+        type=_narrow_tools,
+        metavar="N|off",
+        help="past N tools, offer the model only those relevant to the task (default 12; off: every tool)",
+    )
     group.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     group.add_argument("--no-pinning", action="store_true", help="do not block tools whose definition changed")
 
@@ -82,8 +94,12 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "completion_check": args.completion_check,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,
+        "text_replies": args.text_replies,
+        "narrow_tools_over": args.narrow_tools,
     }
     values = {k: v for k, v in update.items() if v is not None}
+    if args.narrow_tools == "off":
+        values["narrow_tools_over"] = None
     if permissions:
         values["permissions"] = policy.permissions.model_copy(update=permissions)
     # Validate the merged settings, so a bad flag gets the same clear error as a bad file.
@@ -93,6 +109,16 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"policy setting {field!r}: {err['msg']} (see nexthop run --help)") from None
+
+
+def _narrow_tools(value: str) -> int | str:
+    """``--narrow-tools``: a tool count, or ``off``."""
+    if value.strip().lower() == "off":
+        return "off"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tools or 'off', got {value!r}") from None
 
 
 def terminal_approver(console: Console, before_prompt: Any = None) -> Approver:

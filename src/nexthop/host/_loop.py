@@ -7,8 +7,9 @@ appended to, never copied, so a step costs the same at step 200 as at step 10.
 
 The loop knows no particular policy: budgets, permissions, doom loops and the
 user's own all answer through `RunPolicy`, and every early stop is a policy's
-verdict with its evidence. Only ``finish``, a reply without a tool call, a model
-error and cancellation end a run without one.
+verdict with its evidence. Only ``finish``, a model error and cancellation end a
+run without one, and a reply without a tool call when no policy answers it with a
+hint or a stop (the built-in `NoToolTurns` nudges first).
 """
 
 from __future__ import annotations
@@ -173,10 +174,7 @@ class _Run:
         answers = self.consult(lambda p: p.after_step(view, response.tool_calls, observations))
         finished = self.finish_call(response)
         if answers.stop is not None or finished is None:
-            if answers.stop is None and not response.tool_calls:
-                reason = TerminationReason(kind="completed", detail="the model replied without a tool call")
-                return answers, _Stop(reason, response.thought)
-            return answers, answers.stop
+            return answers, self.text_reply(answers, response.thought) if not response.tool_calls else answers.stop
         # Only a finish-time hint (a completion check) sends the model back; a hint from
         # after_step (a doom-loop note, say) must not swallow the finish.
         at_finish = self.consult(lambda p: p.on_finish(view, finished))
@@ -185,6 +183,17 @@ class _Run:
         if at_finish.stop is None and not at_finish.hints:
             return answers, _Stop(TerminationReason(kind="completed", detail="the model called finish"), finished)
         return answers, at_finish.stop
+
+    @staticmethod
+    def text_reply(answers: _Answers, thought: str) -> _Stop | None:
+        """After a reply without a tool call: a policy's stop or hint decides (`NoToolTurns`), else it is the answer."""
+        if answers.stop is not None:
+            if answers.stop.reason.kind == "completed":
+                answers.stop.result = thought  # a policy ended the run on this reply: the reply is the answer
+            return answers.stop
+        if answers.hints:  # a nudge: the model is asked again
+            return None
+        return _Stop(TerminationReason(kind="completed", detail="the model replied without a tool call"), thought)
 
     def consult(self, ask: Callable[[RunPolicy], Verdict]) -> _Answers:
         """Ask every policy in order: records and hints are collected, the first stop ends the asking."""

@@ -40,7 +40,7 @@ def finish(result: str, thought: str = "") -> ModelResponse:
 
 
 def reply(text: str) -> ModelResponse:
-    """A plain reply with no tool call, which also ends the run."""
+    """A plain reply with no tool call: it ends the run, after a nudge by default (``PolicyConfig.text_replies``)."""
     return ModelResponse(thought=text)
 
 

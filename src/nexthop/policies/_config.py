@@ -3,7 +3,8 @@
 Defaults are chosen for a person running tasks at a terminal: no approvals
 (``full_auto``), doom loops caught after 3 repeats, no probabilistic abandonment
 (it is opt-in: a person watching can press Ctrl-C), no token or
-wall-time budget, and tool pinning on. `start_policies` turns the settings into the
+wall-time budget, tool pinning on, a nudge before a second text reply ends a run,
+and tool narrowing past 12 tools. `start_policies` turns the settings into the
 run policies the loop consults; the step budget (``max_steps``) and the tool timeout
 are the host's settings, not these.
 """
@@ -39,6 +40,14 @@ class PolicyConfig(BaseModel):
         pin_file: Where tool pins are stored; None uses the user config folder; pinning
             is off when ``pinning`` is False.
         pinning: Block tools whose definition changed since first use, until re-approved.
+        text_replies: Replies without a tool call in a row that end a run as ``completed``;
+            each earlier one gets a nudge to call a tool or ``finish`` (1 ends the run at the
+            first, agentlib's rule). See `NoToolTurns`.
+        narrow_tools_over: Narrow the tools on offer once more than this many are listed
+            (``finish`` aside): the model sees only those relevant to the task and its steps.
+            None turns narrowing off. See `ToolNarrowing`.
+        narrow_top_k: Tools chosen for the task at the first step when narrowing (at most
+            ``narrow_tools_over``); later steps may add a few, and a tool once offered stays.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,6 +61,9 @@ class PolicyConfig(BaseModel):
     completion_check: bool = False
     pinning: bool = True
     pin_file: Path | None = None
+    text_replies: int = Field(default=2, ge=1)
+    narrow_tools_over: int | None = Field(default=12, ge=1)
+    narrow_top_k: int = Field(default=8, ge=1)
 
     @field_validator("abandonment")
     @classmethod

@@ -127,10 +127,12 @@ class _Index:
         With ``fill``, fewer than ``k`` hits are topped up with the other tools of the
         hits' servers, in each server's own order: a task says "summarise notes.txt", not
         "read it", so the server that can write the summary is likely the one that reads.
+        With no hits at all, every server's tools are used that way.
         """
         hits = [n for n in self._ranked(query) if n not in exclude][:k]
         if fill and len(hits) < k:
-            servers = dict.fromkeys(_server(n) for n in hits)
+            # A task that matches no tool at all ("t", another language) still gets every server's first tools.
+            servers = dict.fromkeys(_server(n) for n in hits or self.names)
             queues = [
                 [n for n in self.names if _server(n) == srv and n not in hits and n not in exclude] for srv in servers
             ]

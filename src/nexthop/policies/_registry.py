@@ -14,8 +14,10 @@ from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._names import ToolNameCheck
+from nexthop.policies._narrowing import ToolNarrowing
 from nexthop.policies._permissions import PermissionCheck
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
+from nexthop.policies._text_replies import NoToolTurns
 
 __all__ = ["start_policies"]
 
@@ -23,11 +25,13 @@ __all__ = ["start_policies"]
 def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     """Per-run state for each enabled policy, in the order the loop consults them.
 
-    Budgets first (cheap, and a spent budget outranks everything), then the doom loop
-    (its hint may save the run), abandonment, denials, the permissions (they answer only
-    per call), the tool-name check (always on) and pinning (only per step's tools), and
-    the completion check last (it speaks only at ``finish``). The step budget is added
-    by the host, before all of these.
+    Budgets first (cheap, and a spent budget outranks everything), then the text-reply
+    nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
+    save the run), abandonment, denials, the permissions (they answer only per call),
+    the tool-name check (always on), pinning and narrowing (only per step's tools;
+    narrowing last, so it ranks only tools that may be offered), and the completion check
+    last (it speaks only at ``finish``). The step budget is added by the host, before
+    all of these.
 
     Args:
         config: The settings.
@@ -43,6 +47,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
         policies.append(WallTimeBudget(config.max_wall_time_s))
     if config.max_tokens is not None:
         policies.append(TokenBudget(config.max_tokens))
+    policies.append(NoToolTurns(config.text_replies))
     if config.doom_loop_n > 0:
         policies.append(DoomLoop(max(2, config.doom_loop_n)))
     if config.abandonment is not None:
@@ -52,6 +57,9 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     policies.append(ToolNameCheck())
     if config.pinning:
         policies.append(ToolPinning(PinStore(config.pin_file or default_pin_file())))
+    if config.narrow_tools_over is not None:
+        threshold = config.narrow_tools_over
+        policies.append(ToolNarrowing(threshold, top_k=min(config.narrow_top_k, threshold)))
     if config.completion_check:
         policies.append(CompletionCheck())
     return policies
