@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nexthop._sanitize import clean_text, one_line
 
 __all__ = [
+    "Attempt",
     "Observation",
     "PolicyRecord",
     "RunResult",
@@ -188,6 +189,9 @@ class Trajectory(BaseModel):
             tried, what failed), after Autono's memory transfer between agents
             (arXiv 2504.04650); its steps are summarised to the model, not replayed.
         steps: Steps in order.
+        reflection: For a failed attempt handed over as memory to a retry: what the model
+            wrote on what went wrong (after Reflexion, Shinn et al. 2023, arXiv
+            2303.11366); shown with the memory. Empty otherwise.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -196,6 +200,7 @@ class Trajectory(BaseModel):
     context: str = ""
     memory: Trajectory | None = None
     steps: list[Step] = Field(default_factory=list[Step])
+    reflection: str = ""
 
     def task_message(self) -> str:
         """The opening user message every model sees: the task, the caller's context, and the memory.
@@ -211,6 +216,31 @@ class Trajectory(BaseModel):
         return "\n\n".join(parts)
 
 
+class Attempt(BaseModel):
+    """One earlier attempt of a run that was retried (``AgentHost.run(task, retries=N)``).
+
+    Attributes:
+        index: The attempt's number (1-based).
+        status: Its status (``incomplete``: only early stops are retried).
+        termination: Why it stopped.
+        trajectory: Its steps; ``reflection`` holds what the model wrote on what went
+            wrong. The next attempt got this trajectory as its memory.
+        reflection: What the model wrote on what went wrong (empty if it could not say).
+        usage: Tokens the attempt cost, its reflection included.
+        wall_time_s: Wall time of the attempt and its reflection (seconds).
+    """
+
+    model_config = _FROZEN
+    kind: Literal["attempt"] = "attempt"
+    index: int
+    status: RunStatus
+    termination: TerminationReason
+    trajectory: Trajectory
+    reflection: str = ""
+    usage: Usage = Usage()
+    wall_time_s: float = 0.0
+
+
 class RunResult(BaseModel):
     """What `AgentHost.run` returns, whatever the outcome.
 
@@ -220,9 +250,13 @@ class RunResult(BaseModel):
         result: The final answer text (from ``finish`` or the model's last reply);
             empty when the run did not complete.
         termination: Why the run ended.
-        trajectory: Every step, including those before an early stop.
-        usage: Tokens over the whole run.
-        wall_time_s: Wall time of the run (seconds).
+        trajectory: Every step, including those before an early stop (of the last
+            attempt, when the run was retried).
+        usage: Tokens over the whole run (every attempt and reflection).
+        wall_time_s: Wall time of the run (seconds; every attempt).
+        attempts: The earlier attempts, oldest first, when the run was retried after
+            early stops; this result is the attempt after the last of them. Empty when
+            the first attempt's outcome stands.
     """
 
     model_config = _FROZEN
@@ -233,6 +267,7 @@ class RunResult(BaseModel):
     trajectory: Trajectory
     usage: Usage
     wall_time_s: float
+    attempts: tuple[Attempt, ...] = ()
 
     @property
     def steps(self) -> list[Step]:
@@ -240,15 +275,22 @@ class RunResult(BaseModel):
         return self.trajectory.steps
 
 
-def _render_memory(memory: Trajectory, limit: int = 300) -> str:
+def _render_memory(memory: Trajectory, limit: int = 300, depth: int = 4) -> str:
     task = one_line(memory.task, limit)
-    lines = [f"Memory of an earlier attempt (task: {task}). What was tried and what happened:"]
+    # A retry's memory holds the attempt before it, which may hold its own: oldest first,
+    # a few levels deep (memory may come from an MCP client, nested at will).
+    earlier = memory.memory if depth > 1 else None
+    lines = [_render_memory(earlier, limit, depth - 1)] if earlier is not None else []
+    lines.append(f"Memory of an earlier attempt (task: {task}). What was tried and what happened:")
+    start = len(lines)
     for step in memory.steps:
         for call, obs in zip(step.tool_calls, step.observations, strict=False):
             outcome = "FAILED" if obs.is_error else "ok"
             name, arguments = one_line(call.name, 128), one_line(json.dumps(call.arguments, ensure_ascii=False), limit)
             lines.append(f"- step {step.index}: {name} {arguments} -> {outcome}: {one_line(obs.content, limit)}")
-    if len(lines) == 1:
+    if len(lines) == start:
         lines.append("- nothing was done")
+    if memory.reflection:
+        lines.append(f"Reflection on that attempt: {one_line(memory.reflection, 4 * limit)}")
     lines.append("Do not repeat what failed.")
     return "\n".join(lines)

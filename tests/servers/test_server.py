@@ -80,7 +80,7 @@ async def test_run_task_is_listed_with_a_description_of_the_host(mode: str, vers
     assert "Model: scripted." in description
     assert "nexthop://runs/{run_id}" in description
     assert instructions == description
-    assert set(run_task.input_schema["properties"]) == {"task", "context", "memory", "max_steps"}
+    assert set(run_task.input_schema["properties"]) == {"task", "context", "memory", "max_steps", "retries"}
     assert run_task.input_schema["required"] == ["task"]
     assert run_task.output_schema is not None
     assert set(run_task.output_schema["properties"]) == set(RunTaskOutput.model_fields)

@@ -86,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
         "or local:<path.gguf>; default: $NEXTHOP_MODEL, else local",
     )
     run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="step budget (default 30)")
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="retry a run that stops early (loop, abandoned, budget) up to N times, with a reflection (default 0)",
+    )
     run.add_argument("--json", action="store_true", help="print the RunResult with its trajectory as JSON on stdout")
     run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
     add_policy_flags(run)
@@ -185,6 +192,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     servers, policy = _load(args)
     if args.max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}")
+    if args.retries < 0:
+        raise ConfigError(f"--retries must be 0 or more, got {args.retries}")
     model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
     printer = StepPrinter(console, quiet=args.quiet)
     result: RunResult | None = None
@@ -211,7 +220,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         if not args.quiet:
             console.print(f"[bold]task:[/] {shown(args.task, 2000)}  [dim](model {shown(model.name, 200)})[/]")
         try:
-            await host.run(args.task, on_event=show)
+            await host.run(args.task, on_event=show, retries=args.retries)
         finally:
             printer.stop()
             if result is not None:

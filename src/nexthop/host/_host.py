@@ -20,7 +20,8 @@ from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
 from nexthop.host._approval import Approver
 from nexthop.host._dispatch import CallChecks
-from nexthop.host._loop import RunEvent, RunSetup, run_loop
+from nexthop.host._loop import Emit, RunEvent, RunSetup, run_loop
+from nexthop.host._retry import model_reflection, run_with_retries
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
 from nexthop.models._model import Model, ModelSettings
@@ -201,8 +202,9 @@ class AgentHost:
         max_steps: int | None = None,
         on_event: Observer | None = None,
         approver: Approver | None = None,
+        retries: int = 0,
     ) -> RunResult:
-        """Run a task to its end.
+        """Run a task to its end, and again, up to ``retries`` times, while it stops early.
 
         Args:
             task: The goal, in plain language.
@@ -213,15 +215,24 @@ class AgentHost:
             on_event: A callback for this run's events, besides the host's observers.
             approver: Who is asked for this run's approvals, instead of the host's
                 (a served host asks the MCP client that handed it the task).
+            retries: Attempts allowed after the first when a run stops early (a doom loop,
+                an abandonment, a spent step, token or wall-time budget); each retry gets
+                the failed attempt as memory, with a short reflection the model wrote on
+                what went wrong (Reflexion, arXiv 2303.11366). Budgets apply per attempt.
+                0, the default, never retries.
 
         Returns:
             The `RunResult`, whatever the outcome: an early stop (step budget, model
             error) is a termination reason with the partial trajectory, not an exception.
+            After retries, ``attempts`` lists the earlier attempts.
 
         Raises:
+            ConfigError: ``retries`` is negative.
             The caller's cancellation, after the run was recorded as ``cancelled`` and
             observers were told.
         """
+        if retries < 0:
+            raise ConfigError(f"retries must be 0 or more, got {retries}")
         observers = [*self.observers, *([on_event] if on_event else [])]
 
         async def emit(event: RunEvent) -> None:
@@ -230,16 +241,22 @@ class AgentHost:
                 if inspect.isawaitable(out):
                     await out
 
-        policies = self._start_policies(max_steps)
-        setup = RunSetup(
-            model=self.model,
-            toolsets=self.toolsets,
-            instructions=self.instructions,
-            settings=self.settings,
-            checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),
-            policies=policies,
-        )
-        return await run_loop(Trajectory(task=task, context=context, memory=memory), setup, emit)
+        async def attempt(memory: Trajectory | None, emit: Emit) -> RunResult:
+            policies = self._start_policies(max_steps)
+            setup = RunSetup(
+                model=self.model,
+                toolsets=self.toolsets,
+                instructions=self.instructions,
+                settings=self.settings,
+                checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),
+                policies=policies,
+            )
+            return await run_loop(Trajectory(task=task, context=context, memory=memory), setup, emit)
+
+        if retries == 0:
+            return await attempt(memory, emit)
+        reflect = model_reflection(self.model, self.instructions, self.settings)
+        return await run_with_retries(attempt, memory=memory, retries=retries, reflect=reflect, emit=emit)
 
     @contextlib.asynccontextmanager
     async def iter(self, task: str, *, max_steps: int | None = None) -> AsyncGenerator[RunHandle]:

@@ -107,6 +107,15 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
             ),
         ] = None,
         max_steps: Annotated[int | None, Field(ge=1, description="Step budget (default: the host's).")] = None,
+        retries: Annotated[
+            int,
+            Field(
+                ge=0,
+                le=3,
+                description="Retry a run that stops early (a loop, abandoned, a budget) up to this many times, "
+                "each told what failed and why (default 0).",
+            ),
+        ] = 0,
     ) -> Annotated[CallToolResult, RunTaskOutput]:
         """Run a whole task and return its outcome; progress is reported once per step."""
         # From an MCP client: cleaned where it enters, so no record, hint or model sees it raw.
@@ -126,6 +135,7 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
             max_steps=max_steps,
             on_event=on_event,
             approver=elicitation_approver(ctx),
+            retries=retries,
         )
         return _tool_result(record)
 
