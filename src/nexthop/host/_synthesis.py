@@ -1,0 +1,250 @@
+"""Tool synthesis: the model writes a Python function when no tool fits, and it runs sandboxed.
+
+`SynthesisToolset` is a `Toolset` offering ``create_tool(name, description, input_schema,
+source[, output_schema])``. A definition is checked (the source parses and holds one
+function, beside imports; the name is free; the schema is valid JSON Schema; the sizes
+are under their limits) and offered from the next step as ``synth__<name>``. Each call
+of it runs in a fresh bubblewrap sandbox (`run_sandboxed`). A call that raises, times
+out or breaks its output schema comes back as an error observation with the traceback's
+lines inside the tool, and the model may revise it (``create_tool`` with the same name);
+after ``max_revisions`` revisions a tool that still fails is withdrawn.
+
+Creating a tool is a call like any other, so permissions, approvals and doom-loop
+detection see it, and the step records its full source in the call's arguments.
+
+After Autono's self-writing tools (the issue's "Autonomy" system) and the
+create-run-repair loop of LATM (Cai et al. 2023, arXiv 2305.17126).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
+
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.host._sandbox import SandboxConfig, SandboxOutcome, run_sandboxed
+
+__all__ = ["CREATE_TOOL", "PREFIX", "SynthesisToolset", "SynthesizedTool", "check_definition"]
+
+PREFIX = "synth__"
+MAX_NAME = 48
+
+CREATE_TOOL = ToolDef(
+    name="create_tool",
+    description=(
+        "Write a new tool when none on offer can do a step. Give a snake_case name, a description, "
+        "a JSON Schema (type object) for its arguments, and the Python source of ONE function whose keyword "
+        "parameters are the schema's properties and which returns a JSON value. Only the standard library is "
+        "available; no network; it cannot see the host's files, so pass data in as arguments and use the "
+        f"result. It is offered as {PREFIX}<name> from the next step. Calling create_tool again with the same "
+        "name revises it."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "snake_case, e.g. sha256_text"},
+            "description": {"type": "string", "description": "what the tool does"},
+            "input_schema": {"type": "object", "description": "JSON Schema of the arguments (type object)"},
+            "source": {"type": "string", "description": "Python source of one function (imports allowed)"},
+            "output_schema": {"type": "object", "description": "optional JSON Schema of the result"},
+        },
+        "required": ["name", "description", "input_schema", "source"],
+    },
+)
+"""The built-in action that writes a tool."""
+
+
+@dataclass
+class SynthesizedTool:
+    """A tool the model wrote, as checked.
+
+    Attributes:
+        definition: What the model is offered (``synth__<name>``).
+        source: The Python source.
+        function: The name of the function in ``source`` that is called.
+        output_schema: The declared result schema, if any.
+        revisions: How many times it was rewritten (0 for the first version).
+        failures: Failed calls since the last revision.
+    """
+
+    definition: ToolDef
+    source: str
+    function: str
+    output_schema: dict[str, Any] | None = None
+    revisions: int = 0
+    failures: int = 0
+
+    @property
+    def sha256(self) -> str:
+        """The source's digest, to tell versions apart in the trajectory."""
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+def check_definition(arguments: dict[str, Any], *, max_source_chars: int = 12_000) -> SynthesizedTool | str:
+    """Check a ``create_tool`` call's arguments; return the tool, or one line saying what is wrong.
+
+    Checks: a snake_case name of at most 48 characters; a description; a valid JSON Schema
+    of type object (jsonschema's meta-schema check) and, if given, a valid output schema;
+    source of at most ``max_source_chars`` characters that parses and holds exactly one
+    (synchronous) function besides imports and a docstring.
+    """
+    name, source = arguments.get("name"), arguments.get("source")
+    if not isinstance(name, str) or not name.isidentifier() or not name.islower() or len(name) > MAX_NAME:
+        return f"name must be a snake_case identifier of at most {MAX_NAME} characters, got {name!r}"
+    if not isinstance(source, str) or len(source) > max_source_chars:
+        return f"source must be Python text of at most {max_source_chars} characters"
+    problem = _schema_problem(arguments.get("input_schema"), "input_schema", required=True)
+    problem = problem or _schema_problem(arguments.get("output_schema"), "output_schema", required=False)
+    if problem:
+        return problem
+    function = _one_function(source)
+    if function.startswith("!"):
+        return function[1:]
+    description = str(arguments.get("description") or "")[:2000]
+    definition = ToolDef(name=PREFIX + name, description=description, input_schema=arguments["input_schema"])
+    return SynthesizedTool(definition, source, function, arguments.get("output_schema"))
+
+
+def _schema_problem(schema: Any, field: str, *, required: bool) -> str | None:
+    if schema is None and not required:
+        return None
+    if not isinstance(schema, dict):
+        return f"{field} must be a JSON Schema object"
+    if field == "input_schema" and schema.get("type") != "object":  # pyright: ignore[reportUnknownMemberType]
+        return 'input_schema must have "type": "object"'
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)  # pyright: ignore[reportUnknownArgumentType]
+    except jsonschema.exceptions.SchemaError as e:
+        return f"{field} is not valid JSON Schema: {e.message}"
+    return None
+
+
+def _one_function(source: str) -> str:
+    """The single function's name, or ``!`` and the problem."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        return f"!source does not parse: {e.msg} at line {e.lineno}"
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    others = [
+        n
+        for n in tree.body
+        if not isinstance(n, ast.FunctionDef | ast.Import | ast.ImportFrom)
+        and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+    ]
+    if len(functions) != 1 or others:
+        return "!source must hold exactly one function (def, not async def), plus imports; nothing else at top level"
+    return functions[0].name
+
+
+class SynthesisToolset:
+    """One run's synthesized tools, and ``create_tool``.
+
+    Args:
+        sandbox: Limits, mounts and packages of every call's sandbox.
+        taken: Returns the names of the other tools on offer (a new tool may not shadow one).
+        max_revisions: Rewrites allowed per tool; a tool that fails after the last is withdrawn.
+        max_source_chars: Longest source accepted (characters).
+    """
+
+    def __init__(
+        self,
+        sandbox: SandboxConfig | None = None,
+        *,
+        taken: Callable[[], Awaitable[set[str]]] | None = None,
+        max_revisions: int = 3,
+        max_source_chars: int = 12_000,
+    ) -> None:
+        self.sandbox = sandbox or SandboxConfig()
+        self.max_revisions = max_revisions
+        self.max_source_chars = max_source_chars
+        self.tools: dict[str, SynthesizedTool] = {}
+        self.withdrawn: set[str] = set()
+        self._taken = taken
+
+    async def list_tools(self) -> list[ToolDef]:
+        return [CREATE_TOOL, *(t.definition for t in self.tools.values())]
+
+    async def call_tool(self, call: ToolCall) -> Observation:
+        start = time.perf_counter()
+        if call.name == CREATE_TOOL.name:
+            content, is_error = await self._create(call.arguments)
+            return Observation(call_id=call.id, content=content, is_error=is_error, duration_s=_since(start))
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return Observation(call_id=call.id, content=f"unknown tool {call.name!r}", is_error=True)
+        outcome = await run_sandboxed(tool.source, tool.function, call.arguments, self.sandbox)
+        problem = _failure(outcome, tool)
+        if problem is None:
+            value = outcome.value
+            content = value if isinstance(value, str) else json.dumps(value)
+            structured = cast("dict[str, Any]", value) if isinstance(value, dict) else None
+            return Observation(call_id=call.id, content=content, structured=structured, duration_s=_since(start))
+        return Observation(
+            call_id=call.id, content=self._after_failure(tool, problem), is_error=True, duration_s=_since(start)
+        )
+
+    async def _create(self, arguments: dict[str, Any]) -> tuple[str, bool]:
+        checked = check_definition(arguments, max_source_chars=self.max_source_chars)
+        if isinstance(checked, str):
+            return f"create_tool refused: {checked}", True
+        name = checked.definition.name
+        if name in self.withdrawn:
+            return f"create_tool refused: {name} was withdrawn after {self.max_revisions} revisions", True
+        if self._taken is not None and name not in self.tools and name in await self._taken():
+            return f"create_tool refused: the name {name} is taken by another tool", True
+        old = self.tools.get(name)
+        if old is not None:
+            if old.revisions >= self.max_revisions:
+                self._withdraw(name)
+                return f"create_tool refused: {name} reached {self.max_revisions} revisions and is withdrawn", True
+            checked.revisions = old.revisions + 1
+        self.tools[name] = checked
+        which = f"revised {name} (revision {checked.revisions} of {self.max_revisions})" if old else f"created {name}"
+        return f"{which}, source sha256 {checked.sha256[:12]}; call it from the next step as {name}", False
+
+    def _after_failure(self, tool: SynthesizedTool, problem: str) -> str:
+        name = tool.definition.name
+        tool.failures += 1
+        left = self.max_revisions - tool.revisions
+        if left <= 0:
+            self._withdraw(name)
+            return f"{problem}\n{name} is withdrawn after {self.max_revisions} revisions: do this step another way."
+        return f"{problem}\nFix it: call create_tool with name {name[len(PREFIX) :]!r} ({left} revisions left)."
+
+    def _withdraw(self, name: str) -> None:
+        self.tools.pop(name, None)
+        self.withdrawn.add(name)
+
+
+def _failure(outcome: SandboxOutcome, tool: SynthesizedTool) -> str | None:
+    """None when the call worked, else what the model should read: the error and the tool's traceback lines."""
+    name = tool.definition.name
+    if outcome.kind == "returned":
+        if tool.output_schema is None:
+            return None
+        validator = jsonschema.validators.validator_for(tool.output_schema)(tool.output_schema)  # pyright: ignore[reportUnknownVariableType]
+        error = cast(
+            "jsonschema.exceptions.ValidationError | None",
+            jsonschema.exceptions.best_match(validator.iter_errors(outcome.value)),  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        )
+        return None if error is None else f"{name} returned a result that fails its output schema: {error.message}"
+    lines = [f"{name} failed: {outcome.error}"]
+    lines += [f"  {line.rstrip()}" for line in outcome.traceback[:-1]]
+    if outcome.stderr.strip() and outcome.kind == "crashed":
+        lines.append("stderr: " + outcome.stderr.strip()[-500:])
+    return "\n".join(lines)
+
+
+def _since(start: float) -> float:
+    return time.perf_counter() - start
