@@ -19,6 +19,7 @@ from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._doom_loop import DoomLoop
+from nexthop.policies._registry import start_policies
 from nexthop.policies._transient import backoff_s, classify, is_write
 
 pytestmark = pytest.mark.anyio
@@ -179,3 +180,10 @@ async def test_abandonment_alone_decides_on_a_flaky_tool() -> None:
     assert result.termination.kind == "abandoned"
     assert not [e for _, e in events(result) if e in ("hint", "stop", "finish_offer")]
     assert len(draws) == failures and all(d["transient"] for d in draws)
+
+
+def test_the_bound_is_a_policy_setting() -> None:
+    [loop] = [p for p in start_policies(PolicyConfig(transient_retries=0)) if isinstance(p, DoomLoop)]
+    assert loop.transient_retries == 0
+    [default] = [p for p in start_policies(PolicyConfig()) if isinstance(p, DoomLoop)]
+    assert default.transient_retries == 5

@@ -33,6 +33,9 @@ class PolicyConfig(BaseModel):
         abandonment_seed: Seed for the abandonment rolls (reproducible runs); None is random.
         doom_loop_n: Repeats that make a doom loop (same call, same error, or no new
             information N times); 0 turns detection off.
+        transient_retries: Transient failures (timeouts, "retry", "temporarily
+            unavailable", 5xx-like) of one tool in a row that the doom-loop detector
+            excuses as retries, each after an exponential backoff; 0 counts every failure.
         max_tokens: Token budget for a run (input plus output tokens); None is unlimited.
         max_wall_time_s: Wall-time budget for a run (seconds); None is unlimited.
         completion_check: Ask the model once, when it calls ``finish``, whether the
@@ -48,6 +51,9 @@ class PolicyConfig(BaseModel):
             None turns narrowing off. See `ToolNarrowing`.
         narrow_top_k: Tools chosen for the task at the first step when narrowing (at most
             ``narrow_tools_over``); later steps may add a few, and a tool once offered stays.
+        synthesize: Offer ``create_tool``: the model may write Python tools, each call run in
+            a bubblewrap sandbox (off by default; see docs/synthesis.md). A ``deny`` rule on
+            ``create_tool`` forbids it even when on.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,6 +62,7 @@ class PolicyConfig(BaseModel):
     abandonment: str | None = None
     abandonment_seed: int | None = None
     doom_loop_n: int = Field(default=3, ge=0)
+    transient_retries: int = Field(default=5, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
     max_wall_time_s: float | None = Field(default=None, gt=0)
     completion_check: bool = False
@@ -64,6 +71,7 @@ class PolicyConfig(BaseModel):
     text_replies: int = Field(default=2, ge=1)
     narrow_tools_over: int | None = Field(default=12, ge=1)
     narrow_top_k: int = Field(default=8, ge=1)
+    synthesize: bool = False
 
     @field_validator("abandonment")
     @classmethod

@@ -49,7 +49,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
         policies.append(TokenBudget(config.max_tokens))
     policies.append(NoToolTurns(config.text_replies))
     if config.doom_loop_n > 0:
-        policies.append(DoomLoop(max(2, config.doom_loop_n)))
+        policies.append(DoomLoop(max(2, config.doom_loop_n), config.transient_retries))
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))
