@@ -28,6 +28,7 @@ from nexthop.clients._config import (
     _TYPES,  # pyright: ignore[reportPrivateUsage]
     _VAR_RE,  # pyright: ignore[reportPrivateUsage]
     HTTPServerConfig,
+    OAuthConfig,
     ServerConfig,
     SSEServerConfig,
     StdioServerConfig,
@@ -92,7 +93,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
     ``envFile``, ...) are ignored. Optional per-server keys of our own:
     ``timeout`` (or ``timeout_s``) and ``maxTimeout`` (or ``max_timeout_s``), in
     seconds; ``untrusted`` (true for a server that returns others' text, see the
-    taint policy). A relative ``cwd`` is taken from the file's folder.
+    taint policy); ``sampling`` (``off``/``ask``/``allow``), ``roots`` (folders),
+    ``restartAttempts``, ``maxRestarts`` and ``healthInterval`` (seconds, 0 off), see
+    `StdioServerConfig`. A relative ``cwd`` or root is taken from the file's folder.
 
     Args:
         path: The JSON (or JSONC) file.
@@ -237,6 +240,7 @@ class _ServerReader:
             "max_timeout_s": max_timeout_s,
             "tools": tuple(self._string_list("tools")) if self.raw.get("tools") is not None else None,
             "untrusted": self._flag("untrusted"),
+            **self._client_features(),
         }
         if "timeout" not in self.raw and "timeout_s" not in self.raw:
             # Left unset so a host-wide default (--tool-timeout) can apply; see model_fields_set.
@@ -257,7 +261,25 @@ class _ServerReader:
         headers = self._string_map("headers")
         if kind == "sse":
             return SSEServerConfig(url=url, headers=headers, **common)
-        return HTTPServerConfig(url=url, headers=headers, **common)
+        return HTTPServerConfig(url=url, headers=headers, oauth=self._oauth(), **common)
+
+    def _oauth(self) -> OAuthConfig:
+        """The ``oauth`` key: false turns sign-in off; an object configures it (strings expanded)."""
+        raw = self.raw.get("oauth")
+        if raw is None or raw is True:
+            return OAuthConfig()
+        if raw is False:
+            return OAuthConfig(enabled=False)
+        if not isinstance(raw, dict):
+            self.fail("oauth", 'must be false or an object, e.g. {"clientId": "...", "clientSecret": "${SECRET}"}')
+        items: dict[str, Any] = raw  # pyright: ignore[reportUnknownVariableType]
+        expanded = {k: self._expand(v, f"oauth.{k}") if isinstance(v, str) else v for k, v in items.items()}
+        try:
+            return OAuthConfig.model_validate(expanded)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in ("oauth", *err["loc"]))
+            self.fail(where, f"{err['msg']} (keys: clientId, clientSecret, grant, scopes, clientMetadataUrl, ...)")
 
     def _kind(self) -> Literal["stdio", "http", "sse"]:
         kind = self.raw.get("type", self.raw.get("transport"))
@@ -301,6 +323,33 @@ class _ServerReader:
                 )
             maximum = timeout  # an explicit long timeout raises the unstated default ceiling
         return timeout, maximum
+
+    def _client_features(self) -> dict[str, Any]:
+        """The optional client-feature keys: sampling, roots, restart limits, health checks."""
+        out: dict[str, Any] = {}
+        if (sampling := self.raw.get("sampling")) is not None:
+            if sampling not in ("off", "ask", "allow"):
+                self.fail("sampling", f'must be "off", "ask" or "allow", not {json.dumps(sampling)}')
+            out["sampling"] = sampling
+        if self.raw.get("roots") is not None:
+            # Relative folders are taken from the file's folder, like cwd.
+            folders = [Path(r).expanduser() for r in self._string_list("roots")]
+            out["roots"] = tuple(os.path.normpath(self.base_dir / f) for f in folders)
+        for key, field in (("restartAttempts", "restart_attempts"), ("maxRestarts", "max_restarts")):
+            given = key if key in self.raw else field
+            value = self.raw.get(given)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.fail(given, f"must be a whole number, 0 or more, not {json.dumps(value)}")
+            out[field] = value
+        given = "healthInterval" if "healthInterval" in self.raw else "health_interval_s"
+        if self.raw.get(given) is not None:
+            value = self.raw[given]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                self.fail(given, f"must be a number of seconds, 0 (off) or more, not {json.dumps(value)}")
+            out["health_interval_s"] = float(value)
+        return out
 
     def _seconds(self, key: str, default: float) -> float:
         value = self.raw.get(key)

@@ -25,6 +25,7 @@ from nexthop._exceptions import ConfigError
 
 __all__ = [
     "HTTPServerConfig",
+    "OAuthConfig",
     "SSEServerConfig",
     "ServerConfig",
     "StdioServerConfig",
@@ -36,6 +37,8 @@ _NAME_RE = re.compile(_NAME_PATTERN)
 _VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEFAULT_TIMEOUT_S = 60.0
 _DEFAULT_MAX_TIMEOUT_S = 600.0
+_DEFAULT_RESTART_ATTEMPTS = 3
+_DEFAULT_HEALTH_INTERVAL_S = 30.0
 # "type" values seen in the wild (VS Code, Cursor, Cline, Windsurf) and the kind each means.
 _TYPES: dict[str, Literal["stdio", "http", "sse"]] = {
     "stdio": "stdio",
@@ -73,6 +76,11 @@ class _ServerBase(BaseModel):
     max_timeout_s: float = Field(default=_DEFAULT_MAX_TIMEOUT_S, gt=0)
     tools: tuple[str, ...] | None = None
     untrusted: bool = False
+    sampling: Literal["off", "ask", "allow"] | None = None
+    roots: tuple[str, ...] | None = None
+    restart_attempts: int = Field(default=_DEFAULT_RESTART_ATTEMPTS, ge=0)
+    max_restarts: int | None = Field(default=None, ge=0)
+    health_interval_s: float = Field(default=_DEFAULT_HEALTH_INTERVAL_S, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -105,6 +113,16 @@ class StdioServerConfig(_ServerBase):
         untrusted: The server returns text from people nexthop does not trust (a web
             fetcher, a mail reader); once its output is read, a run's calls of tools not
             annotated ``readOnlyHint`` need approval (see the taint policy).
+        sampling: Whether the server may use nexthop's model (``sampling/createMessage``):
+            ``off``, ``ask`` (the person, or the delegating client when served) or
+            ``allow``; None takes the host's default (``--sampling``, else ``off``).
+        roots: Folders the server may work in, offered as ``roots/list``; None takes the
+            host's (``--root``, else the current folder).
+        restart_attempts: Connection attempts in one restart after the server died
+            (exponential backoff between them); 0 never restarts it.
+        max_restarts: The most restarts over the connection's life; None is unlimited.
+        health_interval_s: Seconds between health checks (a ping, or a listing on
+            2026-07-28) while the server is idle; 0 turns them off.
     """
 
     kind: Literal["stdio"] = "stdio"
@@ -112,6 +130,44 @@ class StdioServerConfig(_ServerBase):
     args: list[str] = Field(default_factory=list[str])
     env: dict[str, str] = Field(default_factory=dict[str, str])
     cwd: str | None = None
+
+
+class OAuthConfig(BaseModel):
+    """How nexthop signs in to a remote server that demands OAuth 2.1 (the ``oauth`` key of an HTTP entry).
+
+    By default nothing is configured: on a 401 nexthop discovers the authorization server,
+    uses ``client_metadata_url`` if given, else registers itself dynamically (RFC 7591).
+
+    Attributes:
+        enabled: False never answers a 401 with a sign-in (e.g. a static ``Authorization`` header).
+        client_id: A client registered with the authorization server beforehand (skips registration).
+        client_secret: Its secret, if it has one (``${VAR}`` keeps it out of the file).
+        grant: ``authorization_code`` (a person signs in with ``nexthop auth login``) or
+            ``client_credentials`` (machine to machine; needs ``client_id`` and ``client_secret``).
+        scopes: Scopes to ask for when the server does not say which it needs.
+        client_metadata_url: An https URL of this client's metadata document (CIMD), used as
+            its client ID where the authorization server supports it.
+        callback_port: The loopback port ``nexthop auth login`` listens on; 0 picks one.
+        issuer: The authorization server the pre-registered client belongs to; tokens are
+            only requested from it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    enabled: bool = True
+    client_id: str | None = Field(default=None, alias="clientId", min_length=1)
+    client_secret: str | None = Field(default=None, alias="clientSecret")
+    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    scopes: tuple[str, ...] = ()
+    client_metadata_url: str | None = Field(default=None, alias="clientMetadataUrl", pattern=r"^https://[^/]+/.")
+    callback_port: int = Field(default=0, alias="callbackPort", ge=0, le=65535)
+    issuer: str | None = Field(default=None, pattern=r"^https?://")
+
+    @model_validator(mode="after")
+    def _credentials_grant(self) -> OAuthConfig:
+        if self.grant == "client_credentials" and not (self.client_id and self.client_secret):
+            raise ValueError("grant client_credentials needs clientId and clientSecret")
+        return self
 
 
 class HTTPServerConfig(_ServerBase):
@@ -124,12 +180,15 @@ class HTTPServerConfig(_ServerBase):
         headers: HTTP headers sent with every request (e.g. ``Authorization``).
         timeout_s: Default time limit for one tool call, in seconds.
         max_timeout_s: The most a caller may raise a tool call's limit to, in seconds.
-        untrusted: As for `StdioServerConfig`.
+        untrusted, sampling, roots, restart_attempts, max_restarts, health_interval_s: As
+            for `StdioServerConfig`.
+        oauth: How to sign in when the server demands OAuth (see `OAuthConfig`).
     """
 
     kind: Literal["http"] = "http"
     url: str = Field(pattern=r"^https?://")
     headers: dict[str, str] = Field(default_factory=dict[str, str])
+    oauth: OAuthConfig = Field(default_factory=OAuthConfig)
 
 
 class SSEServerConfig(_ServerBase):
@@ -142,7 +201,8 @@ class SSEServerConfig(_ServerBase):
         headers: HTTP headers sent with every request.
         timeout_s: Default time limit for one tool call, in seconds.
         max_timeout_s: The most a caller may raise a tool call's limit to, in seconds.
-        untrusted: As for `StdioServerConfig`.
+        untrusted, sampling, roots, restart_attempts, max_restarts, health_interval_s: As
+            for `StdioServerConfig`.
     """
 
     kind: Literal["sse"] = "sse"

@@ -10,8 +10,14 @@ or a hang becomes an error `Observation`, never an exception in the loop.
 
 A stdio server runs as its own process group, ended whole when the connection ends
 (`grouped_stdio_client`). A server that dies after connecting is marked failed and
-comes back: the next `list_tools` or `call_tool` starts a reconnect, retried with
-exponential backoff (tenacity) a bounded number of times.
+restarted at once, retried with exponential backoff (tenacity) a bounded number of
+times per outage (``restart_attempts``) and of outages (``max_restarts``); a later
+`list_tools` or `call_tool` starts another round. Between calls, a health check (a
+ping on 2025-11-25, a listing on 2026-07-28) finds a server that hangs or went away.
+
+The server's questions (sampling, roots, elicitation, logs) are answered by
+`ServerCallbacks` (clients/_callbacks.py); resources and prompts are read here and
+converted in clients/_resources.py.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import math
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal, TextIO, cast
+from typing import Any, TextIO, cast
 
 import anyio
 import mcp
@@ -39,8 +45,16 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from nexthop._sanitize import clean_text
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
+from nexthop.clients._callbacks import ClientHooks, RunBinding, ServerCallbacks, ServerProgress, current_run
 from nexthop.clients._calls import PendingCall, call_observation, describe, error_observation
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
+from nexthop.clients._features import ConnectionFeatures, ConnectionState
+from nexthop.clients._resources import (
+    LIST_RESOURCES,
+    READ_RESOURCE,
+    builtin_tools,
+    capabilities_of,
+)
 from nexthop.clients._stdio import grouped_stdio_client, stderr_tail
 
 __all__ = ["MCPConnection", "ConnectionState", "TOOL_SEPARATOR"]
@@ -48,13 +62,12 @@ __all__ = ["MCPConnection", "ConnectionState", "TOOL_SEPARATOR"]
 TOOL_SEPARATOR = "__"
 """Namespaced tool names are ``<server>__<tool>``, so servers never shadow each other."""
 
-ConnectionState = Literal["pending", "connected", "failed", "closed"]
 _log = logging.getLogger(__name__)
 DESCRIPTION_LIMIT = 2000
 """Characters of a tool description kept; the rest is cut with a note (descriptions reach the model)."""
 
 
-class MCPConnection:
+class MCPConnection(ConnectionFeatures):
     """A connection to one MCP server.
 
     Args:
@@ -74,6 +87,10 @@ class MCPConnection:
         reconnect_attempts: Connection attempts in one reconnect after the server died.
         reconnect_backoff_s: First wait between reconnect attempts (seconds); it doubles
             after each failure, up to 30 s.
+        max_restarts: The most restarts over the connection's life; None is unlimited.
+        health_interval_s: Seconds between health checks while connected; 0 turns them off.
+        callbacks: What answers the server's sampling, roots, elicitation and logs;
+            by default host-wide `ClientHooks()` (sampling off, no one to ask, no roots).
     """
 
     def __init__(
@@ -89,6 +106,9 @@ class MCPConnection:
         allowed_tools: Sequence[str] | None = None,
         reconnect_attempts: int = 3,
         reconnect_backoff_s: float = 0.5,
+        max_restarts: int | None = None,
+        health_interval_s: float = 0.0,
+        callbacks: ServerCallbacks | None = None,
     ) -> None:
         self.name = name
         self.timeout_s = timeout_s
@@ -101,6 +121,16 @@ class MCPConnection:
         self.protocol_version: str | None = None
         self.restarts = 0
         """How many times the server was connected again after it died."""
+        self.max_restarts = max_restarts
+        self.health_interval_s = health_interval_s
+        self.last_error: str | None = None
+        """The most recent failure, kept after the server came back (``error`` is cleared)."""
+        self.capabilities: tuple[str, ...] = ()
+        """What the server declared, as short names (see `capabilities_of`)."""
+        self.callbacks = callbacks or ServerCallbacks(name, ClientHooks())
+        self.callbacks._run_in_flight = self._run_in_flight  # pyright: ignore[reportPrivateUsage]
+        self._in_flight: dict[int, RunBinding | None] = {}
+        self._has_resources = False
         self._target = target
         self._new_target: Callable[[], Any] | None = None
         self._mode = mode
@@ -121,7 +151,12 @@ class MCPConnection:
 
     @classmethod
     def from_config(
-        cls, config: ServerConfig, *, mode: str = "auto", default_timeout_s: float | None = None
+        cls,
+        config: ServerConfig,
+        *,
+        mode: str = "auto",
+        default_timeout_s: float | None = None,
+        hooks: ClientHooks | None = None,
     ) -> MCPConnection:
         """Build a connection from a parsed server entry (stdio, HTTP or SSE).
 
@@ -130,6 +165,9 @@ class MCPConnection:
             mode: Protocol negotiation, as for the constructor.
             default_timeout_s: Per-call timeout for an entry that sets none (seconds);
                 None keeps the entry's default of 60 s.
+            hooks: The host's answers to servers' questions (sampling, elicitation,
+                roots, log observers); the entry's ``sampling`` and ``roots`` override
+                the defaults there.
         """
         new_target: Callable[[], Any] | None = None
         match config:
@@ -154,6 +192,12 @@ class MCPConnection:
             max_timeout_s=config.max_timeout_s,
             mode=mode,
             allowed_tools=config.tools,
+            reconnect_attempts=config.restart_attempts,
+            max_restarts=config.max_restarts,
+            health_interval_s=config.health_interval_s,
+            callbacks=ServerCallbacks(
+                config.name, hooks or ClientHooks(), sampling=config.sampling, roots=config.roots
+            ),
         )
         conn._new_target = new_target  # transports are single-use; a reconnect needs a fresh one
         return conn
@@ -240,15 +284,24 @@ class MCPConnection:
     @contextlib.asynccontextmanager
     async def _connected(self, startup: anyio.CancelScope) -> AsyncGenerator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            client = mcp.Client(self._transport(), mode=self._mode, message_handler=self._on_message)  # pyright: ignore[reportArgumentType]
+            client = mcp.Client(
+                self._transport(),  # pyright: ignore[reportArgumentType]
+                mode=self._mode,  # pyright: ignore[reportArgumentType]
+                message_handler=self._on_message,
+                **self.callbacks.client_kwargs(),
+            )
             await stack.enter_async_context(client)
             self._client = client
             self.protocol_version = client.protocol_version
+            self.capabilities = capabilities_of(client.server_capabilities)
             await self._refresh_tools()
+            self._has_resources = await self._probe_resources(client)
             startup.deadline = math.inf
             async with anyio.create_task_group() as tg:
                 if self.protocol_version in MODERN_PROTOCOL_VERSIONS:
                     tg.start_soon(self._listen_for_changes)
+                if self.health_interval_s > 0:
+                    tg.start_soon(self._watch_health, client)
                 self._calls = tg
                 if self._sessions:
                     self.restarts += 1
@@ -275,7 +328,7 @@ class MCPConnection:
 
     def _fail(self, error: BaseException) -> None:
         self.state = "failed"
-        self.error = describe(error) + self._stderr_tail()
+        self.error = self.last_error = describe(error) + self._stderr_tail()
         _log.warning("MCP server %r failed: %s", self.name, self.error)
 
     def _lost(self, reason: str) -> None:
@@ -283,9 +336,10 @@ class MCPConnection:
         if self.state != "connected" or self._closing:
             return
         self.state = "failed"
-        self.error = reason + self._stderr_tail()
+        self.error = self.last_error = reason + self._stderr_tail()
         _log.warning("MCP server %r died: %s", self.name, self.error)
         self._wake.set()
+        self._restart()  # at once, so its tools come back without waiting for a call
 
     def _server_exited(self, code: int) -> None:
         self._lost(f"the server process exited with code {code}")
@@ -296,6 +350,8 @@ class MCPConnection:
             return True
         if self.state != "failed" or not self._sessions or not self._reusable() or self._closing:
             return False
+        if self.reconnect_attempts < 1 or (self.max_restarts is not None and self.restarts >= self.max_restarts):
+            return False
         self._reconnect_wanted = True
         self._wake.set()
         return True
@@ -304,6 +360,11 @@ class MCPConnection:
         """Why a call cannot go through now; starts a reconnect when the server died after connecting."""
         if self._restart():
             return f"server {self.name!r} is down ({self.error}); restarting it, try again shortly"
+        if self.max_restarts is not None and self.restarts >= self.max_restarts and self._sessions:
+            return (
+                f"server {self.name!r} is down ({self.error}) and was restarted {self.restarts} times, "
+                'its limit ("maxRestarts" in the config)'
+            )
         return f"server {self.name!r} is not connected: {self.error or self.state}"
 
     def _stderr_tail(self) -> str:
@@ -388,7 +449,15 @@ class MCPConnection:
             if not pending.ok:  # keep offering the last known tools rather than none
                 why = describe(pending.error) if pending.error else f"no answer in {self.timeout_s:g} s"
                 _log.warning("re-listing tools of %r failed: %s", self.name, why)
-        return list(self._tools or [])
+        tools = list(self._tools or [])
+        if self._has_resources:  # the allowlist governs the built-ins too; a server's own tool wins
+            own = {t.remote_name for t in tools}
+            tools += [
+                t
+                for t in builtin_tools(self.name, TOOL_SEPARATOR)
+                if t.remote_name not in own and self._allowed(t.name)
+            ]
+        return tools
 
     async def call_tool(self, call: ToolCall) -> Observation:
         """Call a tool by its namespaced or its own name.
@@ -408,6 +477,8 @@ class MCPConnection:
         client, calls = self._client, self._calls
         if self.state != "connected" or client is None or calls is None:
             return error_observation(call, self._unavailable(), start)
+        if remote in (LIST_RESOURCES, READ_RESOURCE) and self._has_resources and not self._own(remote):
+            return await self._resource_tool(call, remote, start)
         if not self._allowed(remote):
             return error_observation(
                 call, f"tool {remote!r} of server {self.name!r} is not enabled by its 'tools' setting", start
@@ -418,11 +489,24 @@ class MCPConnection:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 wait.deadline = min(anyio.current_time() + self.timeout_s, hard_deadline)
+                self.callbacks.emit(
+                    ServerProgress(
+                        server=self.name,
+                        tool=remote,
+                        progress=progress,
+                        total=total,
+                        message=clean_text(message or "", 500),
+                    )
+                )
 
             calls.start_soon(
                 pending.run, lambda: client.call_tool(remote, call.arguments, progress_callback=on_progress)
             )
-            await pending.wait()  # until the deadline, or the run's own cancellation
+            self._in_flight[id(pending)] = current_run()
+            try:
+                await pending.wait()  # until the deadline, or the run's own cancellation
+            finally:
+                self._in_flight.pop(id(pending), None)
         if not pending.done.is_set():
             limit = self.max_timeout_s if anyio.current_time() >= hard_deadline else self.timeout_s
             return error_observation(
