@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 from benchmarks.tasks._agents import AgentName, Outcome, RunOptions, SharedModel, run_task
+from benchmarks.tasks._repack import disable_repack, repack_faults
 from benchmarks.tasks.tasks import CATEGORIES, Task, select
 
 from nexthop import DEFAULT_MODEL, model_from_string
@@ -49,10 +50,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the workspaces for inspection")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
     p.add_argument(
-        "--no-repack",
-        action="store_true",
-        help="load GGUFs without llama.cpp's extra buffer types (weight repacking, AMX): for CPUs that "
-        "advertise AMX but fault on it (SIGILL in libggml-cpu); slower prompt evaluation",
+        "--repack",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="llama.cpp weight repacking (AMX): off for CPUs that advertise AMX but fault on it; auto probes "
+        "once in a child process (default: %(default)s)",
     )
     return p.parse_args(argv)
 
@@ -153,20 +155,14 @@ async def _run(
     return outcomes
 
 
-def _disable_repack() -> None:
-    # llama-cpp-python exposes no switch for this; every Llama (nexthop's and the baseline's)
-    # builds its model params from this function of its ctypes module, so patching it here
-    # covers both agents alike.
-    import llama_cpp.llama_cpp as lib
-
-    default = lib.llama_model_default_params
-
-    def params() -> Any:
-        p = default()
-        p.use_extra_bufts = False
-        return p
-
-    lib.llama_model_default_params = params
+def _choose_no_repack(setting: str, model: str) -> bool:
+    if not model.startswith("local") or setting == "on":
+        return False
+    if setting == "auto" and not repack_faults(model.removeprefix("local").removeprefix(":")):
+        return False
+    print("llama.cpp: loading without weight repacking (this CPU faults on AMX)", file=sys.stderr)
+    disable_repack()
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,8 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = RunOptions(
         max_steps=args.max_steps, tools=args.tools, seed=args.seed, timeout_s=args.timeout, keep=args.keep
     )
-    if args.no_repack:
-        _disable_repack()
+    no_repack = _choose_no_repack(args.repack, args.model)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
 
@@ -203,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "started": started.isoformat(timespec="seconds"),
             "wall_s": round(time.perf_counter() - t0, 1),
             "machine": f"{platform.machine()}, {platform.python_version()}, {_cpus()} CPUs",
-            "no_repack": args.no_repack,
+            "no_repack": no_repack,
             "runs_done": len(outcomes),
             "runs_planned": len(tasks) * len(agents),
         }
