@@ -127,22 +127,21 @@ class _Index:
         With ``fill``, fewer than ``k`` hits are topped up with the other tools of the
         hits' servers, in each server's own order: a task says "summarise notes.txt", not
         "read it", so the server that can write the summary is likely the one that reads.
-        With no hits at all, every server's tools are used that way.
+        Then, if slots are left, with the other servers' tools the same way: "load
+        orders.csv into a table" names only the database, yet the file must be read.
         """
         hits = [n for n in self._ranked(query) if n not in exclude][:k]
         if fill and len(hits) < k:
-            # A task that matches no tool at all ("t", another language) still gets every server's first tools.
-            servers = dict.fromkeys(_server(n) for n in hits or self.names)
-            queues = [
-                [n for n in self.names if _server(n) == srv and n not in hits and n not in exclude] for srv in servers
-            ]
-            # Round-robin over the hits' servers, each in its own listing order (servers list
-            # their everyday tools first), so no single server takes every free slot.
-            for name in itertools.chain.from_iterable(itertools.zip_longest(*queues)):
-                if len(hits) >= k:
-                    break
-                if name is not None:
-                    hits.append(name)
+            mine = list(dict.fromkeys(_server(n) for n in hits))
+            others = [s for s in dict.fromkeys(_server(n) for n in self.names) if s not in mine]
+            for servers in (mine, others):
+                queues = [
+                    [n for n in self.names if _server(n) == s and n not in hits and n not in exclude] for s in servers
+                ]
+                # Round-robin over the servers, each in its own listing order (servers list
+                # their everyday tools first), so no single server takes every free slot.
+                slots = itertools.chain.from_iterable(itertools.zip_longest(*queues))
+                hits += itertools.islice((n for n in slots if n is not None), k - len(hits))
         return hits
 
     def _ranked(self, query: str) -> list[str]:
