@@ -74,6 +74,12 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     group.add_argument("--no-pinning", action="store_true", help="do not block tools whose definition changed")
+    group.add_argument(
+        "--synthesize",
+        action="store_true",
+        default=None,
+        help="let the model write Python tools (create_tool), each call run in a bubblewrap sandbox",
+    )
 
 
 def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> PolicyConfig:
@@ -94,6 +100,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "completion_check": args.completion_check,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,
+        "synthesize": args.synthesize,
         "text_replies": args.text_replies,
         "narrow_tools_over": args.narrow_tools,
     }
@@ -141,8 +148,12 @@ def terminal_approver(console: Console, before_prompt: Any = None) -> Approver:
         if request.description:
             console.print(f"[dim]{shown(request.description, 300)}[/]", soft_wrap=True)
         # Shown exactly, hidden characters included (as \uXXXX), since this is what the tool will get.
-        arguments = reveal(json.dumps(request.arguments, indent=2, ensure_ascii=False))
-        console.print(Syntax(arguments, "json", word_wrap=True))
+        arguments = dict(request.arguments)
+        source = arguments.pop("source", None) if request.tool == "create_tool" else None
+        console.print(Syntax(reveal(json.dumps(arguments, indent=2, ensure_ascii=False)), "json", word_wrap=True))
+        if isinstance(source, str):  # a tool the model wrote: the code that would run, as code
+            console.print("[bold]source:[/]")
+            console.print(Syntax(reveal(source), "python", word_wrap=True, line_numbers=True))
         answer = await anyio.to_thread.run_sync(lambda: Confirm.ask("allow this call?", console=console, default=False))
         return ApprovalDecision(
             approved=answer, reason="approved at the terminal" if answer else "the person at the terminal said no"

@@ -22,6 +22,8 @@ from nexthop.host._approval import Approver
 from nexthop.host._dispatch import CallChecks
 from nexthop.host._loop import Emit, RunEvent, RunSetup, run_loop
 from nexthop.host._retry import model_reflection, run_with_retries
+from nexthop.host._sandbox import SandboxConfig
+from nexthop.host._synthesis import require_sandbox, synthesis_toolsets
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
 from nexthop.models._model import Model, ModelSettings
@@ -84,10 +86,13 @@ class AgentHost:
             such calls are denied.
         tool_timeout_s: Per-call timeout for servers whose config sets none (seconds);
             None keeps the built-in default (60 s).
+        sandbox: Limits, mounts (the run's roots) and packages of synthesized tools'
+            sandbox, used when ``policy.synthesize`` is on (docs/synthesis.md).
 
     Raises:
         TypeError: An entry of ``policies`` has no ``start`` method.
-        ConfigError: ``tool_timeout_s`` is not a positive number of seconds.
+        ConfigError: ``tool_timeout_s`` is not a positive number of seconds; or synthesis
+            is on and bubblewrap is missing (the message says how to install it).
 
     Use it as an async context manager: entering connects all servers concurrently;
     leaving disconnects them and leaves no child processes.
@@ -115,6 +120,7 @@ class AgentHost:
         policies: Sequence[Policy] = (),
         approver: Approver | None = None,
         tool_timeout_s: float | None = None,
+        sandbox: SandboxConfig | None = None,
     ) -> None:
         self.policy = policy or PolicyConfig()
         for p in policies:
@@ -136,6 +142,7 @@ class AgentHost:
         self.max_observation_chars = max_observation_chars
         self.observers: list[Observer] = list(observers)
         self.approver = approver
+        self.sandbox = require_sandbox(sandbox) if self.policy.synthesize else None  # never unsandboxed
         self._validator = ArgumentValidator()
         # Servers marked untrusted in their config taint a run once their output is read.
         self._untrusted = frozenset(s.name for s in servers if not isinstance(s, MCPConnection) and s.untrusted)
@@ -241,11 +248,13 @@ class AgentHost:
                 if inspect.isawaitable(out):
                     await out
 
+        synthesized = synthesis_toolsets(self.sandbox, self.list_tools)  # one run's written tools
+
         async def attempt(memory: Trajectory | None, emit: Emit) -> RunResult:
             policies = self._start_policies(max_steps)
             setup = RunSetup(
                 model=self.model,
-                toolsets=self.toolsets,
+                toolsets=[*self.toolsets, *synthesized],
                 instructions=self.instructions,
                 settings=self.settings,
                 checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),

@@ -251,11 +251,11 @@ async def _drain(stream: anyio.abc.ByteReceiveStream, into: bytearray, keep: int
 
 
 async def _kill(process: anyio.abc.Process) -> None:
-    """End bwrap and so its PID namespace (every process the tool started), then reap it."""
+    """End bwrap and so its PID namespace (every process the tool started), then reap it and close its pipes."""
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-    await process.wait()
+    await process.aclose()
 
 
 def _outcome(

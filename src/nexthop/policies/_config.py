@@ -51,6 +51,9 @@ class PolicyConfig(BaseModel):
             None turns narrowing off. See `ToolNarrowing`.
         narrow_top_k: Tools chosen for the task at the first step when narrowing (at most
             ``narrow_tools_over``); later steps may add a few, and a tool once offered stays.
+        synthesize: Offer ``create_tool``: the model may write Python tools, each call run in
+            a bubblewrap sandbox (off by default; see docs/synthesis.md). A ``deny`` rule on
+            ``create_tool`` forbids it even when on.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -68,6 +71,7 @@ class PolicyConfig(BaseModel):
     text_replies: int = Field(default=2, ge=1)
     narrow_tools_over: int | None = Field(default=12, ge=1)
     narrow_top_k: int = Field(default=8, ge=1)
+    synthesize: bool = False
 
     @field_validator("abandonment")
     @classmethod

@@ -1,0 +1,156 @@
+"""Tool synthesis in the loop: create_tool's checks, the next-step offer, self-healing, the revision
+cap, and the policies (off by default, approval shows the source, a deny rule forbids it).
+
+Needs bubblewrap (``make test`` installs it).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+
+from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel, tool
+from nexthop._exceptions import ConfigError
+from nexthop.host._approval import ApprovalDecision, ApprovalRequest
+from nexthop.host._synthesis import check_definition
+from nexthop.models import call, finish
+from nexthop.policies import PolicyConfig
+from nexthop.policies._permissions import Permissions
+
+pytestmark = pytest.mark.anyio
+ON = PolicyConfig(synthesize=True, doom_loop_n=0)
+SHA = "import hashlib\n\ndef sha(text):\n    return hashlib.sha256(text.encode()).hexdigest()\n"
+SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+
+
+def create(name: str = "sha", source: str = SHA, **extra: Any) -> ModelResponse:
+    return call("create_tool", name=name, description="sha256 of a text", input_schema=SCHEMA, source=source, **extra)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"source": "def f(:\n"}, "does not parse"),
+        ({"source": "def a():\n    pass\ndef b():\n    pass\n"}, "exactly one function"),
+        ({"source": "import os\nos.system('x')\ndef a():\n    pass\n"}, "exactly one function"),
+        ({"source": "x" * 20_000}, "at most 12000"),
+        ({"name": "Bad-Name"}, "snake_case"),
+        ({"input_schema": {"type": "string"}}, '"type": "object"'),
+        ({"input_schema": {"type": "object", "properties": {"a": {"type": 5}}}}, "not valid JSON Schema"),
+        ({"output_schema": {"type": "nonsense"}}, "output_schema is not valid"),
+    ],
+)
+def test_a_definition_is_checked(change: dict[str, Any], problem: str) -> None:
+    arguments = {"name": "sha", "description": "d", "input_schema": SCHEMA, "source": SHA, **change}
+    assert problem in str(check_definition(arguments))
+
+
+async def test_a_created_tool_is_offered_from_the_next_step_and_runs_sandboxed() -> None:
+    offered: list[list[str]] = []
+
+    def then(action: ModelResponse) -> Any:
+        def respond(request: ModelRequest) -> ModelResponse:
+            offered.append([t.name for t in request.tools])
+            return action
+
+        return respond
+
+    model = ScriptedModel([then(create()), then(call("synth__sha", text="abc")), then(finish("done"))])
+    async with AgentHost(model=model, policy=ON) as host:
+        result = await host.run("hash abc")
+    assert "create_tool" in offered[0] and "synth__sha" not in offered[0]
+    assert "synth__sha" in offered[1]
+    creation, use = result.steps[0], result.steps[1]
+    assert creation.tool_calls[0].arguments["source"] == SHA  # the step records exactly what code runs
+    assert "created synth__sha" in creation.observations[0].content
+    assert use.observations[0].content == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert not use.observations[0].is_error
+
+
+async def test_a_failing_tool_shows_its_traceback_and_can_be_revised() -> None:
+    broken = "def sha(text):\n    return int(text)\n"
+    model = ScriptedModel(
+        [create(source=broken), call("synth__sha", text="abc"), create(), call("synth__sha", text="abc"), finish("ok")]
+    )
+    async with AgentHost(model=model, policy=ON) as host:
+        result = await host.run("hash abc")
+    failed = result.steps[1].observations[0]
+    assert failed.is_error
+    assert "ValueError: invalid literal for int()" in failed.content
+    assert "line 2, in sha: return int(text)" in failed.content
+    assert "3 revisions left" in failed.content
+    assert "revised synth__sha (revision 1 of 3)" in result.steps[2].observations[0].content
+    assert not result.steps[3].observations[0].is_error
+
+
+async def test_after_the_last_revision_a_failing_tool_is_withdrawn() -> None:
+    broken = "def sha(text):\n    raise RuntimeError('still broken')\n"
+    script = [create(source=broken), call("synth__sha", text="a")] * 4
+    model = ScriptedModel([*script, create(), finish("gave up")])
+    async with AgentHost(model=model, policy=ON) as host:
+        result = await host.run("hash a")
+    last_call = result.steps[7].observations[0]
+    assert "withdrawn after 3 revisions" in last_call.content
+    again = result.steps[8].observations[0]
+    assert again.is_error and "was withdrawn" in again.content
+
+
+async def test_a_result_that_breaks_its_output_schema_is_an_error() -> None:
+    model = ScriptedModel([create(output_schema={"type": "integer"}), call("synth__sha", text="a"), finish("x")])
+    async with AgentHost(model=model, policy=ON) as host:
+        result = await host.run("hash a")
+    obs = result.steps[1].observations[0]
+    assert obs.is_error and "fails its output schema" in obs.content
+
+
+async def test_a_name_taken_by_another_tool_is_refused() -> None:
+    @tool(name="synth__sha")
+    def other(text: str) -> str:
+        """Another tool."""
+        return text
+
+    model = ScriptedModel([create(), finish("x")])
+    async with AgentHost(model=model, policy=ON, tools=[other]) as host:
+        result = await host.run("hash")
+    assert "taken by another tool" in result.steps[0].observations[0].content
+
+
+async def test_synthesis_is_off_by_default() -> None:
+    async with AgentHost(model=ScriptedModel([create(), finish("x")])) as host:
+        result = await host.run("hash")
+        assert "create_tool" not in [t.name for t in await host.list_tools()]
+    assert "unknown tool 'create_tool'" in result.steps[0].observations[0].content
+
+
+async def test_approval_is_asked_with_the_source_under_suggest() -> None:
+    asked: list[ApprovalRequest] = []
+
+    async def approver(request: ApprovalRequest) -> ApprovalDecision:
+        asked.append(request)
+        return ApprovalDecision(approved=request.tool == "create_tool", reason="checked by a test")
+
+    policy = ON.model_copy(update={"permissions": Permissions(autonomy="suggest")})
+    model = ScriptedModel([create(), call("synth__sha", text="a"), finish("x")])
+    async with AgentHost(model=model, policy=policy, approver=approver) as host:
+        result = await host.run("hash")
+    assert [r.tool for r in asked] == ["create_tool", "synth__sha"]
+    assert asked[0].arguments["source"] == SHA
+    assert result.steps[1].observations[0].denied  # calls of the written tool are asked about too
+
+
+async def test_a_deny_rule_forbids_synthesis() -> None:
+    policy = ON.model_copy(update={"permissions": Permissions(deny=("create_tool",))})
+    model = ScriptedModel([create(), call("synth__sha", text="a"), finish("x")])
+    async with AgentHost(model=model, policy=policy) as host:
+        result = await host.run("hash")
+    assert result.steps[0].observations[0].denied
+    assert "unknown tool 'synth__sha'" in result.steps[1].observations[0].content
+
+
+def test_without_bubblewrap_synthesis_cannot_be_turned_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real(name, *a, **k))  # pyright: ignore[reportUnknownLambdaType, reportUnknownArgumentType]
+    with pytest.raises(ConfigError, match="apt-get install -y bubblewrap"):
+        AgentHost(model=ScriptedModel([]), policy=ON)
