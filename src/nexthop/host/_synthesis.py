@@ -22,7 +22,7 @@ import ast
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,11 +30,20 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from nexthop._toolset import ToolDef
+from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import Observation, ToolCall
 from nexthop.host._sandbox import SandboxConfig, SandboxOutcome, run_sandboxed
+from nexthop.host._sandbox_mounts import bwrap_path, package_mounts, runtime_mounts
 
-__all__ = ["CREATE_TOOL", "PREFIX", "SynthesisToolset", "SynthesizedTool", "check_definition"]
+__all__ = [
+    "CREATE_TOOL",
+    "PREFIX",
+    "SynthesisToolset",
+    "SynthesizedTool",
+    "check_definition",
+    "require_sandbox",
+    "synthesis_toolsets",
+]
 
 PREFIX = "synth__"
 MAX_NAME = 48
@@ -152,7 +161,7 @@ class SynthesisToolset:
 
     Args:
         sandbox: Limits, mounts and packages of every call's sandbox.
-        taken: Returns the names of the other tools on offer (a new tool may not shadow one).
+        taken: Returns the other tools on offer (a new tool may not shadow one).
         max_revisions: Rewrites allowed per tool; a tool that fails after the last is withdrawn.
         max_source_chars: Longest source accepted (characters).
     """
@@ -161,7 +170,7 @@ class SynthesisToolset:
         self,
         sandbox: SandboxConfig | None = None,
         *,
-        taken: Callable[[], Awaitable[set[str]]] | None = None,
+        taken: Callable[[], Awaitable[Sequence[ToolDef]]] | None = None,
         max_revisions: int = 3,
         max_source_chars: int = 12_000,
     ) -> None:
@@ -201,7 +210,7 @@ class SynthesisToolset:
         name = checked.definition.name
         if name in self.withdrawn:
             return f"create_tool refused: {name} was withdrawn after {self.max_revisions} revisions", True
-        if self._taken is not None and name not in self.tools and name in await self._taken():
+        if self._taken is not None and name not in self.tools and name in {t.name for t in await self._taken()}:
             return f"create_tool refused: the name {name} is taken by another tool", True
         old = self.tools.get(name)
         if old is not None:
@@ -225,6 +234,27 @@ class SynthesisToolset:
     def _withdraw(self, name: str) -> None:
         self.tools.pop(name, None)
         self.withdrawn.add(name)
+
+
+def require_sandbox(config: SandboxConfig | None) -> SandboxConfig:
+    """The sandbox settings, once it is known the sandbox can start here.
+
+    Raises:
+        SandboxUnavailable: bubblewrap or ``ldd`` is missing (the message says how to install it).
+        ConfigError: An allowlisted package is not installed.
+    """
+    bwrap_path()
+    runtime_mounts()
+    config = config or SandboxConfig()
+    package_mounts(config.packages)
+    return config
+
+
+def synthesis_toolsets(
+    sandbox: SandboxConfig | None, taken: Callable[[], Awaitable[Sequence[ToolDef]]]
+) -> list[Toolset]:
+    """A fresh `SynthesisToolset` for one run when synthesis is on (``sandbox`` given), else none."""
+    return [] if sandbox is None else [SynthesisToolset(sandbox, taken=taken)]
 
 
 def _failure(outcome: SandboxOutcome, tool: SynthesizedTool) -> str | None:
