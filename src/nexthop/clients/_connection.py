@@ -33,6 +33,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TextIO, cast
 
 import anyio
+import httpx2
 import mcp
 import mcp_types
 import tenacity
@@ -49,6 +50,7 @@ from nexthop.clients._callbacks import ClientHooks, RunBinding, ServerCallbacks,
 from nexthop.clients._calls import PendingCall, call_observation, describe, error_observation
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
 from nexthop.clients._features import ConnectionFeatures, ConnectionState
+from nexthop.clients._oauth import default_auth
 from nexthop.clients._resources import (
     LIST_RESOURCES,
     READ_RESOURCE,
@@ -157,6 +159,7 @@ class MCPConnection(ConnectionFeatures):
         mode: str = "auto",
         default_timeout_s: float | None = None,
         hooks: ClientHooks | None = None,
+        auth: httpx2.Auth | None = None,
     ) -> MCPConnection:
         """Build a connection from a parsed server entry (stdio, HTTP or SSE).
 
@@ -168,6 +171,8 @@ class MCPConnection(ConnectionFeatures):
             hooks: The host's answers to servers' questions (sampling, elicitation,
                 roots, log observers); the entry's ``sampling`` and ``roots`` override
                 the defaults there.
+            auth: Signs HTTP requests; None uses the entry's OAuth settings and stored
+                tokens (`default_auth`: never a browser; a needed sign-in fails the connection).
         """
         new_target: Callable[[], Any] | None = None
         match config:
@@ -176,7 +181,8 @@ class MCPConnection(ConnectionFeatures):
                     command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd
                 )
             case HTTPServerConfig():
-                new_target = functools.partial(_http_transport, config.url, dict(config.headers))
+                auth = auth if auth is not None else default_auth(config)
+                new_target = functools.partial(_http_transport, config.url, dict(config.headers), auth)
                 target = new_target()
             case SSEServerConfig():
                 new_target = functools.partial(sse_client, config.url, headers=dict(config.headers))
@@ -455,7 +461,7 @@ class MCPConnection(ConnectionFeatures):
             tools += [
                 t
                 for t in builtin_tools(self.name, TOOL_SEPARATOR)
-                if t.remote_name not in own and self._allowed(t.name)
+                if t.remote_name not in own and self._allowed(t.remote_name or "")
             ]
         return tools
 
@@ -521,5 +527,5 @@ class MCPConnection(ConnectionFeatures):
         )
 
 
-def _http_transport(url: str, headers: dict[str, str]) -> Any:
-    return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+def _http_transport(url: str, headers: dict[str, str], auth: httpx2.Auth | None = None) -> Any:
+    return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers, auth=auth))

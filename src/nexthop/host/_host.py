@@ -15,6 +15,7 @@ import anyio.abc
 from nexthop._exceptions import ConfigError
 from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import RunResult, Trajectory
+from nexthop.clients._callbacks import ClientHooks, Elicitor, SamplingApprover, bind_run
 from nexthop.clients._config import ServerConfig
 from nexthop.clients._connection import MCPConnection
 from nexthop.clients._group import ServerGroup
@@ -23,6 +24,7 @@ from nexthop.host._dispatch import CallChecks
 from nexthop.host._loop import Emit, RunEvent, RunSetup, run_loop
 from nexthop.host._retry import model_reflection, run_with_retries
 from nexthop.host._sandbox import SandboxConfig
+from nexthop.host._server_events import RunServerEvents, model_sampler
 from nexthop.host._synthesis import require_sandbox, synthesis_toolsets
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._validation import ArgumentValidator
@@ -53,12 +55,18 @@ class ServerState:
         state: ``pending``, ``connected``, ``failed`` or ``closed``.
         error: One line saying why it failed (untrusted: it may quote the server's stderr).
         protocol_version: The MCP revision spoken, once connected.
+        last_error: The most recent failure, kept after the server came back.
+        restarts: How many times it was restarted after it died.
+        capabilities: What it declared (``tools``, ``resources``, ``prompts`` ...).
     """
 
     name: str
     state: str
     error: str | None
     protocol_version: str | None
+    last_error: str | None = None
+    restarts: int = 0
+    capabilities: tuple[str, ...] = ()
 
 
 Observer = Callable[[RunEvent], Awaitable[None] | None]
@@ -88,6 +96,9 @@ class AgentHost:
             None keeps the built-in default (60 s).
         sandbox: Limits, mounts (the run's roots) and packages of synthesized tools'
             sandbox, used when ``policy.synthesize`` is on (docs/synthesis.md).
+        hooks: Answers to servers' questions (sampling policy, elicitor, roots, event
+            observers; see `ClientHooks`); sampling is answered by ``model`` unless the
+            hooks name another sampler. Default: sampling off, nobody to ask, no roots.
 
     Raises:
         TypeError: An entry of ``policies`` has no ``start`` method.
@@ -121,16 +132,20 @@ class AgentHost:
         approver: Approver | None = None,
         tool_timeout_s: float | None = None,
         sandbox: SandboxConfig | None = None,
+        hooks: ClientHooks | None = None,
     ) -> None:
         self.policy = policy or PolicyConfig()
         for p in policies:
             if not isinstance(p, Policy):  # pyright: ignore[reportUnnecessaryIsInstance] - callers may be untyped
                 raise TypeError(f"policies takes objects with a start() method (a Policy), got {p!r}")
         self.policies: list[Policy] = list(policies)
+        self.hooks = hooks or ClientHooks()
         if tool_timeout_s is not None and not tool_timeout_s > 0:  # `not >` also refuses NaN
             raise ConfigError(f"the tool timeout must be a positive number of seconds, got {tool_timeout_s}")
         connections = [
-            s if isinstance(s, MCPConnection) else MCPConnection.from_config(s, default_timeout_s=tool_timeout_s)
+            s
+            if isinstance(s, MCPConnection)
+            else MCPConnection.from_config(s, default_timeout_s=tool_timeout_s, hooks=self.hooks)
             for s in servers
         ]
         self.model = model
@@ -139,6 +154,7 @@ class AgentHost:
         self.max_steps = max_steps
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.settings = settings or ModelSettings()
+        self.hooks.sampler = self.hooks.sampler or model_sampler(model, self.settings)
         self.max_observation_chars = max_observation_chars
         self.observers: list[Observer] = list(observers)
         self.approver = approver
@@ -174,7 +190,15 @@ class AgentHost:
     def server_states(self) -> list[ServerState]:
         """Each configured server's state, in config order: name, ``connected``/``failed``/..., error."""
         return [
-            ServerState(name=c.name, state=c.state, error=c.error, protocol_version=c.protocol_version)
+            ServerState(
+                name=c.name,
+                state=c.state,
+                error=c.error,
+                protocol_version=c.protocol_version,
+                last_error=c.last_error,
+                restarts=c.restarts,
+                capabilities=c.capabilities,
+            )
             for c in self.servers.connections.values()
         ]
 
@@ -210,6 +234,8 @@ class AgentHost:
         on_event: Observer | None = None,
         approver: Approver | None = None,
         retries: int = 0,
+        elicitor: Elicitor | None = None,
+        approve_sampling: SamplingApprover | None = None,
     ) -> RunResult:
         """Run a task to its end, and again, up to ``retries`` times, while it stops early.
 
@@ -227,6 +253,9 @@ class AgentHost:
                 the failed attempt as memory, with a short reflection the model wrote on
                 what went wrong (Reflexion, arXiv 2303.11366). Budgets apply per attempt.
                 0, the default, never retries.
+            elicitor: Who this run's servers' elicitations go to, instead of the host's
+                (a served host forwards them to its calling client).
+            approve_sampling: Who approves this run's servers' sampling under ``ask``.
 
         Returns:
             The `RunResult`, whatever the outcome: an early stop (step budget, model
@@ -260,7 +289,14 @@ class AgentHost:
                 checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),
                 policies=policies,
             )
-            return await run_loop(Trajectory(task=task, context=context, memory=memory), setup, emit)
+            trajectory = Trajectory(task=task, context=context, memory=memory)
+            # Servers' sampling, elicitation and logs during this run are the run's (see RunServerEvents).
+            events = RunServerEvents(
+                trajectory, self.policy.max_tokens, elicitor=elicitor, approve_sampling=approve_sampling
+            )
+            setup.server_events = events.drain
+            with bind_run(events.binding):
+                return await run_loop(trajectory, setup, emit)
 
         if retries == 0:
             return await attempt(memory, emit)

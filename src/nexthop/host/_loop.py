@@ -79,6 +79,8 @@ class RunSetup:
     settings: ModelSettings
     checks: CallChecks
     policies: Sequence[RunPolicy] = field(default_factory=list[RunPolicy])
+    server_events: Callable[[], tuple[Usage, list[PolicyRecord]]] | None = None
+    """Drained after each step's calls: tokens servers sampled (counted as the step's) and their records."""
 
 
 class _Stop(Exception):  # noqa: N818 - control flow, never escapes the loop
@@ -151,16 +153,18 @@ class _Run:
             )
         )
         dispatched = await dispatch(response.tool_calls, routes, view, self.setup.checks)
+        sampled, server_records = self.setup.server_events() if self.setup.server_events else (Usage(), [])
+        self.usage = self.usage + sampled
         answers, stop = self.judge(self.view(index), response, dispatched.observations)
         step = Step(
             index=index,
             thought=response.thought,
             tool_calls=response.tool_calls,
             observations=dispatched.observations,
-            usage=response.usage,
+            usage=response.usage + sampled,
             duration_s=anyio.current_time() - step_start,
             hint="\n".join(answers.hints),
-            records=(*offered, *dispatched.records, *answers.records),
+            records=(*offered, *dispatched.records, *server_records, *answers.records),
         )
         self.trajectory.steps.append(step)
         await self.emit(step)
