@@ -23,6 +23,7 @@ test: install  ## lint and type-check, then every test: unit, integration over r
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/pyright -p pyproject.toml
 	bash examples/setup.sh
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)  # the synthesis sandbox
 	$(VENV)/bin/pytest
 
 lint: install
