@@ -189,3 +189,18 @@ async def test_negative_retries_are_refused() -> None:
     async with AgentHost(model=ScriptedModel([])) as host:
         with pytest.raises(ConfigError, match="retries"):
             await host.run("t", retries=-1)
+
+
+async def test_a_reflection_the_model_fails_to_write_still_leads_to_the_retry() -> None:
+    from nexthop import ModelError
+
+    def broken(request: ModelRequest) -> ModelResponse:
+        raise ModelError("the provider is down")
+
+    model = ScriptedModel([call("add", a=1, b=1), broken, finish("2")])
+    async with AgentHost(model=model, tools=[add], max_steps=1) as host:
+        result = await host.run("add 1 and 1", retries=1)
+    assert (result.status, result.result) == ("completed", "2")
+    (first,) = result.attempts
+    assert (first.termination.kind, first.reflection) == ("max_steps", "")
+    assert "Reflection on that attempt" not in result.trajectory.task_message()
