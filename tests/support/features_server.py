@@ -1,4 +1,4 @@
-"""An MCP server that asks its client things: sampling, elicitation (form and URL), roots, logs; with resources and prompts.
+"""An MCP server that asks its client things (sampling, elicitation, roots, logs), with resources and prompts.
 
 In-memory (``make_server()``) or over stdio (``python features_server.py NAME``). Its
 sampling, elicitation and roots go through ``Resolve(...)`` markers, which the SDK
@@ -8,12 +8,14 @@ sends as requests on 2025-11-25 and as input-required rounds on 2026-07-28.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Annotated, Literal
 
 from mcp.server import MCPServer
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Elicit, ListRoots, Resolve, Sample
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent
 from pydantic import BaseModel, Field
 
@@ -83,8 +85,10 @@ def make_server(name: str = "features") -> MCPServer:
     @mcp.tool()
     async def chatty(ctx: Context) -> str:
         """Log two messages while working."""
-        await ctx.info("starting the work")
-        await ctx.warning("almost out of coffee")
+        with warnings.catch_warnings():  # logging is deprecated in 2026-07-28, still sent when asked for
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.info("starting the work")
+            await ctx.warning("almost out of coffee")
         return "done"
 
     @mcp.resource("notes://today", name="today", mime_type="text/plain", description="Today's notes")
