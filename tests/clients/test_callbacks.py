@@ -139,7 +139,7 @@ async def test_changed_roots_are_announced_and_offered() -> None:
             await changed.wait()
         after = await conn.call_tool(ToolCall(id="r2", name="f__roots"))
         conn.close()
-    assert (before.content, after.content) == ("file:///srv/one", "file:///srv/two")
+        assert (before.content, after.content) == ("file:///srv/one", "file:///srv/two")
 
 
 @REVISIONS

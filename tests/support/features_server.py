@@ -53,7 +53,7 @@ def make_server(name: str = "features") -> MCPServer:
     mcp = MCPServer(name)
 
     @mcp.tool()
-    def summarise(text: str, summary: Annotated[CreateMessageResult, Resolve(lambda text: _ask_summary(text))]) -> str:
+    def summarise(text: str, summary: Annotated[CreateMessageResult, Resolve(_ask_summary)]) -> str:
         """Summarise text with the client's model."""
         content = summary.content
         return f"{summary.model}: {content.text if isinstance(content, TextContent) else '?'}"
@@ -87,8 +87,8 @@ def make_server(name: str = "features") -> MCPServer:
         """Log two messages while working."""
         with warnings.catch_warnings():  # logging is deprecated in 2026-07-28, still sent when asked for
             warnings.simplefilter("ignore", MCPDeprecationWarning)
-            await ctx.info("starting the work")
-            await ctx.warning("almost out of coffee")
+            await ctx.info("starting the work")  # pyright: ignore[reportDeprecated]
+            await ctx.warning("almost out of coffee")  # pyright: ignore[reportDeprecated]
         return "done"
 
     @mcp.resource("notes://today", name="today", mime_type="text/plain", description="Today's notes")
