@@ -51,20 +51,25 @@ MAX_NAME = 48
 CREATE_TOOL = ToolDef(
     name="create_tool",
     description=(
-        "Write a new tool when none on offer can do a step. Give a snake_case name, a description, "
-        "a JSON Schema (type object) for its arguments, and the Python source of ONE function whose keyword "
-        "parameters are the schema's properties and which returns a JSON value. Only the standard library is "
-        "available; no network; it cannot see the host's files, so pass data in as arguments and use the "
-        f"result. It is offered as {PREFIX}<name> from the next step. Calling create_tool again with the same "
-        "name revises it."
+        f"Write a new Python tool when no tool on offer can do a step; it is offered as {PREFIX}<name> from "
+        "the next step. Calling create_tool again with the same name revises it. The tool runs sandboxed: "
+        "standard library only, no network, no access to the host's files, so pass data in as arguments and "
+        "use the result it returns."
     ),
     input_schema={
         "type": "object",
         "properties": {
-            "name": {"type": "string", "description": "snake_case, e.g. sha256_text"},
+            "name": {"type": "string", "description": f"snake_case, e.g. word_count; called as {PREFIX}<name>"},
             "description": {"type": "string", "description": "what the tool does"},
-            "input_schema": {"type": "object", "description": "JSON Schema of the arguments (type object)"},
-            "source": {"type": "string", "description": "Python source of one function (imports allowed)"},
+            "input_schema": {
+                "type": "object",
+                "description": "JSON Schema of the arguments: type object, one property per parameter",
+            },
+            "source": {
+                "type": "string",
+                "description": "Python source of ONE function (imports allowed) whose parameters are the "
+                "input_schema's properties and which returns a JSON value",
+            },
             "output_schema": {"type": "object", "description": "optional JSON Schema of the result"},
         },
         "required": ["name", "description", "input_schema", "source"],
