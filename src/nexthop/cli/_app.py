@@ -27,6 +27,15 @@ from nexthop._exceptions import ConfigError, ModelError, NexthopError, ServerCon
 from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import RunResult
+from nexthop.cli._features import (
+    add_client_flags,
+    add_prompt_flag,
+    catalog_json,
+    client_hooks,
+    print_catalogs,
+    server_catalogs,
+    task_text,
+)
 from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
 from nexthop.clients._config import ServerConfig, parse_server_flag
@@ -78,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", parents=[servers], help="run a task", description="Run a task with the configured MCP servers' tools."
     )
-    run.add_argument("task", help="the goal, in plain language")
+    run.add_argument(
+        "task", nargs="?", default=None, help="the goal, in plain language (@server:uri attaches a resource)"
+    )
     run.add_argument(
         "--model",
         default=None,
@@ -96,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the RunResult with its trajectory as JSON on stdout")
     run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
     add_policy_flags(run)
+    add_client_flags(run)
+    add_prompt_flag(run)
 
     serve = sub.add_parser(
         "serve",
@@ -112,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to 127.0.0.1)",
     )
     add_policy_flags(serve)
+    add_client_flags(serve)
     serve.add_argument(
         "--allow-host",
         action="append",
@@ -214,13 +228,15 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 policy=policy,
                 approver=terminal_approver(console, before_prompt=printer.stop),
                 tool_timeout_s=args.tool_timeout,
+                hooks=client_hooks(args, console, printer.stop),
             )
             await stack.enter_async_context(host)
         printer.servers(host.server_states())
+        task = await task_text(host, args.task, args.prompt)
         if not args.quiet:
-            console.print(f"[bold]task:[/] {shown(args.task, 2000)}  [dim](model {shown(model.name, 200)})[/]")
+            console.print(f"[bold]task:[/] {shown(task, 2000)}  [dim](model {shown(model.name, 200)})[/]")
         try:
-            await host.run(args.task, on_event=show, retries=args.retries)
+            await host.run(task, on_event=show, retries=args.retries)
         finally:
             printer.stop()
             if result is not None:
@@ -256,6 +272,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
         max_steps=args.max_steps,
         policy=policy,
         tool_timeout_s=args.tool_timeout,
+        hooks=client_hooks(args, None),  # served: each run asks its own calling client
     )
     async with host:
         StepPrinter(console, quiet=True).servers(host.server_states())
@@ -301,6 +318,7 @@ async def _tools(args: argparse.Namespace, console: Console) -> int:
     with console.status("connecting to servers"):
         async with AgentHost(model=_NoModel(), servers=servers, strict=args.strict) as host:
             states, tools = host.server_states(), await host.list_tools()
+            catalogs = await server_catalogs(host)
     changed = _review_pins(args, console, tools)
     if args.json:
         out = {
@@ -308,6 +326,9 @@ async def _tools(args: argparse.Namespace, console: Console) -> int:
                 "status": s.state,
                 "error": s.error,
                 "protocol_version": s.protocol_version,
+                "last_error": s.last_error,
+                "restarts": s.restarts,
+                **catalog_json(catalogs.get(s.name)),
                 "tools": [
                     {**t.model_dump(exclude={"kind"}), "blocked": t.name in changed}
                     for t in tools
@@ -319,6 +340,7 @@ async def _tools(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(out, indent=2))  # ASCII only: every other character is escaped
     else:
         print_tools(Console(highlight=False), console, states, tools)
+        print_catalogs(Console(highlight=False), catalogs)
     return 0 if all(s.state == "connected" for s in states) else EXIT_CODES["servers"]
 
 
