@@ -1,0 +1,138 @@
+"""OpenAIModel against a real llama-cpp-python OpenAI-compatible server on the embedded GGUF.
+
+The server is llama-cpp-python's own (``llama_cpp.server``, started through
+``tests/support/llama_server.py``, which turns off the AMX code paths these VMs fault
+on) with the stock ``chatml-function-calling`` handler, on a free port for each test and
+stopped after it. These need the ``local`` and ``llama-server`` extras; the model runs on
+the CPU, so the task is tiny.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from anyio.abc import Process
+from anyio.streams.text import TextReceiveStream
+
+from nexthop import AgentHost, tool
+from nexthop.models._openai import OpenAIModel
+from nexthop.models._weights import ensure_embedded_model
+
+pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
+
+LAUNCHER = Path(__file__).resolve().parents[1] / "support" / "llama_server.py"
+START_TIMEOUT_S = 120  # loading the 1.1 GB GGUF takes seconds, more on a busy machine
+READY = "Uvicorn running on "
+
+
+@asynccontextmanager
+async def _llama_server() -> AsyncIterator[str]:
+    """Start the server on port 0 and yield its base URL (``http://127.0.0.1:<port>/v1``)."""
+    try:
+        import llama_cpp.server.app  # noqa: F401 - the import is the check that the extras are in
+    except ImportError as e:  # pragma: no cover - the message says what to install
+        pytest.fail(f"needs the extras: pip install -e '.[local,llama-server]' ({e})")
+    command = [
+        sys.executable, str(LAUNCHER),
+        "--model", str(ensure_embedded_model(progress=False)),
+        "--model_alias", "qwen",
+        "--chat_format", "chatml-function-calling",
+        "--n_ctx", "4096", "--n_threads", "2",
+        "--host", "127.0.0.1", "--port", "0",
+    ]  # fmt: skip
+    process = await anyio.open_process(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log: list[str] = []
+    url: list[str] = []
+    ready = anyio.Event()
+    try:
+        async with anyio.create_task_group() as tg:
+            # The log is drained for the server's whole life: a full pipe would block it.
+            tg.start_soon(_drain, process, log, url, ready)
+            with anyio.fail_after(START_TIMEOUT_S):
+                await ready.wait()
+            if not url:
+                pytest.fail(f"llama_cpp.server exited before listening:\n{''.join(log)[-3000:]}")
+            try:
+                yield f"{url[0]}/v1"
+            finally:
+                process.terminate()
+    finally:
+        with anyio.move_on_after(10, shield=True):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _drain(process: Process, log: list[str], url: list[str], ready: anyio.Event) -> None:
+    assert process.stderr is not None
+    async for chunk in TextReceiveStream(process.stderr):
+        log.append(chunk)
+        text = "".join(log[-3:])
+        if not ready.is_set() and READY in text:
+            url.append(text.split(READY, 1)[1].split()[0])
+            ready.set()
+    ready.set()  # the server exited: stop waiting either way
+
+
+async def test_the_real_server_refuses_null_content_and_takes_ours() -> None:
+    """The schema the fake enforces (tests/support/fake_provider.py) is the real one."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    async with _llama_server() as base_url, httpx2.AsyncClient(base_url=base_url, timeout=120) as http:
+        null = await http.post(
+            "/chat/completions",
+            json={
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                ]
+            },
+        )
+        assert null.status_code == 500, null.text
+        assert "content" in null.json()["error"]["message"]
+        empty = await http.post(
+            "/chat/completions",
+            json={
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "", "tool_calls": [call]},
+                    {"role": "user", "content": "Say ok."},
+                ],
+                "max_tokens": 2,
+            },
+        )
+        assert empty.status_code == 200, empty.text
+
+
+async def test_openai_model_runs_a_tool_task_on_the_real_server() -> None:
+    orders: dict[int, str] = {}
+
+    @tool
+    def record_order(order_id: int, customer: str) -> str:
+        """Record one order in the order book.
+
+        Args:
+            order_id: The order's number.
+            customer: The customer's name.
+        """
+        orders[order_id] = customer
+        return f"order {order_id} recorded for {customer}"
+
+    task = "Record order 7 for the customer Ada. Then finish."
+    async with _llama_server() as base_url:
+        # tool_results=user: chatml-function-calling renders no tool messages (docs/models.md).
+        model = OpenAIModel("qwen", base_url=base_url, tool_results="user", temperature=0.0, max_retries=0)
+        async with AgentHost(model=model, tools=[record_order], max_steps=4) as host:
+            with anyio.fail_after(600):
+                result = await host.run(task)
+        await model.aclose()
+    calls = [(c.name, c.arguments) for s in result.steps for c in s.tool_calls]
+    assert orders == {7: "Ada"}, calls
+    assert result.termination.kind == "completed", (result.termination, calls)
