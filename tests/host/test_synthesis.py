@@ -6,15 +6,21 @@ Needs bubblewrap (``make test`` installs it).
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel, tool
 from nexthop._exceptions import ConfigError
+from nexthop.cli._tool_library import print_library, save_tools
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest
 from nexthop.host._synthesis import check_definition
+from nexthop.host._tool_library import SavedTool, ToolLibrary
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._permissions import Permissions
@@ -23,6 +29,13 @@ pytestmark = pytest.mark.anyio
 ON = PolicyConfig(synthesize=True, doom_loop_n=0)
 SHA = "import hashlib\n\ndef sha(text):\n    return hashlib.sha256(text.encode()).hexdigest()\n"
 SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+
+
+@pytest.fixture(autouse=True)
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ToolLibrary:
+    """Each test gets its own user data folder, so runs never write the developer's tool library."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return ToolLibrary()
 
 
 def create(name: str = "sha", source: str = SHA, **extra: Any) -> ModelResponse:
@@ -154,3 +167,55 @@ def test_without_bubblewrap_synthesis_cannot_be_turned_on(monkeypatch: pytest.Mo
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real(name, *a, **k))  # pyright: ignore[reportUnknownLambdaType, reportUnknownArgumentType]
     with pytest.raises(ConfigError, match="apt-get install -y bubblewrap"):
         AgentHost(model=ScriptedModel([]), policy=ON)
+
+
+async def test_a_tool_that_worked_is_a_candidate_and_once_saved_is_offered_in_later_runs(library: ToolLibrary) -> None:
+    failing = "def bad(text):\n    raise ValueError(text)\n"
+    model = ScriptedModel(
+        [create(), call("synth__sha", text="a"), create("bad", failing), call("synth__bad", text="a"), finish("x")]
+    )
+    async with AgentHost(model=model, policy=ON) as host:
+        await host.run("hash a")
+    [candidate] = library.candidates()  # only the tool that returned a result
+    assert (candidate.name, candidate.source, candidate.task) == ("sha", SHA, "hash a")
+    assert candidate.run_id and not library.offered()
+
+    out = Console(file=io.StringIO(), width=200)
+    assert save_tools(["sha"], out, library) == 0
+    assert "saved synth__sha" in out.file.getvalue()  # pyright: ignore[reportAttributeAccessIssue]
+    later = ScriptedModel([call("synth__sha", text="abc"), finish("x")])
+    async with AgentHost(model=later, policy=ON) as host:
+        result = await host.run("hash abc again")
+    assert result.steps[0].observations[0].content.startswith("ba7816bf")
+
+
+async def test_a_saved_tool_whose_source_changed_is_withheld_until_saved_again(library: ToolLibrary) -> None:
+    model = ScriptedModel([create(), call("synth__sha", text="a"), finish("x")])
+    async with AgentHost(model=model, policy=ON) as host:
+        await host.run("hash a")
+    library.save("sha")
+    path = library.folder / "saved" / "sha.json"
+    data = json.loads(path.read_text())  # noqa: ASYNC240 - a test tampering with the file
+    path.write_text(json.dumps({**data, "source": data["source"].replace("sha256", "md5")}))  # noqa: ASYNC240
+    async with AgentHost(model=ScriptedModel([call("synth__sha", text="a"), finish("x")]), policy=ON) as host:
+        result = await host.run("hash a")
+    assert "unknown tool 'synth__sha'" in result.steps[0].observations[0].content
+    out = Console(file=io.StringIO(), width=200)
+    print_library(out, library)
+    assert "changed: save again" in out.file.getvalue()  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def test_saving_an_unknown_tool_names_the_candidates(library: ToolLibrary) -> None:
+    with pytest.raises(ConfigError, match="candidates: none"):
+        save_tools(["nope"], Console(file=io.StringIO()), library)
+
+
+def test_nexthop_tools_save_approves_a_candidate_without_any_server(
+    library: ToolLibrary, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nexthop.cli._app import main
+
+    library.add_candidate(SavedTool(name="sha", source=SHA, function="sha", input_schema=SCHEMA, task="hash a"))
+    assert main(["tools", "--save", "sha"]) == 0
+    assert "saved synth__sha" in capsys.readouterr().err
+    assert [t.name for t in library.offered()] == ["sha"]

