@@ -180,9 +180,9 @@ async def test_a_tool_that_worked_is_a_candidate_and_once_saved_is_offered_in_la
     assert (candidate.name, candidate.source, candidate.task) == ("sha", SHA, "hash a")
     assert candidate.run_id and not library.offered()
 
-    out = Console(file=io.StringIO(), width=200)
-    assert save_tools(["sha"], out, library) == 0
-    assert "saved synth__sha" in out.file.getvalue()  # pyright: ignore[reportAttributeAccessIssue]
+    buffer = io.StringIO()
+    assert save_tools(["sha"], Console(file=buffer, width=200), library) == 0
+    assert "saved synth__sha" in buffer.getvalue()
     later = ScriptedModel([call("synth__sha", text="abc"), finish("x")])
     async with AgentHost(model=later, policy=ON) as host:
         result = await host.run("hash abc again")
@@ -200,9 +200,9 @@ async def test_a_saved_tool_whose_source_changed_is_withheld_until_saved_again(l
     async with AgentHost(model=ScriptedModel([call("synth__sha", text="a"), finish("x")]), policy=ON) as host:
         result = await host.run("hash a")
     assert "unknown tool 'synth__sha'" in result.steps[0].observations[0].content
-    out = Console(file=io.StringIO(), width=200)
-    print_library(out, library)
-    assert "changed: save again" in out.file.getvalue()  # pyright: ignore[reportAttributeAccessIssue]
+    buffer = io.StringIO()
+    print_library(Console(file=buffer, width=200), library)
+    assert "changed: save again" in buffer.getvalue()
 
 
 def test_saving_an_unknown_tool_names_the_candidates(library: ToolLibrary) -> None:
