@@ -77,6 +77,11 @@ class ServerGroup:
         for conn in self.connections.values():
             conn.close()
         tg, self._tg = self._tg, None
+        if isinstance(exc, Exception):
+            # The body's own error (a missing resource, a bad flag) propagates as itself, not
+            # wrapped in the connections' ExceptionGroup; the connections still end cleanly.
+            await tg.__aexit__(None, None, None)
+            return
         await tg.__aexit__(exc_type, exc, tb)
 
     async def list_tools(self) -> list[ToolDef]:
