@@ -159,6 +159,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="require 'Authorization: Bearer TOKEN' over HTTP; default $NEXTHOP_TOKEN; required off loopback",
     )
+    serve.add_argument(
+        "--publish-tools",
+        action="store_true",
+        help="also serve the tool library's saved tools (nexthop tools --save), each call in a bubblewrap sandbox",
+    )
 
     tools = sub.add_parser(
         "tools",
@@ -279,6 +284,10 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
     async with host:
         StepPrinter(console, quiet=True).servers(host.server_states())
         server = await build_server(host)
+        if args.publish_tools:  # the tool library's saved tools, each call sandboxed
+            from nexthop.servers._publish import publish_tools
+
+            publish_tools(server)
         if address is None:
             await serve_stdio(server)
         else:
