@@ -219,3 +219,38 @@ def test_nexthop_tools_save_approves_a_candidate_without_any_server(
     assert main(["tools", "--save", "sha"]) == 0
     assert "saved synth__sha" in capsys.readouterr().err
     assert [t.name for t in library.offered()] == ["sha"]
+
+
+def test_nexthop_run_synthesize_offers_to_keep_a_tool_that_worked(
+    library: ToolLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nexthop.cli._app import main
+
+    script = tmp_path / "script.json"
+    arguments = {"name": "sha", "description": "sha256", "input_schema": SCHEMA, "source": SHA}
+    steps = [
+        {"tool": "create_tool", "arguments": arguments},
+        {"tool": "synth__sha", "arguments": {"text": "abc"}},
+        {"tool": "finish", "arguments": {"result": "done"}},
+    ]
+    script.write_text(json.dumps(steps))
+    monkeypatch.setenv("NEXTHOP_MODEL", f"scripted:{script}")
+    assert main(["run", "--synthesize", "--max-steps", "5", "hash abc"]) == 0
+    assert "nexthop tools --save sha" in capsys.readouterr().err  # no terminal here: nothing saved
+    assert [t.name for t in library.candidates()] == ["sha"] and not library.saved()
+
+
+async def test_at_a_terminal_a_tool_is_saved_when_the_person_says_yes(
+    library: ToolLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nexthop.cli import _tool_library
+
+    since = _tool_library.library_time()
+    library.add_candidate(SavedTool(name="sha", source=SHA, function="sha", input_schema=SCHEMA))
+    monkeypatch.setattr(_tool_library.sys.stdin, "isatty", lambda: True)
+    asked: list[str] = []
+    monkeypatch.setattr(_tool_library.Confirm, "ask", lambda q, **_: asked.append(q) or True)  # pyright: ignore[reportUnknownLambdaType, reportUnknownArgumentType]
+    buffer = io.StringIO()
+    assert await _tool_library.offer_to_save(Console(file=buffer, width=200), since, library) == ["sha"]
+    assert "hashlib.sha256" in buffer.getvalue()  # the source is shown before the question
+    assert [t.name for t in library.offered()] == ["sha"] and len(asked) == 1

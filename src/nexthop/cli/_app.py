@@ -38,7 +38,7 @@ from nexthop.cli._features import (
 )
 from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
-from nexthop.cli._tool_library import add_library_flags, print_library, save_tools
+from nexthop.cli._tool_library import add_library_flags, library_time, offer_to_save, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
 from nexthop.models._model import Model, ModelRequest, ModelResponse
@@ -242,6 +242,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         task = await task_text(host, args.task, args.prompt)
         if not args.quiet:
             console.print(f"[bold]task:[/] {shown(task, 2000)}  [dim](model {shown(model.name, 200)})[/]")
+        started = library_time()
         try:
             await host.run(task, on_event=show, retries=args.retries)
         finally:
@@ -252,6 +253,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 # It comes from the model (maybe quoting a tool): cleaned; the JSON shows hidden characters escaped.
                 print(reveal(result.model_dump_json(indent=2)) if args.json else clean_text(result.result))
     assert result is not None
+    if policy.synthesize:  # tools the run wrote that worked: saved only on approval
+        await offer_to_save(console, started)
     return EXIT_CODES.get(result.termination.kind, 6)
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nexthop._exceptions import ConfigError
 
-__all__ = ["SavedTool", "ToolLibrary", "default_library_dir"]
+__all__ = ["SavedTool", "ToolLibrary", "default_library_dir", "library_time"]
 
 
 def default_library_dir() -> Path:
@@ -114,8 +114,12 @@ class ToolLibrary:
         return [t for t in self.saved() if t.approved]
 
 
-def _now() -> str:
+def library_time() -> str:
+    """Now, as the library stamps its files (UTC, ISO 8601, seconds): compare with `SavedTool.written_at`."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+_now = library_time
 
 
 def _read(path: Path) -> SavedTool | None:
