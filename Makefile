@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TASK ?= Read orders.csv, create a table orders (order_id INTEGER, customer TEXT, amount REAL) and insert every row, then query the total amount per customer and write the totals to totals.csv with the header customer,total.
 
-.PHONY: install demo test lint bench bench-tasks conformance clean
+.PHONY: install demo test lint bench bench-tasks bench-synthesis conformance clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: install  ## benchmarks that print figures
 bench-tasks: install  ## the task benchmark: 44 real tasks, nexthop beside a plain ReAct baseline (long: ~1 h per agent on 2 cores)
 	bash examples/setup.sh
 	$(PY) -m benchmarks.tasks --agent both $(BENCH_ARGS)
+
+bench-synthesis: install  ## tool synthesis: 22 tasks no server tool can do, synthesis on and off, embedded model (long)
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
+	$(PY) -m benchmarks.synthesis $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) examples/work

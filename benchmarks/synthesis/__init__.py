@@ -1,0 +1,1 @@
+"""The tool-synthesis benchmark: ToolCraft-shaped tasks, synthesis on and off (``make bench-synthesis``)."""
