@@ -72,15 +72,17 @@ async def test_a_client_without_elicitation_gets_a_clear_denial_not_a_hang() -> 
     assert obs["is_error"] and "does not support elicitation" in obs["content"]
 
 
-async def test_a_stateless_connection_is_denied_with_a_reason() -> None:
+async def test_a_stateless_connection_is_asked_through_input_required_rounds() -> None:
     seen: list[str] = []
     async with host() as h:
         server = await build_server(h)
         async with mcp.Client(server, elicitation_callback=answering(True, seen)) as client:
             assert client.protocol_version == "2026-07-28"
             record = await run(client)
+    (question,) = seen
+    assert "demo__add" in question and '"a": 2' in question
     obs = record["trajectory"]["steps"][0]["observations"][0]
-    assert obs["is_error"] and obs["content"].startswith("denied by policy")
+    assert (obs["content"], obs["is_error"]) == ("5", False)
 
 
 async def test_a_python_callback_approves_and_calls_outside_ask_run_freely() -> None:

@@ -9,6 +9,7 @@ trajectory or a run URI (after Autono's memory transfer, arXiv 2504.04650).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from nexthop._sanitize import clean_text, one_line
 from nexthop._trajectory import RunStatus, Step, TerminationReason, Trajectory, Usage
 from nexthop.host._host import AgentHost
 from nexthop.host._loop import RunEvent
-from nexthop.servers._elicit import elicitation_approver
+from nexthop.servers._elicit import CallerQuestions, InputBridge
 from nexthop.servers._runs import RUN_URI_PREFIX, RunRecord, RunRegistry
 
 __all__ = ["RunTaskOutput", "build_server", "describe_host"]
@@ -92,7 +93,10 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
     description = describe_host(host, summaries)
     from nexthop import __version__
 
-    server = MCPServer(name, instructions=description, log_level="WARNING", version=__version__)
+    bridge = InputBridge()  # keeps 2026-07-28 runs alive between the rounds of their questions
+    server = MCPServer(
+        name, instructions=description, log_level="WARNING", version=__version__, lifespan=bridge.lifespan
+    )
 
     @server.tool(name="run_task", description=description)
     async def run_task(
@@ -118,6 +122,8 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
         ] = 0,
     ) -> Annotated[CallToolResult, RunTaskOutput]:
         """Run a whole task and return its outcome; progress is reported once per step."""
+        if bridge.uses_rounds(ctx) and ctx.request_state:  # 2026-07-28: an answer for a run under way
+            return await bridge.drive(ctx, None)  # pyright: ignore[reportReturnType]
         # From an MCP client: cleaned where it enters, so no record, hint or model sees it raw.
         task, context = clean_text(task), clean_text(context)
         recalled = _recall(memory, runs)
@@ -126,18 +132,27 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
         async def on_event(event: RunEvent) -> None:
             record.observe(event)
             if isinstance(event, Step):
-                await ctx.report_progress(event.index, None, _progress_line(event))
+                with contextlib.suppress(Exception):  # a 2026-07-28 first round may have returned already
+                    await ctx.report_progress(event.index, None, _progress_line(event))
 
-        await host.run(
-            task,
-            context=context,
-            memory=recalled,
-            max_steps=max_steps,
-            on_event=on_event,
-            approver=elicitation_approver(ctx),
-            retries=retries,
-        )
-        return _tool_result(record)
+        async def run(ask: CallerQuestions) -> CallToolResult:
+            # The person behind the client approves calls and answers upstream servers' questions.
+            await host.run(
+                task,
+                context=context,
+                memory=recalled,
+                max_steps=max_steps,
+                on_event=on_event,
+                approver=ask.approve,
+                retries=retries,
+                elicitor=ask.elicit,
+                approve_sampling=ask.approve_sampling,
+            )
+            return _tool_result(record)
+
+        if bridge.uses_rounds(ctx):
+            return await bridge.drive(ctx, run)  # pyright: ignore[reportReturnType]
+        return await run(CallerQuestions(ctx))
 
     @server.resource(f"{RUN_URI_PREFIX}{{run_id}}", mime_type="application/json", name="run")
     def read_run(run_id: str) -> str:
