@@ -372,3 +372,15 @@ async def test_model_temperature_applies_when_the_run_sets_none(fake_provider: F
     await model.request(_bare(settings=ModelSettings(temperature=0.7)))
     await model.aclose()
     assert [r.body["temperature"] for r in fake_provider.requests] == [0.0, 0.7]
+
+
+async def test_an_empty_reply_sends_no_turn_but_its_nudge(fake_provider: FakeProvider) -> None:
+    # The text-replies policy nudges after a reply without a tool call; the nudge must reach
+    # the model, or the next prompt is the same and so, at temperature 0, is the reply.
+    fake_provider.reply(_completion("ok"))
+    trajectory = Trajectory(task="t", steps=[Step(index=1, hint="Call a tool, or finish with your answer.")])
+    await _ask(fake_provider, _bare().model_copy(update={"trajectory": trajectory}))
+    assert fake_provider.requests[0].body["messages"] == [
+        {"role": "user", "content": "t"},
+        {"role": "user", "content": "Note from the host: Call a tool, or finish with your answer."},
+    ]

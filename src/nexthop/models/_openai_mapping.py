@@ -87,8 +87,23 @@ def trajectory_to_messages(
 
 
 def _step_to_messages(step: Step, tool_results: ToolResults) -> list[ChatCompletionMessageParam]:
-    if not step.thought and not step.tool_calls:
-        return []
+    messages: list[ChatCompletionMessageParam] = []
+    # An empty reply sends no assistant turn (chat templates render it as a bare header),
+    # but its hint still goes: it is the nudge that tells the model to call a tool.
+    if step.thought or step.tool_calls:
+        messages.append(_assistant(step))
+    results = [(c, _result_text(step, c)) for c in step.tool_calls]
+    if tool_results == "tool":
+        messages.extend({"role": "tool", "tool_call_id": c.id, "content": text} for c, text in results)
+    elif results:
+        report = "\n\n".join(f"Result of {c.name} (call {c.id}):\n{text}" for c, text in results)
+        messages.append({"role": "user", "content": report})
+    if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
+        messages.append({"role": "user", "content": f"Note from the host: {step.hint}"})
+    return messages
+
+
+def _assistant(step: Step) -> ChatCompletionAssistantMessageParam:
     # Never "content": null: llama-cpp-python's server rejects it (HTTP 500, its schema
     # wants a string), and leaving the key out breaks its chatml-function-calling
     # template (strict Jinja undefined). "" is accepted everywhere, OpenAI included.
@@ -101,16 +116,7 @@ def _step_to_messages(step: Step, tool_results: ToolResults) -> list[ChatComplet
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
             for c in step.tool_calls
         ]
-    messages: list[ChatCompletionMessageParam] = [assistant]
-    results = [(c, _result_text(step, c)) for c in step.tool_calls]
-    if tool_results == "tool":
-        messages.extend({"role": "tool", "tool_call_id": c.id, "content": text} for c, text in results)
-    elif results:
-        report = "\n\n".join(f"Result of {c.name} (call {c.id}):\n{text}" for c, text in results)
-        messages.append({"role": "user", "content": report})
-    if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
-        messages.append({"role": "user", "content": f"Note from the host: {step.hint}"})
-    return messages
+    return assistant
 
 
 def _result_text(step: Step, call: ToolCall) -> str:
