@@ -129,12 +129,10 @@ async def test_memory_past_the_limit_is_refused() -> None:
 
 async def test_a_call_past_the_wall_time_is_killed_within_a_second_of_the_limit() -> None:
     limits = LIMITS.model_copy(update={"wall_s": 1.5, "cpu_s": 30})
-    start = time.monotonic()
     obs = await attempt("import time\ndef escape():\n    time.sleep(60)\n", limits=limits)
-    took = time.monotonic() - start
     assert obs.is_error
     assert "wall-time limit" in obs.content
-    assert took < limits.wall_s + 1 + 1  # + the second call of host_still_works (~0.3 s)
+    assert limits.wall_s <= obs.duration_s < limits.wall_s + 1  # the call itself, kill and reaping included
 
 
 async def test_cpu_past_the_limit_is_killed() -> None:
