@@ -315,9 +315,25 @@ class ServerCallbacks:
     ) -> None:
         self.server = server
         self.hooks = hooks
-        self.sampling: SamplingPolicy = sampling or hooks.sampling
-        self.roots: tuple[str, ...] = tuple(roots) if roots is not None else hooks.roots
+        self.own_hooks = False
+        """Whether ``hooks`` were chosen for this server (a host then keeps them rather than lending its own)."""
+        self._sampling: SamplingPolicy | None = sampling
+        self._roots = tuple(roots) if roots is not None else None
         self._run_in_flight = run_in_flight
+
+    @property
+    def sampling(self) -> SamplingPolicy:
+        """This server's sampling policy: its own, else the hooks' default."""
+        return self._sampling or self.hooks.sampling
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """This server's folders: its own, else the hooks' default."""
+        return self._roots if self._roots is not None else self.hooks.roots
+
+    @roots.setter
+    def roots(self, folders: Sequence[str]) -> None:
+        self._roots = tuple(folders)
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `mcp.Client`: each callback declares its capability."""

@@ -130,6 +130,7 @@ class MCPConnection(ConnectionFeatures):
         self.capabilities: tuple[str, ...] = ()
         """What the server declared, as short names (see `capabilities_of`)."""
         self.callbacks = callbacks or ServerCallbacks(name, ClientHooks())
+        self.callbacks.own_hooks = callbacks is not None
         self.callbacks._run_in_flight = self._run_in_flight  # pyright: ignore[reportPrivateUsage]
         self._in_flight: dict[int, RunBinding | None] = {}
         self._has_resources = False
@@ -207,6 +208,11 @@ class MCPConnection(ConnectionFeatures):
         )
         conn._new_target = new_target  # transports are single-use; a reconnect needs a fresh one
         return conn
+
+    def lend_hooks(self, hooks: ClientHooks) -> None:
+        """Answer this server's questions with a host's ``hooks``, unless it was given callbacks of its own."""
+        if not self.callbacks.own_hooks:
+            self.callbacks.hooks = hooks
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -148,6 +148,8 @@ class AgentHost:
             else MCPConnection.from_config(s, default_timeout_s=tool_timeout_s, hooks=self.hooks)
             for s in servers
         ]
+        for c in connections:
+            c.lend_hooks(self.hooks)  # a ready connection without callbacks of its own answers as this host
         self.model = model
         self.servers = ServerGroup(connections, strict=strict)
         self.functions = FunctionToolset(tools)
