@@ -29,6 +29,7 @@ __all__ = ["FS_PACKAGE", "AgentName", "Outcome", "RunOptions", "SharedModel", "r
 AgentName = Literal["nexthop", "react"]
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"  # keep in step with examples/servers.json
 _PROXY = Path(__file__).with_name("_fault_proxy.py")
+_GRACE_S = 300.0  # one more model turn may run past the wall-time cap before the runner cuts it off
 # The hand-picked tools of examples/servers.json: what users had to write before nexthop narrowed tools itself.
 _CURATED = {
     "fs": ("read_text_file", "write_file", "list_directory"),
@@ -45,7 +46,7 @@ class RunOptions:
         tools: ``whole`` (every tool of both servers) or ``curated`` (examples/servers.json's 7).
         seed: Base seed of the fault proxy's draws.
         fail_rate: Probability that a proxied call fails (Autono: 0.5).
-        timeout_s: Wall-time cap on one run (seconds); the run then counts as failed.
+        timeout_s: Wall-time cap on one run (seconds): both agents stop at the first step boundary past it.
         keep: Keep workspaces (their paths go to stderr) instead of deleting them.
     """
 
@@ -143,7 +144,9 @@ def _servers(task: Task, workspace: Path, options: RunOptions) -> list[MCPConnec
 
 
 async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOptions) -> dict[str, Any]:
-    policy = PolicyConfig(pin_file=workspace.parent / "pins.json")  # never the user's own pins
+    # Never the user's own pins; the wall-time cap is nexthop's own budget, so a slow run
+    # still returns its partial trajectory (steps, tokens) instead of being cut off.
+    policy = PolicyConfig(pin_file=workspace.parent / "pins.json", max_wall_time_s=options.timeout_s)
     host = AgentHost(
         model=model, servers=_servers(task, workspace, options), max_steps=options.max_steps, policy=policy
     )
@@ -162,7 +165,8 @@ async def _run_react(task: Task, workspace: Path, llm: Any, options: RunOptions)
     from benchmarks.tasks.react_baseline import ReActAgent
 
     async with ServerGroup(_servers(task, workspace, options)) as group:
-        result = await ReActAgent(llm, group, max_steps=options.max_steps).run(task.prompt)
+        agent = ReActAgent(llm, group, max_steps=options.max_steps, max_wall_time_s=options.timeout_s)
+        result = await agent.run(task.prompt)
     return {
         "stop": result.stop,
         "steps": len(result.steps),
@@ -191,7 +195,7 @@ async def run_task(task: Task, agent: AgentName, brain: Any, options: RunOptions
     start = time.perf_counter()
     run: dict[str, Any] = {"stop": "timeout", "steps": 0, "wall_s": options.timeout_s, "usage": None, "detail": ""}
     try:
-        with anyio.move_on_after(options.timeout_s):
+        with anyio.move_on_after(options.timeout_s + _GRACE_S):  # a backstop: both agents stop themselves
             if agent == "nexthop":
                 run = await _run_nexthop(task, workspace, brain, options)
             else:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ SYSTEM_PROMPT = (
 )
 """The baseline's whole instruction; deliberately plain, as in the seed guide's basic agent."""
 
-_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
+_OPEN = "<tool_call>"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class ReActResult:
     """How a baseline run ended.
 
     Attributes:
-        stop: ``answered`` (a reply without a tool call), ``max_steps`` or ``error``
+        stop: ``answered`` (a reply without a tool call), ``max_steps``, ``timeout`` or ``error``
             (the prompt outgrew the context, or the model failed).
         answer: The last reply's text.
         steps: Every turn.
@@ -88,7 +89,7 @@ class ReActResult:
         error: What failed, for ``error``.
     """
 
-    stop: Literal["answered", "max_steps", "error"] = "max_steps"
+    stop: Literal["answered", "max_steps", "timeout", "error"] = "max_steps"
     answer: str = ""
     steps: list[ReActStep] = field(default_factory=list[ReActStep])
     usage: Usage = field(default_factory=Usage)
@@ -108,32 +109,37 @@ def load_embedded_llama(*, n_ctx: int = 8192, n_threads: int | None = None, seed
 
 
 def parse_tool_calls(text: str, ids: Any) -> tuple[ToolCall, ...]:
-    """The ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks of a reply (Hermes/Qwen format).
+    """The tool calls in a reply: every JSON object ``{"name": ..., "arguments": {...}}`` in it.
 
-    A block that is not a JSON object with a string ``name`` is left out, as an
-    OpenAI-compatible server's tool parser leaves it in the text: the baseline then sees a
-    reply without a tool call and stops.
+    Qwen's native form wraps each in ``<tool_call>...</tool_call>``; the 1.5B model often
+    writes the same object in a Markdown ``json`` fence or bare instead. llama.cpp's own
+    OpenAI-compatible server accepts all three for this (Hermes) format, so the baseline
+    does too: it should lose on its loop, not on a parsing quirk. An object needs a string
+    ``name`` and an ``arguments`` (or ``parameters``) key; anything else is plain text, and a
+    reply without a call ends the run.
     """
     calls: list[ToolCall] = []
     decoder = json.JSONDecoder()
-    start = text.find(_OPEN)
+    start = text.find("{")
     while start != -1:
-        body = text[start + len(_OPEN) :].lstrip()
         try:
-            value, _ = decoder.raw_decode(body)
+            value, end = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
-            value = None
+            start = text.find("{", start + 1)
+            continue
         call = cast("dict[str, Any]", value) if isinstance(value, dict) else {}
-        name, args = call.get("name"), call.get("arguments")
+        name = call.get("name")
+        args = call.get("arguments", call.get("parameters"))
         if isinstance(args, str):  # some replies double-encode the arguments
             try:
                 args = json.loads(args)
             except json.JSONDecodeError:
                 args = None
-        if isinstance(name, str):
-            arguments = cast("dict[str, Any]", args) if isinstance(args, dict) else {}
-            calls.append(ToolCall(id=f"r{next(ids)}", name=name, arguments=arguments))
-        start = text.find(_OPEN, start + len(_OPEN))
+        if isinstance(name, str) and isinstance(args, dict):
+            calls.append(ToolCall(id=f"r{next(ids)}", name=name, arguments=cast("dict[str, Any]", args)))
+            start = text.find("{", end)
+        else:
+            start = text.find("{", start + 1)
     return tuple(calls)
 
 
@@ -146,6 +152,7 @@ class ReActAgent:
         max_steps: Model turns before the run stops with ``max_steps``.
         max_output_tokens: Cap on one reply (tokens), as nexthop's default `ModelSettings`.
         max_observation_chars: Longest tool result sent back (characters), as nexthop's default.
+        max_wall_time_s: No new turn starts after this long (seconds); the run stops with ``timeout``.
     """
 
     def __init__(
@@ -156,6 +163,7 @@ class ReActAgent:
         max_steps: int = 30,
         max_output_tokens: int = 1024,
         max_observation_chars: int = 16_000,
+        max_wall_time_s: float = math.inf,
     ) -> None:
         from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
 
@@ -164,6 +172,7 @@ class ReActAgent:
         self.max_steps = max_steps
         self.max_output_tokens = max_output_tokens
         self.max_observation_chars = max_observation_chars
+        self.max_wall_time_s = max_wall_time_s
         self._ids = itertools.count(1)
         eos, bos = llm.token_eos(), llm.token_bos()
         self._format = Jinja2ChatFormatter(
@@ -183,6 +192,9 @@ class ReActAgent:
         result = ReActResult()
         for _ in range(self.max_steps):
             step_start = time.perf_counter()
+            if step_start - start > self.max_wall_time_s:
+                result.stop = "timeout"
+                break
             try:
                 text, usage = await anyio.to_thread.run_sync(self._generate, messages, tools)
             except (ValueError, RuntimeError) as e:
@@ -240,7 +252,7 @@ def _assistant_message(text: str, calls: Sequence[ToolCall]) -> dict[str, Any]:
     if not calls:
         return {"role": "assistant", "content": text}
     # The text before the first call is the model's own words; the template re-renders the calls.
-    content = text.split(_OPEN, 1)[0].strip()
+    content = text.split(_OPEN, 1)[0].split("```", 1)[0].split("{", 1)[0].strip()
     return {
         "role": "assistant",
         "content": content,

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -47,6 +48,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="base seed of the fault proxy (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="wall-time cap per run, seconds")
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
     p.add_argument("--keep", action="store_true", help="keep the workspaces for inspection")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
     p.add_argument(
@@ -131,13 +133,17 @@ async def _run(
     model: str,
     options: RunOptions,
     save: Callable[[Sequence[Outcome]], None],
+    done: Sequence[Outcome] = (),
 ) -> list[Outcome]:
     brains = {agent: await _load(agent, model) for agent in agents}
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome] = list(done)
+    skip = {(o.task, o.agent) for o in done}
     total = len(tasks) * len(agents)
     try:
         for task in tasks:
             for agent in agents:  # one task at a time, both agents back to back: same machine load
+                if (task.id, agent) in skip:
+                    continue
                 outcome = await run_task(task, agent, brains[agent], options)
                 outcomes.append(outcome)
                 save(outcomes)  # after every run, so a benchmark cut short still leaves its figures
@@ -206,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = {"meta": meta, "summary": summarize(outcomes), "outcomes": [o.to_json() for o in outcomes]}
             json.dump(report, f, indent=1)
 
-    outcomes = anyio.run(_run, tasks, agents, args.model, options, save)
+    done: list[Outcome] = []
+    if args.resume and args.json_out and Path(args.json_out).is_file():
+        done = [Outcome(**o) for o in json.loads(Path(args.json_out).read_text(encoding="utf-8"))["outcomes"]]
+    outcomes = anyio.run(_run, tasks, agents, args.model, options, save, done)
     print(_table(summarize(outcomes)))
     return 0
 

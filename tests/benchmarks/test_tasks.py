@@ -109,3 +109,14 @@ def test_baseline_parses_qwen_tool_calls_and_treats_junk_as_an_answer() -> None:
     assert len({c.id for c in calls}) == 2
     assert parse_tool_calls("Done: the file is written.", ids) == ()
     assert parse_tool_calls("<tool_call>\n{not json</tool_call>", ids) == ()
+    assert parse_tool_calls('Saved {"theme": "dark"} as asked.', ids) == ()
+
+
+def test_baseline_accepts_fenced_and_bare_calls_as_llama_cpp_server_does() -> None:
+    ids = itertools.count(1)
+    fenced = '```json\n{ "name": "fs__write_file", "arguments": { "path": "g.txt", "content": "hi {x}" } }\n```'
+    assert [(c.name, c.arguments) for c in parse_tool_calls(fenced, ids)] == [
+        ("fs__write_file", {"path": "g.txt", "content": "hi {x}"})
+    ]
+    bare = '{"name": "db__read_query", "parameters": {"query": "SELECT 1"}}'
+    assert [(c.name, c.arguments) for c in parse_tool_calls(bare, ids)] == [("db__read_query", {"query": "SELECT 1"})]
