@@ -319,6 +319,7 @@ class MCPConnection(ConnectionFeatures):
                     self.restarts += 1
                 self._sessions += 1
                 self.state, self.error = "connected", None
+                self._reconnecting = False  # connected again: a later death starts a fresh restart
                 try:
                     yield
                 finally:

@@ -25,6 +25,7 @@ from nexthop.host._host import AgentHost
 from nexthop.host._loop import RunEvent
 from nexthop.servers._elicit import CallerQuestions, InputBridge
 from nexthop.servers._runs import RUN_URI_PREFIX, RunRecord, RunRegistry
+from nexthop.servers._status import add_status_resource
 
 __all__ = ["RunTaskOutput", "build_server", "describe_host"]
 
@@ -180,6 +181,7 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
             ]
         )
 
+    add_status_resource(server, host)
     server.runs = runs  # type: ignore[attr-defined]  # for tests and the CLI
     return server
 
