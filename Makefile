@@ -38,7 +38,7 @@ bench: install  ## benchmarks that print figures
 	$(PY) benchmarks/bench_host.py
 	$(PY) benchmarks/bench_local_model.py
 
-bench-tasks: install  ## the task benchmark: 44 real tasks, nexthop beside a plain ReAct baseline (long: ~1 h per agent on 2 cores)
+bench-tasks: install  ## the task benchmark: 44 real tasks, nexthop beside a plain ReAct baseline (hours on 2 cores; BENCH_ARGS='--limit 3 --json out.json')
 	bash examples/setup.sh
 	$(PY) -m benchmarks.tasks --agent both $(BENCH_ARGS)
 

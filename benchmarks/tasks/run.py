@@ -166,7 +166,8 @@ def _choose_no_repack(setting: str, model: str) -> bool:
         return False
     if setting == "auto" and not repack_faults(model.removeprefix("local").removeprefix(":")):
         return False
-    print("llama.cpp: loading without weight repacking (this CPU faults on AMX)", file=sys.stderr)
+    why = "as asked" if setting == "off" else "this CPU faults on AMX"
+    print(f"llama.cpp: loading without weight repacking ({why})", file=sys.stderr)
     disable_repack()
     return True
 
