@@ -129,6 +129,7 @@ async def one_process(config: dict[str, Any]) -> dict[str, Any]:
                     "evaluated": u.input_tokens,
                     "reused": u.cached_input_tokens,
                     "completion": u.output_tokens,
+                    "thought": len(response.thought),
                 }
             )
             observation = Observation(call_id=call.id, content=fake_observation(rng))
@@ -153,7 +154,8 @@ def run_child(name: str, config: dict[str, Any]) -> dict[str, Any]:
     for i, s in enumerate(result["steps"], 1):
         print(
             f"  {name:<22} step {i}: {s['tool']:<22} {s['seconds']:6.2f} s (cpu {s['cpu']:6.2f}) "
-            f"evaluated {s['evaluated']:>5} reused {s['reused']:>5} completion {s['completion']:>3}",
+            f"evaluated {s['evaluated']:>5} reused {s['reused']:>5} completion {s['completion']:>3} "
+            f"(thought {s['thought']} chars)",
             flush=True,
         )
     return result

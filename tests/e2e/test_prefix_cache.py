@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.embedded]
+# Three model loads and two cold prefixes: minutes on 2 busy cores.
+pytestmark = [pytest.mark.embedded, pytest.mark.timeout(1800)]
 
 # One request in a fresh interpreter; prints the prefix events and the call as JSON.
 _CHILD = """
@@ -60,7 +61,7 @@ anyio.run(main, sys.argv[1], sys.argv[2])
 
 def _one_request(cache_dir: Path, tools: str) -> dict[str, Any]:
     run = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(cache_dir), tools], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", _CHILD, str(cache_dir), tools], capture_output=True, text=True, timeout=900
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])

@@ -17,7 +17,6 @@ only the task message when the same model has seen the same tools before.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import json
 import os
@@ -42,6 +41,8 @@ from nexthop.models._llama_kv import (
     model_identity,
     prefix_key,
 )
+from nexthop.models._llama_kv import read_seq_state as _read_state
+from nexthop.models._llama_kv import restore_seq_state as _restore_state
 from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema, system_message
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
@@ -54,7 +55,6 @@ _INSTALL = "pip install 'nexthop[local]'"
 _MAX_KEPT_REPLIES = 4096  # generated texts kept for re-rendering past steps; a few MB at most
 # Below this a prefix evaluates in about a second on 2 cores: not worth a disk round trip.
 _MIN_CACHED_PREFIX = 128
-_SEQ = 0  # the one llama.cpp sequence a Llama object decodes into
 
 
 def _import_llama_cpp() -> Any:
@@ -382,37 +382,6 @@ class LlamaCppModel(Model):
 
 def _runtime_version() -> str:
     return str(_import_llama_cpp().__version__)
-
-
-def _read_state(llm: Llama) -> bytes | None:
-    """The KV cells of the context's sequence, as llama.cpp serializes them (None if empty)."""
-    lib: Any = _import_llama_cpp()  # its ctypes stubs type seq ids as c_int32; plain ints are what it takes
-    ctx = llm._ctx.ctx  # pyright: ignore[reportPrivateUsage]
-    size = int(lib.llama_state_seq_get_size(ctx, _SEQ))
-    buf = (ctypes.c_uint8 * size)()
-    written = int(lib.llama_state_seq_get_data(ctx, buf, size, _SEQ))
-    return ctypes.string_at(buf, written) if 0 < written <= size else None
-
-
-def _restore_state(llm: Llama, prefix: Sequence[int], state: bytes) -> bool:
-    """Load ``state`` (made from ``prefix``) into an emptied context; False if llama.cpp refuses it.
-
-    ``Llama`` tracks the evaluated tokens itself, so they are set to ``prefix`` to let
-    ``Llama.generate`` find the common prefix and evaluate only the rest.
-    """
-    lib: Any = _import_llama_cpp()
-    llm.reset()
-    internals: Any = llm._ctx  # pyright: ignore[reportPrivateUsage]
-    internals.kv_cache_clear()
-    buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-    if int(lib.llama_state_seq_set_data(internals.ctx, buf, len(state), _SEQ)) != len(state):
-        internals.kv_cache_clear()
-        return False
-    llm.input_ids[: len(prefix)] = prefix
-    llm.n_tokens = len(prefix)
-    # The logits in hand are not the prefix's: the next decode must come first.
-    cast(Any, llm)._requires_eval = True
-    return True
 
 
 def _host_task_cancelled() -> bool:

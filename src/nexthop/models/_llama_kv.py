@@ -18,12 +18,17 @@ mtime, refreshed on each hit) are deleted until the total fits ``max_bytes``.
 
 The idea is llama.cpp's own prompt cache (``llama-cli --prompt-cache``, which saves a
 whole session with ``llama_state_save_file``), narrowed to the prefix that repeats.
+`read_seq_state` and `restore_seq_state` move the bytes between a ``llama_cpp.Llama``
+and memory; ``Llama.save_state`` is not used because it also copies a
+``n_batch x n_vocab`` float array of logits (311 MB for this model).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
+import importlib
 import json
 import os
 import struct
@@ -32,11 +37,20 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["DEFAULT_PREFIX_CACHE_BYTES", "PrefixCache", "default_prefix_cache_dir", "model_identity", "prefix_key"]
+__all__ = [
+    "DEFAULT_PREFIX_CACHE_BYTES",
+    "PrefixCache",
+    "default_prefix_cache_dir",
+    "model_identity",
+    "prefix_key",
+    "read_seq_state",
+    "restore_seq_state",
+]
 
 DEFAULT_PREFIX_CACHE_BYTES = 512 * 1024 * 1024
 """Default bound of the cache folder (bytes). One prefix of the embedded model costs
@@ -45,6 +59,7 @@ about 28 KiB per token (28 layers, K and V, 2 heads of 128, f16): 37 MB for 1,30
 _MAGIC = b"NEXTHOP-KV\x01"
 _HEADER_LEN = struct.Struct("<I")
 _SUFFIX = ".kv"
+_SEQ = 0  # the one llama.cpp sequence a Llama object decodes into
 
 
 class _Header(BaseModel):
@@ -196,3 +211,36 @@ def _decode(data: bytes, key: str, tokens: Sequence[int]) -> bytes | None:
         and header.sha256 == hashlib.sha256(state).hexdigest()
     )
     return state if ok else None
+
+
+def read_seq_state(llm: Any) -> bytes | None:
+    """The KV cells of the context's sequence, as llama.cpp serializes them (None if empty)."""
+    lib: Any = importlib.import_module(
+        "llama_cpp"
+    )  # its ctypes stubs type seq ids as c_int32; plain ints are what it takes
+    ctx = llm._ctx.ctx
+    size = int(lib.llama_state_seq_get_size(ctx, _SEQ))
+    buf = (ctypes.c_uint8 * size)()
+    written = int(lib.llama_state_seq_get_data(ctx, buf, size, _SEQ))
+    return ctypes.string_at(buf, written) if 0 < written <= size else None
+
+
+def restore_seq_state(llm: Any, prefix: Sequence[int], state: bytes) -> bool:
+    """Load ``state`` (made from ``prefix``) into an emptied context; False if llama.cpp refuses it.
+
+    ``Llama`` tracks the evaluated tokens itself, so they are set to ``prefix`` to let
+    ``Llama.generate`` find the common prefix and evaluate only the rest.
+    """
+    lib: Any = importlib.import_module("llama_cpp")
+    llm.reset()
+    internals: Any = llm._ctx
+    internals.kv_cache_clear()
+    buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+    if int(lib.llama_state_seq_set_data(internals.ctx, buf, len(state), _SEQ)) != len(state):
+        internals.kv_cache_clear()
+        return False
+    llm.input_ids[: len(prefix)] = prefix
+    llm.n_tokens = len(prefix)
+    # The logits in hand are not the prefix's: the next decode must come first.
+    llm._requires_eval = True
+    return True
