@@ -111,6 +111,7 @@ async def test_the_real_server_refuses_null_content_and_takes_ours() -> None:
         assert empty.status_code == 200, empty.text
 
 
+@pytest.mark.timeout(1800)  # two or three steps of a 1.5B model on a shared 2-core CPU
 async def test_openai_model_runs_a_tool_task_on_the_real_server() -> None:
     orders: dict[int, str] = {}
 
@@ -125,14 +126,14 @@ async def test_openai_model_runs_a_tool_task_on_the_real_server() -> None:
         orders[order_id] = customer
         return f"order {order_id} recorded for {customer}"
 
-    task = "Record order 7 for the customer Ada. Then finish."
+    task = "Call record_order to record order 7 for the customer Ada, then call finish."
     async with _llama_server() as base_url:
         # tool_results=user: chatml-function-calling renders no tool messages (docs/models.md).
         model = OpenAIModel("qwen", base_url=base_url, tool_results="user", temperature=0.0, max_retries=0)
         async with AgentHost(model=model, tools=[record_order], max_steps=4) as host:
-            with anyio.fail_after(600):
+            with anyio.fail_after(1500):
                 result = await host.run(task)
         await model.aclose()
-    calls = [(c.name, c.arguments) for s in result.steps for c in s.tool_calls]
-    assert orders == {7: "Ada"}, calls
+    calls = [(s.thought[:200], [(c.name, c.arguments) for c in s.tool_calls]) for s in result.steps]
+    assert orders == {7: "Ada"}, (result.termination, result.result[:300], calls)
     assert result.termination.kind == "completed", (result.termination, calls)
