@@ -6,11 +6,15 @@ import json
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from demo_server import make_server as make_demo
 from features_server import make_server
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from nexthop import AgentHost, ScriptedModel, ServerConnectionError
+from nexthop import AgentHost, ScriptedModel, ServerConnectionError, ToolCall
 from nexthop.cli._app import main
 from nexthop.cli._features import task_text
 from nexthop.clients import MCPConnection
@@ -92,3 +96,26 @@ def test_nexthop_run_with_a_prompt_and_nexthop_tools_json(tmp_path: Path, capsys
     assert [p["name"] for p in listed["prompts"]] == ["review"] and listed["restarts"] == 0
     assert main(["run", "--prompt", "f", "--model", f"scripted:{script}", "--server", FEATURES, *pins]) == 2
     assert "--prompt SERVER/NAME" in capsys.readouterr().err
+
+
+@REVISIONS
+async def test_resources_that_appear_later_bring_the_built_in_tools(mode: str) -> None:
+    server = MCPServer("late")
+
+    @server.tool()
+    async def publish(ctx: Context) -> str:
+        """Add a resource and announce it."""
+        server.resource("late://note", name="note")(lambda: "hello")
+        await ctx.notify_resources_changed()
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            await ctx.session.send_resource_list_changed()
+        return "published"
+
+    conn = MCPConnection("late", server, mode=mode)
+    async with AgentHost(model=ScriptedModel([]), servers=[conn]):
+        assert "late__read_resource" not in {t.name for t in await conn.list_tools()}
+        await conn.call_tool(ToolCall(id="p", name="late__publish"))
+        with anyio.fail_after(10):
+            while "late__read_resource" not in {t.name for t in await conn.list_tools()}:
+                await anyio.sleep(0.01)  # the notification arrives on its own stream
+        assert await conn.read_resource("late://note") == "hello"

@@ -4,6 +4,14 @@ In MCP's vocabulary a client is one connection to one server; this package holds
 those and nothing else. It is the only place besides servers/ that imports the `mcp` SDK.
 """
 
+from nexthop.clients._callbacks import (
+    ClientHooks,
+    ElicitationAnswer,
+    ElicitationRequest,
+    SamplingReply,
+    SamplingRequest,
+    ServerEvent,
+)
 from nexthop.clients._config import (
     HTTPServerConfig,
     ServerConfig,
@@ -16,6 +24,12 @@ from nexthop.clients._group import ServerGroup
 
 __all__ = [
     "TOOL_SEPARATOR",
+    "ClientHooks",
+    "ElicitationAnswer",
+    "ElicitationRequest",
+    "SamplingReply",
+    "SamplingRequest",
+    "ServerEvent",
     "HTTPServerConfig",
     "MCPConnection",
     "SSEServerConfig",

@@ -41,8 +41,10 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.subscriptions import ResourcesListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from nexthop._exceptions import ServerConnectionError
 from nexthop._sanitize import clean_text
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
@@ -134,6 +136,7 @@ class MCPConnection(ConnectionFeatures):
         self.callbacks._run_in_flight = self._run_in_flight  # pyright: ignore[reportPrivateUsage]
         self._in_flight: dict[int, RunBinding | None] = {}
         self._has_resources = False
+        self._resources_stale = False
         self._target = target
         self._new_target: Callable[[], Any] | None = None
         self._mode = mode
@@ -396,16 +399,23 @@ class MCPConnection(ConnectionFeatures):
 
     async def _on_message(self, message: Any) -> None:
         # 2025-11-25 connections deliver list_changed as a plain notification.
-        if isinstance(getattr(message, "root", message), mcp_types.ToolListChangedNotification):
+        notification = getattr(message, "root", message)
+        if isinstance(notification, mcp_types.ToolListChangedNotification):
             self._stale = True
+        elif isinstance(notification, mcp_types.ResourceListChangedNotification):
+            self._resources_stale = True
 
     async def _listen_for_changes(self) -> None:
         # 2026-07-28 connections deliver list_changed only on a subscriptions/listen stream.
         assert self._client is not None
+        resources = "resources.listChanged" in self.capabilities
         with contextlib.suppress(Exception):
-            async with self._client.listen(tools_list_changed=True) as sub:
-                async for _event in sub:
-                    self._stale = True
+            async with self._client.listen(tools_list_changed=True, resources_list_changed=resources) as sub:
+                async for event in sub:
+                    if isinstance(event, ResourcesListChanged):
+                        self._resources_stale = True
+                    else:
+                        self._stale = True
 
     async def _refresh_tools(self) -> None:
         client = self._client
@@ -463,6 +473,11 @@ class MCPConnection(ConnectionFeatures):
                 why = describe(pending.error) if pending.error else f"no answer in {self.timeout_s:g} s"
                 _log.warning("re-listing tools of %r failed: %s", self.name, why)
         tools = list(self._tools or [])
+        if self._resources_stale and self._client is not None:  # resources came or went: offer the built-ins or not
+            self._resources_stale = False
+            client = self._client
+            with contextlib.suppress(ServerConnectionError):
+                self._has_resources = await self._request(lambda _: self._probe_resources(client))
         if self._has_resources:  # the allowlist governs the built-ins too; a server's own tool wins
             own = {t.remote_name for t in tools}
             tools += [
