@@ -51,6 +51,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
     p.add_argument("--keep", action="store_true", help="keep the workspaces for inspection")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
+    p.add_argument("--show", metavar="JSON", help="print the table of a results file and exit")
     p.add_argument(
         "--repack",
         choices=["auto", "on", "off"],
@@ -64,7 +65,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     """Per agent and category: success rate, median steps, seconds and tokens per step.
 
-    Seconds and tokens per step are totals over the group's runs divided by its steps;
+    Seconds and tokens per step are totals over the group's runs divided by their steps;
     tokens are prompt tokens evaluated plus generated ones (KV-cache reuse excluded).
     """
     rows: list[dict[str, Any]] = []
@@ -73,7 +74,8 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
             group = [o for o in outcomes if o.agent == agent and category in (o.category, "all")]
             if not group:
                 continue
-            steps = sum(o.steps for o in group) or 1
+            stepped = [o for o in group if o.steps]  # a run cut off before its first step has no per-step cost
+            steps = sum(o.steps for o in stepped) or 1
             rows.append(
                 {
                     "agent": agent,
@@ -82,9 +84,9 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                     "passed": sum(o.passed for o in group),
                     "success": round(sum(o.passed for o in group) / len(group), 3),
                     "median_steps": statistics.median(o.steps for o in group),
-                    "s_per_step": round(sum(o.wall_s for o in group) / steps, 2),
-                    "tokens_per_step": round(sum(o.input_tokens + o.output_tokens for o in group) / steps, 1),
-                    "output_tokens_per_step": round(sum(o.output_tokens for o in group) / steps, 1),
+                    "s_per_step": round(sum(o.wall_s for o in stepped) / steps, 2),
+                    "tokens_per_step": round(sum(o.input_tokens + o.output_tokens for o in stepped) / steps, 1),
+                    "output_tokens_per_step": round(sum(o.output_tokens for o in stepped) / steps, 1),
                 }
             )
     return rows
@@ -175,6 +177,10 @@ def _choose_no_repack(setting: str, model: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit 0 when it ran (whatever the success rates), 2 on bad arguments."""
     args = _parse(argv)
+    if args.show:
+        report = json.loads(Path(args.show).read_text(encoding="utf-8"))
+        print(_table(summarize([Outcome(**o) for o in report["outcomes"]])))
+        return 0
     tasks = select(set(args.category or ()), args.limit, set(args.task or ()))
     if args.list:
         for t in tasks:

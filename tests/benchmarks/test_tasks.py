@@ -10,8 +10,10 @@ from pathlib import Path
 import anyio
 import mcp
 import pytest
+from benchmarks.tasks._agents import Outcome
 from benchmarks.tasks._fault_proxy import FAULT_TEXT, FaultProxy
 from benchmarks.tasks.react_baseline import parse_tool_calls
+from benchmarks.tasks.run import summarize
 from benchmarks.tasks.tasks import CATEGORIES, TASKS, Task, select
 from mcp.server import MCPServer
 
@@ -120,3 +122,39 @@ def test_baseline_accepts_fenced_and_bare_calls_as_llama_cpp_server_does() -> No
     ]
     bare = '{"name": "db__read_query", "parameters": {"query": "SELECT 1"}}'
     assert [(c.name, c.arguments) for c in parse_tool_calls(bare, ids)] == [("db__read_query", {"query": "SELECT 1"})]
+
+
+def _outcome(agent: str, category: str, passed: bool, steps: int, wall_s: float, tokens: int) -> Outcome:
+    return Outcome(
+        task="t",
+        category=category,
+        agent=agent,
+        passed=passed,
+        problem="",
+        stop="completed",
+        steps=steps,
+        wall_s=wall_s,
+        input_tokens=tokens,
+        cached_input_tokens=0,
+        output_tokens=10 * steps,
+        detail="",
+    )
+
+
+def test_summary_per_agent_and_category_ignores_runs_without_steps_in_per_step_costs() -> None:
+    rows = summarize(
+        [
+            _outcome("nexthop", "one_step", True, 2, 20.0, 100),
+            _outcome("nexthop", "one_step", False, 4, 20.0, 100),
+            _outcome("nexthop", "one_step", False, 0, 900.0, 0),  # cut off before its first step
+            _outcome("react", "recovery", True, 3, 30.0, 30),
+        ]
+    )
+    by_key = {(r["agent"], r["category"]): r for r in rows}
+    one = by_key["nexthop", "one_step"]
+    assert (one["tasks"], one["passed"], one["median_steps"]) == (3, 1, 2)
+    assert one["s_per_step"] == round(40.0 / 6, 2)
+    assert one["tokens_per_step"] == round(260 / 6, 1)
+    assert by_key["react", "recovery"]["success"] == 1.0
+    assert ("react", "one_step") not in by_key
+    assert by_key["nexthop", "all"]["tasks"] == 3
