@@ -214,3 +214,18 @@ async def test_a_stdio_server_samples_and_elicits(mode: str) -> None:
         "booked Cy economy 5 nights insurance=False",
     ]
     assert result.usage.total_tokens == SAMPLED.total_tokens
+
+
+@REVISIONS
+async def test_progress_is_recorded_on_the_step(mode: str) -> None:
+    from demo_server import make_server as make_demo
+
+    seen: list[ServerEvent] = []
+    hooks = ClientHooks(observers=[seen.append])
+    model = ScriptedModel([call("d__busy", seconds=0.3, every=0.1), finish("done")])
+    async with AgentHost(model=model, servers=[MCPConnection("d", make_demo(), mode=mode)], hooks=hooks) as host:
+        result = await host.run("work")
+    progress = records(result, "server_progress")
+    assert [(r["server"], r["tool"], r["message"]) for r in progress] == [("d", "busy", "working")] * 3
+    assert [r["progress"] for r in progress] == pytest.approx([0.1, 0.2, 0.3])
+    assert len(seen) == 3
