@@ -7,7 +7,7 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -34,6 +34,9 @@ from nexthop.policies._budget import StepBudget
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._registry import start_policies
 from nexthop.policies._taint import Taint
+
+if TYPE_CHECKING:
+    from nexthop.host._store import RunStore
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle", "ServerState"]
 
@@ -99,6 +102,9 @@ class AgentHost:
         hooks: Answers to servers' questions (sampling policy, elicitor, roots, event
             observers; see `ClientHooks`); sampling is answered by ``model`` unless the
             hooks name another sampler. Default: sampling off, nobody to ask, no roots.
+        store: An open `RunStore`: each run is then a durable workflow whose model
+            requests, tool calls and approvals are recorded step by step (see
+            ``nexthop.host._durable``). None, the default, records nothing.
 
     Raises:
         TypeError: An entry of ``policies`` has no ``start`` method.
@@ -133,7 +139,9 @@ class AgentHost:
         tool_timeout_s: float | None = None,
         sandbox: SandboxConfig | None = None,
         hooks: ClientHooks | None = None,
+        store: RunStore | None = None,
     ) -> None:
+        self.store = store
         self.policy = policy or PolicyConfig()
         for p in policies:
             if not isinstance(p, Policy):  # pyright: ignore[reportUnnecessaryIsInstance] - callers may be untyped
@@ -238,6 +246,7 @@ class AgentHost:
         retries: int = 0,
         elicitor: Elicitor | None = None,
         approve_sampling: SamplingApprover | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Run a task to its end, and again, up to ``retries`` times, while it stops early.
 
@@ -258,6 +267,8 @@ class AgentHost:
             elicitor: Who this run's servers' elicitations go to, instead of the host's
                 (a served host forwards them to its calling client).
             approve_sampling: Who approves this run's servers' sampling under ``ask``.
+            run_id: With a store, the run's id (a new one by default); the id of a run
+                that finished returns its recorded result without running anything.
 
         Returns:
             The `RunResult`, whatever the outcome: an early stop (step budget, model
@@ -271,6 +282,16 @@ class AgentHost:
         """
         if retries < 0:
             raise ConfigError(f"retries must be 0 or more, got {retries}")
+        _durable: Any = None
+        if self.store is not None:
+            from nexthop.host import _durable  # DBOS loads only when a store is used
+
+            if not _durable.recording():  # outside the workflow: become one
+                callbacks = _durable.RunCallbacks(on_event, approver, elicitor, approve_sampling)
+                return await _durable.run(
+                    self.store, self, task, context=context, memory=memory, max_steps=max_steps,
+                    retries=retries, run_id=run_id, callbacks=callbacks,
+                )  # fmt: skip
         observers = [*self.observers, *([on_event] if on_event else [])]
 
         async def emit(event: RunEvent) -> None:
@@ -297,12 +318,15 @@ class AgentHost:
                 trajectory, self.policy.max_tokens, elicitor=elicitor, approve_sampling=approve_sampling
             )
             setup.server_events = events.drain
+            if self.store is not None:
+                setup = _durable.recorded_setup(setup)
             with bind_run(events.binding):
                 return await run_loop(trajectory, setup, emit)
 
         if retries == 0:
             return await attempt(memory, emit)
-        reflect = model_reflection(self.model, self.instructions, self.settings)
+        model = _durable.recorded_model(self.model) if self.store is not None else self.model
+        reflect = model_reflection(model, self.instructions, self.settings)
         return await run_with_retries(attempt, memory=memory, retries=retries, reflect=reflect, emit=emit)
 
     @contextlib.asynccontextmanager

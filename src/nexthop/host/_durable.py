@@ -1,0 +1,308 @@
+"""Durable runs on DBOS: a run is a workflow; each model request, tool call and approval is a recorded step.
+
+The loop is not rewritten: the engine wraps it at its seams. `recorded_setup` puts a
+`_RecordedModel` in front of ``Model.request``, a `_RecordedToolset` in front of each
+toolset's ``call_tool`` and a recorded approver in front of the approver, each a DBOS
+step whose result is written before the loop sees it (after DBOS's durable workflows,
+https://docs.dbos.dev/architecture). Run again with the same id, the workflow gets
+every recorded result back without calling the model or the tool again, so a run
+killed with SIGKILL goes on from its last recorded step (`resume`).
+
+Step ids must come out the same on every replay, yet one step's calls run
+concurrently and may reach their tools in any order. So when a model step returns,
+one DBOS step id per call is reserved in call order (``DBOS.reserve_step``), and each
+call later runs at its own reserved id, whatever the order they arrive in.
+
+A tool call in flight when the process died has no recorded result: it runs again on
+resume. Tool calls are therefore *at least once*; `in_flight` names them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dbos import DBOS, SetWorkflowID
+from dbos._dbos import StepReservation
+
+from nexthop._exceptions import ConfigError, ModelError, NexthopError
+from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
+from nexthop._trajectory import Observation, RunResult, Step, ToolCall, Trajectory, Usage
+from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
+from nexthop.host._loop import RunSetup
+from nexthop.host._store import QUEUE, RUN_WORKFLOW, RunStore, trajectory_of
+from nexthop.models._model import Model, ModelRequest, ModelResponse
+
+__all__ = [
+    "RunCallbacks",
+    "enqueue",
+    "in_flight",
+    "recorded_model",
+    "recorded_setup",
+    "recorded_trajectory",
+    "recording",
+    "resume",
+    "run",
+]
+
+_STORE: list[RunStore] = []  # the process's open store (DBOS is one per process)
+
+
+@dataclass(frozen=True)
+class RunCallbacks:
+    """What a run started in this process reports to and asks; never recorded (a resumed run gets new ones)."""
+
+    on_event: Any = None
+    approver: Approver | None = None
+    elicitor: Any = None
+    approve_sampling: Any = None
+
+
+@dataclass
+class _Ledger:
+    """One workflow's reserved step ids, by tool call id, in call order."""
+
+    slots: dict[str, list[StepReservation]] = field(default_factory=dict[str, list[StepReservation]])
+
+    def take(self, call_id: str) -> StepReservation | None:
+        queue = self.slots.get(call_id)
+        return queue.pop(0) if queue else None
+
+
+_RECORDING: ContextVar[_Ledger | None] = ContextVar("nexthop_recording", default=None)
+
+
+def recording() -> bool:
+    """True inside a durable run's workflow (the seams record there)."""
+    return _RECORDING.get() is not None
+
+
+def attach(store: RunStore, host: Any) -> None:
+    """Make ``store`` this process's store and ``host`` the one that runs its workflows."""
+    store.host = host
+    _STORE[:] = [store]
+
+
+def _spec(task: str, context: str, memory: Trajectory | None, max_steps: int | None, retries: int) -> dict[str, Any]:
+    return {
+        "task": task,
+        "context": context,
+        "memory": memory.model_dump(mode="json") if memory is not None else None,
+        "max_steps": max_steps,
+        "retries": retries,
+    }
+
+
+@DBOS.workflow(name=RUN_WORKFLOW)
+async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
+    """The workflow: one `AgentHost.run` with its seams recorded; returns the `RunResult` as JSON."""
+    if not _STORE or _STORE[0].host is None:
+        raise ConfigError("no host is attached to the run store in this process")
+    store = _STORE[0]
+    callbacks: RunCallbacks = store.callbacks.pop(DBOS.workflow_id or "", None) or RunCallbacks()
+    token = _RECORDING.set(_Ledger())
+    try:
+        start = trajectory_of(spec)
+        result: RunResult = await store.host.run(
+            start.task,
+            context=start.context,
+            memory=start.memory,
+            max_steps=spec.get("max_steps"),
+            retries=spec.get("retries", 0),
+            on_event=callbacks.on_event,
+            approver=callbacks.approver,
+            elicitor=callbacks.elicitor,
+            approve_sampling=callbacks.approve_sampling,
+        )
+    finally:
+        _RECORDING.reset(token)
+    return result.model_dump(mode="json")
+
+
+async def run(
+    store: RunStore,
+    host: Any,
+    task: str,
+    *,
+    context: str = "",
+    memory: Trajectory | None = None,
+    max_steps: int | None = None,
+    retries: int = 0,
+    run_id: str | None = None,
+    callbacks: RunCallbacks | None = None,
+) -> RunResult:
+    """Run a task as a workflow in this process; with the id of a finished run, its recorded result comes back.
+
+    Finished runs past the store's retention are deleted afterwards.
+    """
+    attach(store, host)
+    run_id = run_id or uuid.uuid4().hex[:16]
+    store.callbacks[run_id] = callbacks or RunCallbacks()
+    with SetWorkflowID(run_id):
+        out = await _run_workflow(_spec(task, context, memory, max_steps, retries))
+    await store.prune()
+    return RunResult.model_validate(out)
+
+
+async def enqueue(
+    store: RunStore, host: Any, task: str, *, context: str = "", memory: Trajectory | None = None,
+    max_steps: int | None = None, retries: int = 0, run_id: str,
+) -> RunResult:  # fmt: skip
+    """Put a run on the workers' queue (run by whichever worker is free) and wait for its result."""
+    attach(store, host)
+    with SetWorkflowID(run_id):
+        handle = await DBOS.enqueue_workflow_async(
+            QUEUE, _run_workflow, _spec(task, context, memory, max_steps, retries)
+        )
+    out = await handle.get_result(polling_interval_sec=0.2)
+    return RunResult.model_validate(out)
+
+
+async def resume(store: RunStore, host: Any, run_id: str, callbacks: RunCallbacks | None = None) -> RunResult:
+    """Continue an interrupted run from its last recorded step, in this process.
+
+    Raises:
+        ConfigError: No such run; it already finished; or its process still runs it.
+    """
+    attach(store, host)
+    status = await store.status(run_id)
+    if status is None:
+        raise ConfigError(f"no run {run_id!r} in the run store; `nexthop runs` lists the recent ones")
+    if status.status not in ("PENDING", "CANCELLED", "ENQUEUED"):
+        raise ConfigError(f"run {run_id} has already finished ({status.status.lower()}); there is nothing to resume")
+    if status.status == "PENDING" and status.executor_id and store.is_alive(status.executor_id):
+        raise ConfigError(f"run {run_id} is still running in another process ({status.executor_id})")
+    store.callbacks[run_id] = callbacks or RunCallbacks()
+    handle = await DBOS.resume_workflow_async(run_id)
+    out = await handle.get_result(polling_interval_sec=0.1)
+    return RunResult.model_validate(out)
+
+
+def recorded_setup(setup: RunSetup) -> RunSetup:
+    """``setup`` with its model, toolsets and approver recorded (inside a durable run only)."""
+    ledger = _RECORDING.get()
+    if ledger is None:
+        return setup
+    setup.model = _RecordedModel(setup.model, ledger)
+    setup.toolsets = [_RecordedToolset(t, ledger) for t in setup.toolsets]
+    setup.checks = replace(setup.checks, approver=_recorded_approver(setup.checks.approver))
+    return setup
+
+
+def recorded_model(model: Model, step_name: str = "reflection") -> Model:
+    """``model`` with each request recorded, for requests outside the loop (a retry's reflection)."""
+    ledger = _RECORDING.get()
+    return model if ledger is None else _RecordedModel(model, ledger, step_name)
+
+
+class _RecordedModel(Model):
+    """A model whose every request is a DBOS step; each response reserves its calls' step ids."""
+
+    def __init__(self, inner: Model, ledger: _Ledger, step_name: str = "model") -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.ledger = ledger
+        self.step_name = step_name
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        index = len(request.trajectory.steps) + 1
+
+        async def ask() -> dict[str, Any]:
+            try:
+                response = await self.inner.request(request)
+            except NexthopError as e:  # recorded too, so a replay ends the same way
+                return {"step": index, "error": str(e)}
+            return {"step": index, "response": response.model_dump(mode="json", exclude_defaults=True)}
+
+        out = await DBOS.run_step_async({"name": self.step_name}, ask)
+        if "error" in out:
+            raise ModelError(out["error"])
+        response = ModelResponse.model_validate(out["response"])
+        for call in response.tool_calls:
+            if call.name != FINISH_TOOL.name:
+                self.ledger.slots.setdefault(call.id, []).append(DBOS.reserve_step())
+        return response
+
+
+class _RecordedToolset:
+    """A toolset whose calls are DBOS steps at the ids reserved for them; listing stays live."""
+
+    def __init__(self, inner: Toolset, ledger: _Ledger) -> None:
+        self.inner = inner
+        self.ledger = ledger
+
+    async def list_tools(self) -> list[ToolDef]:
+        return await self.inner.list_tools()
+
+    async def call_tool(self, call: ToolCall) -> Observation:
+        async def run() -> dict[str, Any]:
+            return (await self.inner.call_tool(call)).model_dump(mode="json", exclude_defaults=True)
+
+        slot = self.ledger.take(call.id)
+        if slot is None:  # not reserved (the model step did not list it): the next id will do
+            out = await DBOS.run_step_async({"name": "tool"}, run)
+        else:
+            out = await slot.run_async({"name": "tool"}, run)
+        return Observation.model_validate(out)
+
+
+def _recorded_approver(approver: Approver | None) -> Approver | None:
+    if approver is None:
+        return None
+
+    async def ask(request: ApprovalRequest) -> ApprovalDecision:
+        async def decide() -> dict[str, Any]:
+            return (await approver(request)).model_dump(mode="json")
+
+        return ApprovalDecision.model_validate(await DBOS.run_step_async({"name": "approval"}, decide))
+
+    return ask
+
+
+def recorded_trajectory(spec: dict[str, Any], steps: Sequence[Any]) -> tuple[Trajectory, Usage, list[ToolCall]]:
+    """A run's trajectory rebuilt from its recorded steps (for a run that has not finished).
+
+    Returns:
+        The trajectory (task, context, memory and each model step with the observations
+        recorded for its calls), the tokens recorded, and the calls of the last step
+        that have no recorded result: in flight when the process died, they run again.
+    """
+    trajectory = trajectory_of(spec)
+    usage = Usage()
+    pending: list[tuple[dict[str, Any], ModelResponse, dict[str, Observation]]] = []
+    for info in sorted(steps, key=lambda s: s["function_id"]):
+        out = info.get("output")
+        if not isinstance(out, dict):
+            continue
+        if info["function_name"] == "model" and "response" in out:
+            response = ModelResponse.model_validate(out["response"])
+            usage = usage + response.usage
+            pending.append((out, response, {}))  # pyright: ignore[reportUnknownArgumentType]
+        elif info["function_name"] == "reflection" and "response" in out:
+            usage = usage + ModelResponse.model_validate(out["response"]).usage
+        elif info["function_name"] == "tool" and pending:
+            obs = Observation.model_validate(out)
+            pending[-1][2][obs.call_id] = obs
+    for out, response, observed in pending:
+        trajectory.steps.append(
+            Step(
+                index=int(out.get("step", len(trajectory.steps) + 1)),
+                thought=response.thought,
+                tool_calls=response.tool_calls,
+                observations=tuple(observed[c.id] for c in response.tool_calls if c.id in observed),
+                usage=response.usage,
+            )
+        )
+    return trajectory, usage, in_flight(trajectory)
+
+
+def in_flight(trajectory: Trajectory) -> list[ToolCall]:
+    """The last step's calls with no recorded result (``finish`` aside): they run again on resume."""
+    if not trajectory.steps:
+        return []
+    last = trajectory.steps[-1]
+    done = {o.call_id for o in last.observations}
+    return [c for c in last.tool_calls if c.id not in done and c.name != FINISH_TOOL.name]
