@@ -10,10 +10,9 @@ SQLite servers' 20 definitions (``benchmarks/data/fs_sqlite_tools.json``, captur
 
 Configurations, in order:
 
-* ``before``: no prefix cache, the earlier reply settings (300-character thought);
+* ``before``: no prefix cache (the first request evaluates the whole prompt);
 * ``after, cold``: the prefix cache on an empty folder (this process writes it);
-* ``after, warm``: a second process on the same folder (it restores the prefix);
-* ``after, warm + lookup``: as warm, with prompt-lookup speculative decoding.
+* ``after, warm``: a second process on the same folder (it restores the prefix).
 
 "first action" is wall time from building the model (load included) to the first reply,
 which is what a user waits for after the servers are connected. Printed per configuration:
@@ -39,7 +38,6 @@ import anyio
 
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, Trajectory
-from nexthop.models import _llama_prompt
 from nexthop.models._llama import LlamaCppModel
 from nexthop.models._model import ModelRequest
 
@@ -72,13 +70,11 @@ TASK = (
 )
 INSTRUCTIONS = "You are a careful agent."
 _WORDS = "config user table path value error active port host timeout retry cache level file row".split()
-_OLD_THOUGHT_CHARS = 300
 
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
-    ("before", {"cache": False, "old": True, "lookup": False}),
-    ("after, cold", {"cache": True, "old": False, "lookup": False}),
-    ("after, warm", {"cache": True, "old": False, "lookup": False}),
-    ("after, warm + lookup", {"cache": True, "old": False, "lookup": True}),
+    ("before", {"cache": False}),
+    ("after, cold", {"cache": True}),
+    ("after, warm", {"cache": True}),
 ]
 
 
@@ -100,8 +96,6 @@ def load_tools(which: str) -> list[ToolDef]:
 
 async def one_process(config: dict[str, Any]) -> dict[str, Any]:
     """Run one configuration's steps in this process; the parent prints the table."""
-    if config["old"]:
-        _llama_prompt._MAX_THOUGHT_CHARS = _OLD_THOUGHT_CHARS  # pyright: ignore[reportPrivateUsage]
     rng = random.Random(0)
     tools = load_tools(config["tools"])
     start = time.perf_counter()
@@ -109,7 +103,6 @@ async def one_process(config: dict[str, Any]) -> dict[str, Any]:
         n_threads=config["threads"],
         prefix_cache_dir=Path(config["cache_dir"]),
         prefix_cache_bytes=(1 << 30) if config["cache"] else 0,
-        prompt_lookup=config["lookup"],
     )
     trajectory = Trajectory(task=TASK)
     steps: list[dict[str, Any]] = []

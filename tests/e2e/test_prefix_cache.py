@@ -39,7 +39,8 @@ TOOLS = {
 }
 
 async def main(cache_dir, names):
-    model = LlamaCppModel(n_ctx=4096, prefix_cache_dir=cache_dir)
+    # One thread: on cores shared with other runs, two threads wait on each other at every op.
+    model = LlamaCppModel(n_ctx=4096, n_threads=1, prefix_cache_dir=cache_dir)
     tools = [TOOLS[n] for n in names.split(",")] + [FINISH_TOOL]
     task = "Read the file /data/notes.txt, then write its first line in upper case to /data/out.txt."
     request = ModelRequest(instructions="You are an agent that completes file tasks by calling tools.",

@@ -227,8 +227,9 @@ def test_parse_reply_into_a_tool_call_and_keep_its_text(tmp_path: Path, monkeypa
 @pytest.mark.embedded
 @pytest.mark.anyio
 @pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
-async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache() -> None:
-    model = LlamaCppModel(n_ctx=4096)
+async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache(tmp_path: Path) -> None:
+    # An empty prefix cache, so the first request evaluates its whole prompt.
+    model = LlamaCppModel(n_ctx=4096, prefix_cache_dir=tmp_path)
     traj = Trajectory(task="Read notes.txt, then write its first line in upper case to out.txt, then finish.")
     instructions = "You are an agent that completes file tasks by calling tools."
     observations = ["buy milk\ncall Alice about the MCP demo on Friday\n" * 4, "wrote 9 bytes to out.txt"]

@@ -117,8 +117,6 @@ class LlamaCppModel(Model):
             across processes (`_llama_kv`); None uses ``<user cache>/nexthop/kv``.
         prefix_cache_bytes: Bound on that folder's size (bytes; least recently used
             files go first); 0 turns the cache off.
-        prompt_lookup: Draft tokens by prompt lookup (speculative decoding with
-            ``LlamaPromptLookupDecoding``; see the benchmark for whether it pays).
 
     Attributes:
         name: ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model, else
@@ -141,7 +139,6 @@ class LlamaCppModel(Model):
         seed: int = 0,
         prefix_cache_dir: str | Path | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
-        prompt_lookup: bool = False,
     ) -> None:
         _import_llama_cpp()
         self.model_path = Path(model_path) if model_path is not None else None
@@ -151,7 +148,6 @@ class LlamaCppModel(Model):
         self.n_ctx = n_ctx
         self.n_threads = n_threads if n_threads is not None else _available_cpus()
         self.seed = seed
-        self.prompt_lookup = prompt_lookup
         self.load_time_s: float | None = None
         self.prefix_events: list[PrefixEvent] = []
         self._prefix_cache = (
@@ -198,7 +194,6 @@ class LlamaCppModel(Model):
     def _load(self) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
-        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
         from nexthop.models._weights import ensure_embedded_model
 
@@ -211,7 +206,6 @@ class LlamaCppModel(Model):
                 n_threads=self.n_threads,
                 seed=self.seed,
                 verbose=False,
-                draft_model=LlamaPromptLookupDecoding(num_pred_tokens=10) if self.prompt_lookup else None,
             )
         except (ValueError, OSError, RuntimeError) as e:
             raise ModelError(f"could not load GGUF {path}: {e}") from e
