@@ -212,11 +212,12 @@ async def run_sandboxed(
 
 async def _run(cmd: list[str], request: bytes, limits: SandboxLimits) -> SandboxOutcome:
     start = time.perf_counter()
+    deadline = anyio.current_time() + limits.wall_s  # the sandbox's own start-up counts too
     process = await anyio.open_process(cmd, start_new_session=True)
     reply, err = bytearray(), bytearray()
     too_large = False
     try:
-        with anyio.move_on_after(limits.wall_s) as timer:
+        with anyio.move_on_at(deadline) as timer:
             assert process.stdin and process.stdout and process.stderr
             async with process.stdin:
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
