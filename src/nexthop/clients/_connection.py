@@ -23,7 +23,6 @@ converted in clients/_resources.py.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
 import logging
 import math
@@ -41,7 +40,6 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.subscriptions import ResourcesListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from nexthop._exceptions import ServerConnectionError
@@ -52,6 +50,7 @@ from nexthop.clients._callbacks import ClientHooks, RunBinding, ServerCallbacks,
 from nexthop.clients._calls import PendingCall, call_observation, describe, error_observation
 from nexthop.clients._config import HTTPServerConfig, ServerConfig, SSEServerConfig, StdioServerConfig
 from nexthop.clients._features import ConnectionFeatures, ConnectionState
+from nexthop.clients._listing import DESCRIPTION_LIMIT, TOOL_SEPARATOR, ToolListing
 from nexthop.clients._oauth import default_auth
 from nexthop.clients._resources import (
     LIST_RESOURCES,
@@ -61,17 +60,13 @@ from nexthop.clients._resources import (
 )
 from nexthop.clients._stdio import grouped_stdio_client, stderr_tail
 
-__all__ = ["MCPConnection", "ConnectionState", "TOOL_SEPARATOR"]
+__all__ = ["DESCRIPTION_LIMIT", "TOOL_SEPARATOR", "ConnectionState", "MCPConnection"]
 
-TOOL_SEPARATOR = "__"
-"""Namespaced tool names are ``<server>__<tool>``, so servers never shadow each other."""
 
 _log = logging.getLogger(__name__)
-DESCRIPTION_LIMIT = 2000
-"""Characters of a tool description kept; the rest is cut with a note (descriptions reach the model)."""
 
 
-class MCPConnection(ConnectionFeatures):
+class MCPConnection(ToolListing, ConnectionFeatures):
     """A connection to one MCP server.
 
     Args:
@@ -394,62 +389,6 @@ class MCPConnection(ConnectionFeatures):
                 "(reported once per server)",
                 self.name,
             )
-
-    # -- tools/list_changed ------------------------------------------------------------
-
-    async def _on_message(self, message: Any) -> None:
-        # 2025-11-25 connections deliver list_changed as a plain notification.
-        notification = getattr(message, "root", message)
-        if isinstance(notification, mcp_types.ToolListChangedNotification):
-            self._stale = True
-        elif isinstance(notification, mcp_types.ResourceListChangedNotification):
-            self._resources_stale = True
-
-    async def _listen_for_changes(self) -> None:
-        # 2026-07-28 connections deliver list_changed only on a subscriptions/listen stream.
-        assert self._client is not None
-        resources = "resources.listChanged" in self.capabilities
-        with contextlib.suppress(Exception):
-            async with self._client.listen(tools_list_changed=True, resources_list_changed=resources) as sub:
-                async for event in sub:
-                    if isinstance(event, ResourcesListChanged):
-                        self._resources_stale = True
-                    else:
-                        self._stale = True
-
-    async def _refresh_tools(self) -> None:
-        client = self._client
-        assert client is not None
-        self._stale = False  # before the fetch, so a change during it is not lost
-        tools: list[ToolDef] = []
-        cursor: str | None = None
-        try:
-            while True:
-                page = await client.list_tools(cursor=cursor, cache_mode="refresh")
-                tools.extend(self._to_tool_def(t) for t in page.tools if self._allowed(t.name))
-                cursor = page.next_cursor
-                if not cursor:
-                    break
-        except BaseException:  # a listing that failed or was abandoned leaves the list stale
-            self._stale = True
-            raise
-        self._tools = tools
-
-    def _allowed(self, remote_name: str) -> bool:
-        return self.allowed_tools is None or any(fnmatch.fnmatchcase(remote_name, p) for p in self.allowed_tools)
-
-    def _to_tool_def(self, t: mcp_types.Tool) -> ToolDef:
-        annotations = t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None
-        return ToolDef(
-            name=f"{self.name}{TOOL_SEPARATOR}{t.name}",
-            # Cleaned where it enters, whatever the policies: it reaches the model and the terminal.
-            description=clean_text(t.description or "", DESCRIPTION_LIMIT),
-            input_schema=dict(t.input_schema),
-            output_schema=dict(t.output_schema) if t.output_schema else None,
-            annotations=annotations,
-            server=self.name,
-            remote_name=t.name,
-        )
 
     # -- Toolset -----------------------------------------------------------------------
 
