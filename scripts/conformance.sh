@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the official MCP conformance suite (npm @modelcontextprotocol/conformance) against
-# `nexthop serve --http`, once per protocol revision, and print pass/fail counts.
+# `nexthop serve --http` (server scenarios) and against nexthop's client code (client
+# scenarios, through `python -m nexthop.cli._conformance`), once per protocol revision,
+# and print pass/fail counts for each side.
 #
 #   bash scripts/conformance.sh            # both revisions
 #   REVISIONS=2025-11-25 bash scripts/conformance.sh
@@ -19,6 +21,7 @@
 #   REVISIONS           protocol revisions to test (default: "2025-11-25 2026-07-28")
 #   CONFORMANCE_CACHE   where Node 22 and the suite are installed (default: ~/.cache/nexthop/conformance)
 #   CONFORMANCE_OUT     where the suite's per-scenario results go (default: a new temp folder)
+#   SIDES               "server client" (default), or one of them
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,6 +39,8 @@ DEMO="$ROOT/tests/support/demo_server.py"
 NODE_PKG="node@22.23.3"
 SUITE_PKG="@modelcontextprotocol/conformance@0.2.0-alpha.12"
 SCENARIO_TIMEOUT_MS=30000
+SIDES="${SIDES:-server client}"
+CLIENT_CMD="$PYTHON -m nexthop.cli._conformance"
 
 die() {
     echo "conformance: could not run: $*" >&2
@@ -65,6 +70,11 @@ node_major="$("$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null)" || 
 [ -f "$SUITE" ] || die "$SUITE missing (delete $CACHE and retry)"
 [ -x "$NEXTHOP" ] || die "$NEXTHOP not found (run 'make install', or set NEXTHOP)"
 
+case " $SIDES " in *" server "*) RUN_SERVER=1 ;; *) RUN_SERVER=0 ;; esac
+case " $SIDES " in *" client "*) RUN_CLIENT=1 ;; *) RUN_CLIENT=0 ;; esac
+mkdir -p "$OUT"
+
+run_server_side() {
 # --- nexthop serve --http ------------------------------------------------------------
 PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 URL="http://127.0.0.1:$PORT/mcp"
@@ -110,6 +120,36 @@ for rev in $REVISIONS; do
     echo "conformance: $rev summary in $OUT/$rev.log" >&2
 done
 
+stop_server
+}
+
+# --- the client scenarios, per revision ---------------------------------------------
+# One scenario at a time (`--scenario NAME --spec-version REV` for each scenario that
+# `list --requirements REV` names): run all at once, as `client --requirements` does, two
+# dozen Python interpreters import the SDK together and, on 2 cores, time out on their own
+# HTTP deadlines rather than on anything the suite checks.
+run_client_side() {
+    local rev scenario dir
+    for rev in $REVISIONS; do
+        dir="$OUT/client-$rev"
+        mkdir -p "$dir"
+        # The listing names server scenarios too, under their own heading: keep the client section.
+        "$NODE" "$SUITE" list --client --requirements "$rev" 2>/dev/null |
+            sed -n '/^Client scenarios/,/^$/s/^  - \(.*\)$/\1/p' >"$dir/scenarios.txt"
+        [ -s "$dir/scenarios.txt" ] || die "the suite listed no client scenarios for $rev"
+        echo "conformance: running $(wc -l <"$dir/scenarios.txt") client scenarios required by $rev" >&2
+        while read -r scenario; do
+            timeout 180 "$NODE" "$SUITE" client --command "$CLIENT_CMD" --scenario "$scenario" \
+                --spec-version "$rev" --timeout "$SCENARIO_TIMEOUT_MS" -o "$dir/results" \
+                >"$dir/$(echo "$scenario" | tr / _).log" 2>&1
+            echo "$scenario $?" >>"$dir/exit-codes.txt"
+        done <"$dir/scenarios.txt"
+    done
+}
+
+[ "$RUN_SERVER" = 1 ] && run_server_side
+[ "$RUN_CLIENT" = 1 ] && run_client_side
+
 # --- counts ------------------------------------------------------------------------
 # "Scored" scenarios are those the revision requires; the suite also runs some pending and
 # extension scenarios that it says "do not affect conformance": counted apart.
@@ -121,6 +161,8 @@ from pathlib import Path
 out, revisions = Path(sys.argv[1]), sys.argv[2:]
 print("=" * 72)
 for rev in revisions:
+    if not (out / f"{rev}.log").exists():
+        continue  # SIDES=client
     text = (out / f"{rev}.log").read_text()
     summary = text.split("=== SUMMARY ===", 1)[1]
     scenarios = {
@@ -136,11 +178,28 @@ for rev in revisions:
     extra = {k: v for k, v in scenarios.items() if k in unscored}
     extra_ok = sum(v[0] for v in extra.values())
     print(
-        f"conformance {rev}: {len(ok)} of {len(ok) + len(bad)} scenarios pass, {len(bad)} do not "
+        f"conformance server {rev}: {len(ok)} of {len(ok) + len(bad)} scenarios pass, {len(bad)} do not "
         f"(checks: {checks_ok} of {checks_ok + checks_bad} pass)"
     )
     if extra:
         print(f"  not scored (pending/extension): {extra_ok} of {len(extra)} pass")
+    print(f"  failing: {', '.join(bad) or 'none'}")
+# Client side: one log per scenario; the suite ends each with its verdict, which already
+# allows a client's non-zero exit where the scenario expects the client to refuse.
+for rev in revisions:
+    listing = out / f"client-{rev}" / "scenarios.txt"
+    if not listing.exists():
+        continue  # SIDES=server
+    names = listing.read_text().split()
+    logs = {n: out / f"client-{rev}" / (n.replace("/", "_") + ".log") for n in names}
+    ok = [n for n in names if logs[n].exists() and "OVERALL: PASSED" in logs[n].read_text()]
+    bad = [n for n in names if n not in ok]
+    auth = [n for n in names if n.startswith("auth/")]
+    auth_ok = [n for n in ok if n.startswith("auth/")]
+    print(
+        f"conformance client {rev}: {len(ok)} of {len(names)} scenarios pass, {len(bad)} do not "
+        f"(auth/*: {len(auth_ok)} of {len(auth)})"
+    )
     print(f"  failing: {', '.join(bad) or 'none'}")
 print("=" * 72)
 print(f"expected failures and their reasons: docs/conformance.md; per-scenario results: {out}")
