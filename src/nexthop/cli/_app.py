@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from nexthop._exceptions import ConfigError, ModelError, NexthopError, ServerCon
 from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import RunResult
+from nexthop.cli._auth import add_auth_parser, auth_command
 from nexthop.cli._features import (
     add_client_flags,
     add_prompt_flag,
@@ -182,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     tools.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     add_library_flags(tools)
+    add_auth_parser(sub, [servers])
     return parser
 
 
@@ -398,7 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = RichHandler(console=console, show_path=False)
         handler.addFilter(_clean_log_record)
         logging.basicConfig(level=logging.INFO, handlers=[handler])
-    command = {"run": _run, "tools": _tools, "serve": _serve}[args.command]
+    command = {
+        "run": _run,
+        "tools": _tools,
+        "serve": _serve,
+        "auth": functools.partial(auth_command, load=_servers),
+    }[args.command]
     try:
         return anyio.run(command, args, console)
     except NexthopError as e:
