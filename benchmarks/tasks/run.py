@@ -48,6 +48,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="base seed of the fault proxy (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="wall-time cap per run, seconds")
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
+    p.add_argument("--no-repack", dest="repack", action="store_const", const="off", help=argparse.SUPPRESS)
     p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
     p.add_argument("--keep", action="store_true", help="keep the workspaces for inspection")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
