@@ -10,7 +10,23 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+# llama-cpp-python ships only as source. Built "native", it uses every instruction the CPU
+# advertises, and on these VMs that includes AMX, which the hypervisor then traps (SIGILL at
+# the first evaluation). So it is built for a portable AVX2 baseline, without AMX, once per
+# machine into a wheel folder (pip's own cache would hand back a native build).
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS ?= $(HOME)/.cache/nexthop/wheels/llama-cpp-python-$(LLAMA_VERSION)-avx2
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
 install: $(PY)  ## nexthop with the embedded model, plus the test tools
+	@if ! $(PY) -c "import llama_cpp" 2>/dev/null; then \
+	  if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	    echo "building llama-cpp-python $(LLAMA_VERSION) (about 8 minutes on 2 cores, once per machine)"; \
+	    CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION); \
+	  fi; \
+	  $(PIP) install -q $(LLAMA_WHEELS)/llama_cpp_python-*.whl; \
+	fi
 	$(PIP) install -q -e '.[local,dev]'
 
 demo: install  ## the main job: a real task over two real MCP servers, embedded model, no API key

@@ -48,8 +48,8 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
         "--root",
         action="append",
         metavar="DIR",
-        help="a folder servers may work in, offered as their roots (repeatable; default: the current folder); "
-        'a server\'s "roots" in the config file win',
+        help="a folder servers may work in, offered as their roots (repeatable; default: none, so each server "
+        'keeps the folders its own command line gives it); a server\'s "roots" in the config file win',
     )
 
 
@@ -67,7 +67,11 @@ def add_prompt_flag(parser: argparse.ArgumentParser) -> None:
 def client_hooks(
     args: argparse.Namespace, console: Console | None, before_prompt: Callable[[], None] | None = None
 ) -> ClientHooks:
-    """The host-wide answers for servers' questions; roots from ``--root`` or the current folder.
+    """The host-wide answers for servers' questions; roots from ``--root``, else none.
+
+    No roots by default, not the current folder: the reference filesystem server replaces
+    the folders on its command line with the client's roots, so offering the current
+    folder would widen or move what a configured server may touch.
 
     Args:
         args: The parsed flags.
@@ -77,7 +81,7 @@ def client_hooks(
     """
     hooks = ClientHooks(
         sampling=args.sampling or "off",
-        roots=tuple(os.path.abspath(r) for r in (args.root or [os.getcwd()])),
+        roots=tuple(os.path.abspath(r) for r in (args.root or [])),
     )
     if console is not None:
         hooks.approve_sampling = terminal_sampling_approver(console, before_prompt)
