@@ -26,3 +26,5 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     # Tool pins live in the user config folder; each test gets its own, so tests never
     # pin each other's tools or touch the developer's real pins.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    # `nexthop run` records runs in a store by default; tests that do not test the store run without one.
+    monkeypatch.setenv("NEXTHOP_STORE", "off")

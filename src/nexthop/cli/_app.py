@@ -40,6 +40,7 @@ from nexthop.cli._features import (
 )
 from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
+from nexthop.cli._runs import RUNS_COMMANDS, add_runs_parsers, add_store_flags, new_run_id, open_store, resume_command
 from nexthop.cli._tool_library import add_library_flags, library_time, offer_to_save, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     add_policy_flags(run)
     add_client_flags(run)
     add_prompt_flag(run)
+    add_store_flags(run)
 
     serve = sub.add_parser(
         "serve",
@@ -129,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_policy_flags(serve)
     add_client_flags(serve)
+    add_store_flags(serve)
     serve.add_argument(
         "--allow-host",
         action="append",
@@ -185,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     add_library_flags(tools)
     add_auth_parser(sub, [servers])
+    add_runs_parsers(sub, [servers])
     return parser
 
 
@@ -229,6 +233,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         printer(event)
 
     async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(args))
         with printer.status("connecting to servers"):
             host = AgentHost(
                 model=model,
@@ -239,15 +244,19 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 approver=terminal_approver(console, before_prompt=printer.stop),
                 tool_timeout_s=args.tool_timeout,
                 hooks=client_hooks(args, console, printer.stop),
+                store=store,
             )
             await stack.enter_async_context(host)
         printer.servers(host.server_states())
         task = await task_text(host, args.task, args.prompt)
+        run_id = new_run_id() if store is not None else None
+        if run_id is not None:
+            console.print(f"[dim]run {run_id} (nexthop show {run_id}; nexthop resume {run_id} if it stops)[/]")
         if not args.quiet:
             console.print(f"[bold]task:[/] {shown(task, 2000)}  [dim](model {shown(model.name, 200)})[/]")
         started = library_time()
         try:
-            await host.run(task, on_event=show, retries=args.retries)
+            await host.run(task, on_event=show, retries=args.retries, run_id=run_id)
         finally:
             printer.stop()
             if result is not None:
@@ -406,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tools": _tools,
         "serve": _serve,
         "auth": functools.partial(auth_command, load=_servers),
+        **RUNS_COMMANDS,
+        "resume": functools.partial(resume_command, load=_load),
     }[args.command]
     try:
         return anyio.run(command, args, console)

@@ -86,8 +86,11 @@ def attach(store: RunStore, host: Any) -> None:
     _STORE[:] = [store]
 
 
-def _spec(task: str, context: str, memory: Trajectory | None, max_steps: int | None, retries: int) -> dict[str, Any]:
+def _spec(
+    host: Any, task: str, context: str, memory: Trajectory | None, max_steps: int | None, retries: int
+) -> dict[str, Any]:
     return {
+        "model": host.model.name,  # for `nexthop resume` to offer the same model; the workflow ignores it
         "task": task,
         "context": context,
         "memory": memory.model_dump(mode="json") if memory is not None else None,
@@ -142,7 +145,7 @@ async def run(
     run_id = run_id or uuid.uuid4().hex[:16]
     store.callbacks[run_id] = callbacks or RunCallbacks()
     with SetWorkflowID(run_id):
-        out = await _run_workflow(_spec(task, context, memory, max_steps, retries))
+        out = await _run_workflow(_spec(host, task, context, memory, max_steps, retries))
     await store.prune()
     return RunResult.model_validate(out)
 
@@ -155,7 +158,7 @@ async def enqueue(
     attach(store, host)
     with SetWorkflowID(run_id):
         handle = await DBOS.enqueue_workflow_async(
-            QUEUE, _run_workflow, _spec(task, context, memory, max_steps, retries)
+            QUEUE, _run_workflow, _spec(host, task, context, memory, max_steps, retries)
         )
     out = await handle.get_result(polling_interval_sec=0.2)
     return RunResult.model_validate(out)

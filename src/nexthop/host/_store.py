@@ -35,7 +35,7 @@ from sqlalchemy import event as sa_event
 
 from nexthop._exceptions import ConfigError
 from nexthop._sanitize import one_line
-from nexthop._trajectory import RunResult, TerminationReason, Trajectory
+from nexthop._trajectory import RunResult, TerminationReason, ToolCall, Trajectory
 
 __all__ = [
     "APP_VERSION",
@@ -116,6 +116,7 @@ class RunSummary(BaseModel):
     Attributes:
         run_id: The workflow id.
         task: The task (untrusted: clean before showing).
+        model: The model string the run was started with.
         state: ``running``, ``interrupted`` (its process died: ``nexthop resume`` it),
             ``queued``, or the finished run's status (``completed``, ``incomplete``, ``error``).
         termination: Why it ended, once it did.
@@ -129,6 +130,7 @@ class RunSummary(BaseModel):
     kind: Literal["run_summary"] = "run_summary"
     run_id: str
     task: str
+    model: str = ""
     state: RunState
     termination: TerminationReason | None = None
     steps: int = 0
@@ -257,6 +259,21 @@ class RunStore:
         status = await self.status(run_id)
         return None if status is None else await self._summary(status)
 
+    async def timeline(self, run_id: str) -> tuple[RunSummary, Trajectory, list[ToolCall]] | None:
+        """A run's summary, its trajectory (whole once finished, else rebuilt from its recorded steps),
+        and the calls that were in flight when it stopped; None when the store has no such run."""
+        status = await self.status(run_id)
+        if status is None:
+            return None
+        summary = await self._summary(status)
+        output: Any = status.output
+        if status.status == "SUCCESS" and isinstance(output, dict):
+            return summary, RunResult.model_validate(output).trajectory, []
+        from nexthop.host._durable import recorded_trajectory
+
+        trajectory, _, in_flight = recorded_trajectory(_spec(status), await DBOS.list_workflow_steps_async(run_id))
+        return summary, trajectory, in_flight
+
     async def _summary(self, status: Any) -> RunSummary:
         spec = _spec(status)
         started = (status.created_at or 0) / 1000
@@ -266,6 +283,7 @@ class RunStore:
             return RunSummary(
                 run_id=status.workflow_id,
                 task=spec.get("task", ""),
+                model=spec.get("model", ""),
                 state=result.status,
                 termination=result.termination,
                 steps=len(result.steps),
@@ -279,6 +297,7 @@ class RunStore:
         return RunSummary(
             run_id=status.workflow_id,
             task=spec.get("task", ""),
+            model=spec.get("model", ""),
             state=self._state(status),
             steps=len(trajectory.steps),
             tokens=usage.total_tokens,
