@@ -190,3 +190,51 @@ async def test_cli_login_status_logout(
         assert "guarded: not signed in (run: nexthop auth login guarded)" in capfd.readouterr().err
         assert await anyio.to_thread.run_sync(main, ["auth", "login", "local", "--config", str(file)]) == 2
         assert "not an HTTP server" in capfd.readouterr().err
+
+
+async def test_a_served_nexthop_never_passes_its_callers_token_upstream(tmp_path: Path) -> None:
+    """Spec security best practices, token passthrough: the caller's token is for nexthop alone."""
+    import mcp
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server import MCPServer
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    from oauth_server import serve_app
+    from serve_http import free_port, serve_subprocess
+
+    seen: list[str] = []
+    upstream = MCPServer("up")
+
+    @upstream.tool()
+    def echo(text: str) -> str:
+        """Echoes the text."""
+        return text
+
+    inner = upstream.streamable_http_app()
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append(dict(scope["headers"]).get(b"authorization", b"").decode())
+        await inner(scope, receive, send)
+
+    port = free_port()
+    config = tmp_path / "servers.json"
+    config.write_text(json.dumps({"servers": {"up": {"url": f"http://127.0.0.1:{port}/mcp"}}}))
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            [{"tool": "up__echo", "arguments": {"text": "hi"}}, {"tool": "finish", "arguments": {"result": "ok"}}]
+        )
+    )
+    async with serve_app(recording, port):
+        served = serve_subprocess(script, "--config", str(config), "--token", "caller-secret")
+        nexthop_port = await anyio.to_thread.run_sync(next, served)
+        try:
+            http = create_mcp_http_client(headers={"Authorization": "Bearer caller-secret"})
+            target = streamable_http_client(f"http://127.0.0.1:{nexthop_port}/mcp", http_client=http)
+            async with mcp.Client(target) as client:
+                result = await client.call_tool("run_task", {"task": "echo hi upstream"})
+        finally:
+            await anyio.to_thread.run_sync(next, served, None)
+    assert not result.is_error, result
+    assert seen, "the run never reached the upstream server"
+    assert not any("caller-secret" in value for value in seen), seen

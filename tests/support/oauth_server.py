@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import uvicorn
@@ -140,14 +141,20 @@ async def oauth_mcp_server(provider: InMemoryAS) -> AsyncIterator[str]:
         """Says hello to the signed-in client."""
         return "hello, signed-in client"
 
-    config = uvicorn.Config(server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
-    web = uvicorn.Server(config)
+    async with serve_app(server.streamable_http_app(), port):
+        yield f"{base}/mcp"
+
+
+@asynccontextmanager
+async def serve_app(app: Any, port: int) -> AsyncIterator[None]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:PORT for the duration of the block."""
+    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(web.serve)
         with anyio.fail_after(20):
             while not web.started:
                 await anyio.sleep(0.02)  # uvicorn offers no event for "listening"
         try:
-            yield f"{base}/mcp"
+            yield
         finally:
             web.should_exit = True
