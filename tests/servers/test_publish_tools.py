@@ -80,7 +80,17 @@ def test_the_inspector_cli_calls_a_saved_tool_through_nexthop_serve(library: Too
         "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"],
     }
     nexthop = Path(sys.executable).with_name("nexthop")
-    cmd = [npx, "-y", INSPECTOR, "--cli", *(a for k, v in env.items() for a in ("-e", f"{k}={v}")), str(nexthop)]
+    # A loaded machine can take more than the Inspector's default 15 s to start nexthop serve.
+    cmd = [
+        npx,
+        "-y",
+        INSPECTOR,
+        "--cli",
+        "--connect-timeout",
+        "90000",
+        *(a for k, v in env.items() for a in ("-e", f"{k}={v}")),
+        str(nexthop),
+    ]
     cmd += ["serve", "--publish-tools", "--method", "tools/call", "--tool-name", "synth__sha", "--tool-arg", "text=abc"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
     assert proc.returncode == 0, proc.stdout + proc.stderr
