@@ -20,7 +20,6 @@ resume. Tool calls are therefore *at least once*; `in_flight` names them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,7 +29,7 @@ from dbos._dbos import StepReservation
 
 from nexthop._exceptions import ConfigError, ModelError, NexthopError
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
-from nexthop._trajectory import Observation, RunResult, Step, ToolCall, Trajectory, Usage
+from nexthop._trajectory import Observation, RunResult, ToolCall, Trajectory
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
 from nexthop.host._loop import RunSetup
 from nexthop.host._store import QUEUE, RUN_WORKFLOW, RunStore, trajectory_of
@@ -39,10 +38,8 @@ from nexthop.models._model import Model, ModelRequest, ModelResponse
 __all__ = [
     "RunCallbacks",
     "enqueue",
-    "in_flight",
     "recorded_model",
     "recorded_setup",
-    "recorded_trajectory",
     "recording",
     "resume",
     "run",
@@ -263,49 +260,3 @@ def _recorded_approver(approver: Approver | None) -> Approver | None:
         return ApprovalDecision.model_validate(await DBOS.run_step_async({"name": "approval"}, decide))
 
     return ask
-
-
-def recorded_trajectory(spec: dict[str, Any], steps: Sequence[Any]) -> tuple[Trajectory, Usage, list[ToolCall]]:
-    """A run's trajectory rebuilt from its recorded steps (for a run that has not finished).
-
-    Returns:
-        The trajectory (task, context, memory and each model step with the observations
-        recorded for its calls), the tokens recorded, and the calls of the last step
-        that have no recorded result: in flight when the process died, they run again.
-    """
-    trajectory = trajectory_of(spec)
-    usage = Usage()
-    pending: list[tuple[dict[str, Any], ModelResponse, dict[str, Observation]]] = []
-    for info in sorted(steps, key=lambda s: s["function_id"]):
-        out = info.get("output")
-        if not isinstance(out, dict):
-            continue
-        if info["function_name"] == "model" and "response" in out:
-            response = ModelResponse.model_validate(out["response"])
-            usage = usage + response.usage
-            pending.append((out, response, {}))  # pyright: ignore[reportUnknownArgumentType]
-        elif info["function_name"] == "reflection" and "response" in out:
-            usage = usage + ModelResponse.model_validate(out["response"]).usage
-        elif info["function_name"] == "tool" and pending:
-            obs = Observation.model_validate(out)
-            pending[-1][2][obs.call_id] = obs
-    for out, response, observed in pending:
-        trajectory.steps.append(
-            Step(
-                index=int(out.get("step", len(trajectory.steps) + 1)),
-                thought=response.thought,
-                tool_calls=response.tool_calls,
-                observations=tuple(observed[c.id] for c in response.tool_calls if c.id in observed),
-                usage=response.usage,
-            )
-        )
-    return trajectory, usage, in_flight(trajectory)
-
-
-def in_flight(trajectory: Trajectory) -> list[ToolCall]:
-    """The last step's calls with no recorded result (``finish`` aside): they run again on resume."""
-    if not trajectory.steps:
-        return []
-    last = trajectory.steps[-1]
-    done = {o.call_id for o in last.observations}
-    return [c for c in last.tool_calls if c.id not in done and c.name != FINISH_TOOL.name]
