@@ -40,6 +40,7 @@ test: install  ## lint and type-check, then every test: unit, integration over r
 	$(VENV)/bin/pyright -p pyproject.toml
 	bash examples/setup.sh
 	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)  # the synthesis sandbox
+	! command -v pg_ctlcluster >/dev/null || pg_ctlcluster 15 main start 2>/dev/null || true  # the run store's PostgreSQL tests
 	$(VENV)/bin/pytest
 
 lint: install

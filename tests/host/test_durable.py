@@ -86,3 +86,32 @@ async def test_retention_keeps_the_newest_finished_runs(tmp_path: Path) -> None:
                 await host.run(f"task {i}", run_id=f"k{i}")
         kept = [s.run_id for s in await store.summaries()]
     assert kept == ["k3", "k2"]
+
+
+def _postgres_url() -> str:
+    """A PostgreSQL URL for the tests, starting the local cluster (as root) if it is installed but down."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pg_ctlcluster") is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    subprocess.run(["pg_ctlcluster", "15", "main", "start"], capture_output=True, timeout=60)
+    password = "ALTER USER postgres PASSWORD 'nexthop'"
+    subprocess.run(["su", "postgres", "-c", f'psql -q -c "{password}"'], capture_output=True, timeout=60, check=True)
+    return "postgresql://postgres:nexthop@127.0.0.1:5432/nexthop_test"
+
+
+async def test_a_postgresql_store_records_runs_and_tells_live_owners_from_dead(tmp_path: Path) -> None:
+    url = _postgres_url()
+    counter = Counter()
+    model = ScriptedModel([call("shout", text="pg"), call("finish", result="PG")])
+    async with RunStore(StoreConfig(url)) as store:
+        async with AgentHost(model=model, tools=counter.tools(), store=store, policy=NO_LOOPS) as host:
+            run_id = f"pg{id(host)}"
+            result = await host.run("shout over postgres", run_id=run_id)
+            again = await host.run("shout over postgres", run_id=run_id)
+        summary = await store.summary(run_id)
+        assert store.is_alive(store.executor_id)
+        assert not store.is_alive("worker-gone")
+    assert result.result == "PG" and again == result and counter.calls == ["pg"]
+    assert summary is not None and (summary.state, summary.steps) == ("completed", 2)

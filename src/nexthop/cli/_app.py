@@ -40,7 +40,15 @@ from nexthop.cli._features import (
 )
 from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
-from nexthop.cli._runs import RUNS_COMMANDS, add_runs_parsers, add_store_flags, new_run_id, open_store, resume_command
+from nexthop.cli._runs import (
+    RUNS_COMMANDS,
+    add_runs_parsers,
+    add_store_flags,
+    new_run_id,
+    open_store,
+    resume_command,
+    serve_runs,
+)
 from nexthop.cli._tool_library import add_library_flags, library_time, offer_to_save, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
@@ -296,7 +304,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
         tool_timeout_s=args.tool_timeout,
         hooks=client_hooks(args, None),  # served: each run asks its own calling client
     )
-    async with host:
+    async with open_store(args, "worker") as store, host, serve_runs(store, host):
         StepPrinter(console, quiet=True).servers(host.server_states())
         server = await build_server(host)
         if args.publish_tools:  # the tool library's saved tools, each call sandboxed

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import json5
 import platformdirs
 from rich.console import Console
@@ -35,6 +36,7 @@ __all__ = [
     "add_store_flags",
     "new_run_id",
     "resume_command",
+    "serve_runs",
     "open_store",
     "store_config",
 ]
@@ -106,6 +108,29 @@ async def open_store(args: argparse.Namespace, role: str = "cli") -> AsyncGenera
 
     async with RunStore(config) as store:
         yield store
+
+
+@contextlib.asynccontextmanager
+async def serve_runs(store: Any, host: Any) -> AsyncGenerator[None]:
+    """Make a served host record its runs in ``store`` (None: no store).
+
+    On PostgreSQL the process is also a worker: ``run_task`` goes on the shared queue,
+    and the runs of workers that died are handed back to it (see `recover_dead_workers`).
+    """
+    if store is None:
+        yield
+        return
+    from nexthop.host import _durable
+
+    host.store = store
+    _durable.attach(store, host)
+    if store.config.is_sqlite:
+        yield
+        return
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_durable.recover_dead_workers, store)
+        yield
+        tg.cancel_scope.cancel()
 
 
 def new_run_id() -> str:

@@ -19,11 +19,13 @@ resume. Tool calls are therefore *at least once*; `in_flight` names them.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import anyio
 from dbos import DBOS, SetWorkflowID
 from dbos._dbos import StepReservation
 
@@ -38,6 +40,7 @@ from nexthop.models._model import Model, ModelRequest, ModelResponse
 __all__ = [
     "RunCallbacks",
     "enqueue",
+    "recover_dead_workers",
     "recorded_model",
     "recorded_setup",
     "recording",
@@ -45,7 +48,7 @@ __all__ = [
     "run",
 ]
 
-_STORE: list[RunStore] = []  # the process's open store (DBOS is one per process)
+_ATTACH_WAIT_S = 60.0  # how long a run taken from the queue waits for its host (seconds)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def recording() -> bool:
 def attach(store: RunStore, host: Any) -> None:
     """Make ``store`` this process's store and ``host`` the one that runs its workflows."""
     store.host = host
-    _STORE[:] = [store]
+    store.attached.set()
 
 
 def _spec(
@@ -99,9 +102,12 @@ def _spec(
 @DBOS.workflow(name=RUN_WORKFLOW)
 async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
     """The workflow: one `AgentHost.run` with its seams recorded; returns the `RunResult` as JSON."""
-    if not _STORE or _STORE[0].host is None:
-        raise ConfigError("no host is attached to the run store in this process")
-    store = _STORE[0]
+    store = RunStore.current
+    if store is None:
+        raise ConfigError("no run store is open in this process")
+    # A worker may take a queued run the moment DBOS starts, before `nexthop serve` has attached its host.
+    with anyio.fail_after(_ATTACH_WAIT_S):
+        await store.attached.wait()
     callbacks: RunCallbacks = store.callbacks.pop(DBOS.workflow_id or "", None) or RunCallbacks()
     token = _RECORDING.set(_Ledger())
     try:
@@ -140,6 +146,12 @@ async def run(
     """
     attach(store, host)
     run_id = run_id or uuid.uuid4().hex[:16]
+    if store.config.role == "worker" and not store.config.is_sqlite:
+        result = await enqueue(
+            store, host, task, context=context, memory=memory, max_steps=max_steps, retries=retries, run_id=run_id
+        )
+        await _replay_events(result, callbacks)
+        return result
     store.callbacks[run_id] = callbacks or RunCallbacks()
     with SetWorkflowID(run_id):
         out = await _run_workflow(_spec(host, task, context, memory, max_steps, retries))
@@ -179,6 +191,33 @@ async def resume(store: RunStore, host: Any, run_id: str, callbacks: RunCallback
     handle = await DBOS.resume_workflow_async(run_id)
     out = await handle.get_result(polling_interval_sec=0.1)
     return RunResult.model_validate(out)
+
+
+async def _replay_events(result: RunResult, callbacks: RunCallbacks | None) -> None:
+    """Tell the caller's observer about a queued run's steps and result, once it is done (it ran elsewhere)."""
+    if callbacks is None or callbacks.on_event is None:
+        return
+    for event in (*result.steps, result):
+        out = callbacks.on_event(event)
+        if inspect.isawaitable(out):
+            await out
+
+
+async def recover_dead_workers(store: RunStore, interval_s: float = 1.0) -> None:
+    """Forever: hand the runs of workers that died (their presence lock is free) back to the queue.
+
+    Any live worker may do it; DBOS's recovery re-enqueues, and only one worker can
+    dequeue a run, so two workers recovering the same dead one run each run once.
+    """
+    while True:
+        pending = await DBOS.list_workflows_async(
+            name=RUN_WORKFLOW, status="PENDING", load_input=False, load_output=False
+        )
+        owners = {s.executor_id for s in pending if s.executor_id and s.executor_id.startswith("worker-")}
+        for owner in owners - {store.executor_id}:
+            if not await anyio.to_thread.run_sync(store.is_alive, owner):
+                await anyio.to_thread.run_sync(DBOS._recover_pending_workflows, [owner])  # pyright: ignore[reportPrivateUsage]
+        await anyio.sleep(interval_s)
 
 
 def recorded_setup(setup: RunSetup) -> RunSetup:

@@ -17,8 +17,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
+import anyio
 from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
@@ -103,8 +104,13 @@ class RunStore:
             SQLite file is not a readable database (named; it is left as it is).
     """
 
+    current: ClassVar[RunStore | None] = None
+    """The store open in this process (DBOS is one per process), for the workflows DBOS starts."""
+
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
+        self.attached = anyio.Event()
+        """Set once a host is attached: workflows DBOS starts here wait for it."""
         self.executor_id = f"{config.role}-{uuid.uuid4().hex[:12]}"
         self.callbacks: dict[str, Any] = {}
         """Per-run callbacks of runs started in this process, by run id (see `_durable`)."""
@@ -115,6 +121,7 @@ class RunStore:
     async def __aenter__(self) -> RunStore:
         if self.config.is_sqlite:
             check_sqlite(self.config.sqlite_path)
+        RunStore.current = self
         DBOS(config=self._dbos_config())
         try:
             DBOS.launch()  # in this thread's loop, so queued and recovered runs run beside the host
@@ -132,6 +139,7 @@ class RunStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         DBOS.destroy(workflow_completion_timeout_sec=0)
+        RunStore.current = None
         if self._presence is not None:
             self._presence.release()
 

@@ -148,6 +148,7 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
                 retries=retries,
                 elicitor=ask.elicit,
                 approve_sampling=ask.approve_sampling,
+                run_id=record.run_id,  # with a run store, the recorded run has the resource's id
             )
             return _tool_result(record)
 
