@@ -188,7 +188,8 @@ async def resume(store: RunStore, host: Any, run_id: str, callbacks: RunCallback
     if status.status == "PENDING" and status.executor_id and store.is_alive(status.executor_id):
         raise ConfigError(f"run {run_id} is still running in another process ({status.executor_id})")
     store.callbacks[run_id] = callbacks or RunCallbacks()
-    handle = await DBOS.resume_workflow_async(run_id)
+    # Onto this process's own queue, so this process (with its host and callbacks) runs it.
+    handle = await DBOS.resume_workflow_async(run_id, queue_name=await store.own_queue())
     out = await handle.get_result(polling_interval_sec=0.1)
     return RunResult.model_validate(out)
 

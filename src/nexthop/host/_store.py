@@ -13,6 +13,7 @@ DBOS's default pickle, so a shared store can never make a reader run code.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -117,12 +118,23 @@ class RunStore:
         self.host: Any = None
         """The `AgentHost` that runs workflows DBOS starts here (queued or recovered runs)."""
         self._presence: Presence | None = None
+        self._private_registered = False
+
+    async def own_queue(self) -> str:
+        """Register this process's private queue (once) and return its name."""
+        if not self._private_registered:
+            await DBOS.register_queue_async(self.private_queue, polling_interval_sec=0.1)
+            self._private_registered = True
+        return self.private_queue
 
     async def __aenter__(self) -> RunStore:
         if self.config.is_sqlite:
             check_sqlite(self.config.sqlite_path)
         RunStore.current = self
         DBOS(config=self._dbos_config())
+        # A worker takes runs from the shared queue; any other process only from its own (a `resume`),
+        # so a `nexthop run` on a shared store never picks up a run meant for the workers.
+        DBOS.listen_queues([QUEUE] if self.config.role == "worker" else [self.private_queue])
         try:
             DBOS.launch()  # in this thread's loop, so queued and recovered runs run beside the host
         except Exception as e:
@@ -135,9 +147,17 @@ class RunStore:
             )
         return self
 
+    @property
+    def private_queue(self) -> str:
+        """The queue only this process takes runs from (a resumed run goes there)."""
+        return f"nexthop-{self.executor_id}"
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._private_registered:
+            with contextlib.suppress(Exception):
+                await DBOS.delete_queue_async(self.private_queue)
         DBOS.destroy(workflow_completion_timeout_sec=0)
         RunStore.current = None
         if self._presence is not None:
