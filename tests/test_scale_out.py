@@ -133,12 +133,19 @@ async def test_three_workers_run_thirty_tasks_once_and_recover_a_killed_one(tmp_
                 killed_at = len(_log(log))
             while sum(status == "SUCCESS" for status, _, _ in _runs(url)) < TASKS:
                 await anyio.sleep(0.2)
+            # A run taken by the third worker, read from the second: it comes from the store.
+            uri = next(a["run_uri"] for i, a in answers.items() if a is not None and i % 3 == 2)
+            async with mcp.Client(f"http://127.0.0.1:{ports[1]}/mcp") as client:
+                read = await client.read_resource(uri)
+            record = json.loads(read.contents[0].text)  # pyright: ignore[reportAttributeAccessIssue]
     finally:
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
 
+    assert record["state"] == "finished" and record["result"]["status"] == "completed"
+    assert [s["index"] for s in record["trajectory"]["steps"]] == [1, 2]
     runs = _runs(url)
     assert sorted(task for _, task, _ in runs) == sorted(f"task {i}" for i in range(TASKS))  # each exactly once
     assert all(output["status"] == "completed" and len(output["trajectory"]["steps"]) == 2 for _, _, output in runs)

@@ -11,6 +11,7 @@ client reads back; the Python objects behind it take somewhat more.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import uuid
 from collections import OrderedDict
@@ -173,6 +174,39 @@ class RunRegistry:
     def get(self, run_id_or_uri: str) -> RunRecord | None:
         """Look a run up by its id or its ``nexthop://runs/...`` URI."""
         return self._runs.get(run_id_or_uri.removeprefix(RUN_URI_PREFIX))
+
+    async def find(self, run_id_or_uri: str) -> RunRecord | None:
+        """`get`, else the run from the process's open run store (`RunStore`), cut to the same limits.
+
+        A run in the store may have been taken by another worker or by this host before
+        a restart; it is read back, not kept in memory, so the bounds above still hold.
+        """
+        record = self.get(run_id_or_uri)
+        store_module = sys.modules.get("nexthop.host._store")  # loaded only where a store is open
+        store = getattr(getattr(store_module, "RunStore", None), "current", None)
+        if record is not None or store is None:
+            return record
+        run_id = run_id_or_uri.removeprefix(RUN_URI_PREFIX)
+        found = await store.timeline(run_id)
+        if found is None:
+            return None
+        summary, trajectory, _ = found
+        cutter = _Cutter(self.limits.max_field_chars)
+        kept = cutter.trajectory(trajectory)
+        status = await store.status(run_id)
+        output: Any = status.output if status is not None and status.status == "SUCCESS" else None
+        result = RunResult.model_validate(output).model_copy(update={"trajectory": kept}) if output else None
+        return RunRecord(
+            run_id=run_id,
+            uri=f"{RUN_URI_PREFIX}{run_id}",
+            task=kept.task,
+            state="finished" if result is not None else "running",
+            started_at=summary.started_at,
+            trajectory=kept,
+            result=result,
+            truncated=cutter.cut,
+            limits=self.limits,
+        )
 
     def recent(self) -> list[RunRecord]:
         """Runs, newest first."""

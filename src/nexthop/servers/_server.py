@@ -157,9 +157,9 @@ async def build_server(host: AgentHost, *, registry: RunRegistry | None = None, 
         return await run(CallerQuestions(ctx))
 
     @server.resource(f"{RUN_URI_PREFIX}{{run_id}}", mime_type="application/json", name="run")
-    def read_run(run_id: str) -> str:
+    async def read_run(run_id: str) -> str:
         """A run's full record: task, state, trajectory and result, as JSON."""
-        record = runs.get(run_id)
+        record = await runs.find(run_id)  # this host's, else the run store's (any worker's, any restart)
         if record is None:
             raise ResourceNotFoundError(
                 f"no run {run_id!r} on this host (it may be older than the last {runs.keep} runs)"
