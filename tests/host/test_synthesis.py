@@ -254,3 +254,9 @@ async def test_at_a_terminal_a_tool_is_saved_when_the_person_says_yes(
     assert await _tool_library.offer_to_save(Console(file=buffer, width=200), since, library) == ["sha"]
     assert "hashlib.sha256" in buffer.getvalue()  # the source is shown before the question
     assert [t.name for t in library.offered()] == ["sha"] and len(asked) == 1
+
+
+def test_a_name_given_with_the_prefix_is_not_prefixed_twice() -> None:
+    arguments = {"name": "synth__sha", "description": "d", "input_schema": SCHEMA, "source": SHA}
+    checked = check_definition(arguments)
+    assert not isinstance(checked, str) and checked.definition.name == "synth__sha"

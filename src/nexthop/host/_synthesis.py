@@ -54,10 +54,10 @@ MAX_NAME = 48
 CREATE_TOOL = ToolDef(
     name="create_tool",
     description=(
-        f"Write a new Python tool when no tool on offer can do a step; it is offered as {PREFIX}<name> from "
-        "the next step. Calling create_tool again with the same name revises it. The tool runs sandboxed: "
-        "standard library only, no network, no access to the host's files, so pass data in as arguments and "
-        "use the result it returns."
+        # A local model's prompt keeps only the first 160 characters or so: the constraints go first.
+        f"Write a Python function as a new tool ({PREFIX}<name> from the next step). It runs sandboxed: stdlib "
+        "only, no files or network, so pass data in as arguments. Calling create_tool again with the same name "
+        "revises the tool."
     ),
     input_schema={
         "type": "object",
@@ -118,6 +118,8 @@ def check_definition(arguments: dict[str, Any], *, max_source_chars: int = 12_00
     (synchronous) function besides imports and a docstring.
     """
     name, source = arguments.get("name"), arguments.get("source")
+    if isinstance(name, str):
+        name = name.removeprefix(PREFIX)  # models often repeat the prefix they were told about
     if not isinstance(name, str) or not name.isidentifier() or not name.islower() or len(name) > MAX_NAME:
         return f"name must be a snake_case identifier of at most {MAX_NAME} characters, got {name!r}"
     if not isinstance(source, str) or len(source) > max_source_chars:
