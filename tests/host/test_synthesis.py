@@ -260,3 +260,11 @@ def test_a_name_given_with_the_prefix_is_not_prefixed_twice() -> None:
     arguments = {"name": "synth__sha", "description": "d", "input_schema": SCHEMA, "source": SHA}
     checked = check_definition(arguments)
     assert not isinstance(checked, str) and checked.definition.name == "synth__sha"
+
+
+async def test_a_tool_that_opens_a_host_file_is_told_to_take_the_contents() -> None:
+    reads = "def sha(text):\n    return open(text).read()\n"
+    model = ScriptedModel([create(source=reads), call("synth__sha", text="/etc/hostname"), finish("x")])
+    async with AgentHost(model=model, policy=ON) as host:
+        result = await host.run("hash")
+    assert "read them with another tool, pass the contents in" in result.steps[1].observations[0].content

@@ -316,6 +316,8 @@ def _failure(outcome: SandboxOutcome, tool: SynthesizedTool) -> str | None:
     lines += [f"  {line.rstrip()}" for line in outcome.traceback[:-1]]
     if outcome.stderr.strip() and outcome.kind == "crashed":
         lines.append("stderr: " + outcome.stderr.strip()[-500:])
+    if outcome.error.startswith(("FileNotFoundError", "PermissionError", "OSError: [Errno 30]")):
+        lines.append("The tool cannot see the host's files: read them with another tool, pass the contents in.")
     return "\n".join(lines)
 
 
