@@ -268,3 +268,12 @@ async def test_a_tool_that_opens_a_host_file_is_told_to_take_the_contents() -> N
     async with AgentHost(model=model, policy=ON) as host:
         result = await host.run("hash")
     assert "read them with another tool, pass the contents in" in result.steps[1].observations[0].content
+
+
+async def test_resubmitting_the_same_source_is_refused_and_counts_as_a_revision() -> None:
+    model = ScriptedModel([create(), create(), create(), create(), create(), finish("x")])
+    async with AgentHost(model=model, policy=ON) as host:
+        result = await host.run("hash")
+    contents = [s.observations[0].content for s in result.steps[:5]]
+    assert "is unchanged" in contents[1] and "is unchanged" in contents[3]
+    assert "withdrawn" in contents[4]

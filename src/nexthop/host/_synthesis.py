@@ -245,6 +245,9 @@ class SynthesisToolset:
             if old.revisions >= self.max_revisions:
                 self._withdraw(name)
                 return f"create_tool refused: {name} reached {self.max_revisions} revisions and is withdrawn", True
+            if old.sha256 == checked.sha256:  # a rewrite loop: the same source again still counts
+                old.revisions += 1
+                return f"create_tool refused: the source of {name} is unchanged; change it to fix the error", True
             checked.revisions = old.revisions + 1
         self.tools[name] = checked
         which = f"revised {name} (revision {checked.revisions} of {self.max_revisions})" if old else f"created {name}"
