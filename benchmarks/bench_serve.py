@@ -33,7 +33,7 @@ import mcp
 import psutil
 
 from nexthop import AgentHost, ScriptedModel
-from nexthop.clients._config_file import load_config
+from nexthop._config_file import load_config
 
 TINY = Path(__file__).with_name("tiny_server.py")
 NEXTHOP = str(Path(sys.executable).with_name("nexthop"))
