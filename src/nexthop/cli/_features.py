@@ -79,9 +79,10 @@ def client_hooks(
             serving, where each run asks its own calling client instead.
         before_prompt: Called before asking, e.g. to stop a spinner.
     """
+    given: list[str] = args.root or []
     hooks = ClientHooks(
         sampling=args.sampling or "off",
-        roots=tuple(os.path.abspath(r) for r in (args.root or [])),
+        roots=tuple(os.path.abspath(r) for r in given),
     )
     if console is not None:
         hooks.approve_sampling = terminal_sampling_approver(console, before_prompt)
