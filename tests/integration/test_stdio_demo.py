@@ -230,8 +230,6 @@ async def test_servers_connect_concurrently() -> None:
         assert len(five.active) == 5
         started = sorted(p.create_time() for p in descendants(exclude=before))
     assert len(started) == 5
-    # Behaviour: all five were spawned together, not one after another's handshake.
+    # Behaviour: all five were spawned together, not one after another's handshake. (How long
+    # the five take in all depends on the machine's load; benchmarks/bench_host.py measures it.)
     assert started[-1] - started[0] < single_s
-    # Timing, generously: one after another would take five times as long. On 2 cores the
-    # five start-ups compete for CPU (measured 2.1-2.3x), so the bound sits between that and 5x.
-    assert five.connect_time_s < 4 * single_s, (five.connect_time_s, single_s)
