@@ -12,12 +12,12 @@ $(PY):
 
 # llama-cpp-python ships only as source. Built "native", it uses every instruction the CPU
 # advertises, and on these VMs that includes AMX, which the hypervisor then traps (SIGILL at
-# the first evaluation). So it is built for a portable AVX2 baseline, without AMX, once per
-# machine into a wheel folder (pip's own cache would hand back a native build).
+# the first evaluation). scripts/llama_cmake_args.sh asks for what native would pick, minus
+# AMX. The wheel is built once per machine and flag set into a folder of its own (pip's own
+# cache would hand back whatever was built first).
 LLAMA_VERSION := 0.3.36
-LLAMA_WHEELS ?= $(HOME)/.cache/nexthop/wheels/llama-cpp-python-$(LLAMA_VERSION)-avx2
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_CMAKE_ARGS := $(shell bash scripts/llama_cmake_args.sh)
+LLAMA_WHEELS ?= $(HOME)/.cache/nexthop/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo "$(LLAMA_CMAKE_ARGS)" | sha256sum | cut -c1-12)
 
 install: $(PY)  ## nexthop with the embedded model, plus the test tools
 	@if ! $(PY) -c "import llama_cpp" 2>/dev/null; then \
