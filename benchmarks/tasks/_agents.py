@@ -152,6 +152,8 @@ async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOp
     )
     async with host:
         result: RunResult = await host.run(task.prompt)
+    if options.keep:  # what the model did, beside the state it left, for reading a failure
+        (workspace.parent / "trajectory.json").write_text(result.trajectory.model_dump_json(indent=1))
     return {
         "stop": result.termination.kind,
         "steps": len(result.trajectory.steps),
