@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexthop._recalled import RecalledRun, render_recalled
 from nexthop._sanitize import clean_text, one_line
 
 __all__ = [
@@ -192,6 +193,10 @@ class Trajectory(BaseModel):
         reflection: For a failed attempt handed over as memory to a retry: what the model
             wrote on what went wrong (after Reflexion, Shinn et al. 2023, arXiv
             2303.11366); shown with the memory. Empty otherwise.
+        recalled: Earlier runs of similar tasks from the run store, offered with the task
+            when recall is on (long-term memory, beside ``memory``: the delegated or
+            retried attempt of this same task); empty otherwise. They record which
+            memories the run used (run ids, scores).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -201,6 +206,7 @@ class Trajectory(BaseModel):
     memory: Trajectory | None = None
     steps: list[Step] = Field(default_factory=list[Step])
     reflection: str = ""
+    recalled: tuple[RecalledRun, ...] = ()
 
     def task_message(self) -> str:
         """The opening user message every model sees: the task, the caller's context, and the memory.
@@ -213,6 +219,8 @@ class Trajectory(BaseModel):
             parts.append(f"Context from the caller:\n{clean_text(self.context)}")
         if self.memory is not None:
             parts.append(_render_memory(self.memory))
+        if self.recalled:
+            parts.append(render_recalled(self.recalled))
         return "\n\n".join(parts)
 
 

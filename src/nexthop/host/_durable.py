@@ -30,6 +30,7 @@ from dbos import DBOS, SetWorkflowID
 from dbos._dbos import StepReservation
 
 from nexthop._exceptions import ConfigError, ModelError, NexthopError
+from nexthop._recalled import RecallConfig
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import Observation, RunResult, ToolCall, Trajectory
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
@@ -87,9 +88,11 @@ def attach(store: RunStore, host: Any) -> None:
 
 
 def _spec(
-    host: Any, task: str, context: str, memory: Trajectory | None, max_steps: int | None, retries: int
-) -> dict[str, Any]:
+    host: Any, task: str, context: str, memory: Trajectory | None, max_steps: int | None, retries: int,
+    recall: RecallConfig | None = None,
+) -> dict[str, Any]:  # fmt: skip
     return {
+        **({"recall": recall.model_dump(mode="json")} if recall is not None else {}),
         "model": host.model.name,  # for `nexthop resume` to offer the same model; the workflow ignores it
         "task": task,
         "context": context,
@@ -122,6 +125,7 @@ async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
             approver=callbacks.approver,
             elicitor=callbacks.elicitor,
             approve_sampling=callbacks.approve_sampling,
+            recall=RecallConfig.model_validate(spec["recall"]) if spec.get("recall") else False,  # as recorded
         )
     finally:
         _RECORDING.reset(token)
@@ -139,6 +143,7 @@ async def run(
     retries: int = 0,
     run_id: str | None = None,
     callbacks: RunCallbacks | None = None,
+    recall: RecallConfig | None = None,
 ) -> RunResult:
     """Run a task as a workflow in this process; with the id of a finished run, its recorded result comes back.
 
@@ -148,26 +153,27 @@ async def run(
     run_id = run_id or uuid.uuid4().hex[:16]
     if store.config.role == "worker" and not store.config.is_sqlite:
         result = await enqueue(
-            store, host, task, context=context, memory=memory, max_steps=max_steps, retries=retries, run_id=run_id
-        )
+            store, host, task, context=context, memory=memory, max_steps=max_steps, retries=retries, run_id=run_id,
+            recall=recall,
+        )  # fmt: skip
         await _replay_events(result, callbacks)
         return result
     store.callbacks[run_id] = callbacks or RunCallbacks()
     with SetWorkflowID(run_id):
-        out = await _run_workflow(_spec(host, task, context, memory, max_steps, retries))
+        out = await _run_workflow(_spec(host, task, context, memory, max_steps, retries, recall))
     await store.prune()
     return RunResult.model_validate(out)
 
 
 async def enqueue(
     store: RunStore, host: Any, task: str, *, context: str = "", memory: Trajectory | None = None,
-    max_steps: int | None = None, retries: int = 0, run_id: str,
+    max_steps: int | None = None, retries: int = 0, run_id: str, recall: RecallConfig | None = None,
 ) -> RunResult:  # fmt: skip
     """Put a run on the workers' queue (run by whichever worker is free) and wait for its result."""
     attach(store, host)
     with SetWorkflowID(run_id):
         handle = await DBOS.enqueue_workflow_async(
-            QUEUE, _run_workflow, _spec(host, task, context, memory, max_steps, retries)
+            QUEUE, _run_workflow, _spec(host, task, context, memory, max_steps, retries, recall)
         )
     out = await handle.get_result(polling_interval_sec=0.2)
     return RunResult.model_validate(out)

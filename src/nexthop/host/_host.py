@@ -13,6 +13,7 @@ import anyio
 import anyio.abc
 
 from nexthop._exceptions import ConfigError
+from nexthop._recalled import RecallConfig, RecalledRun
 from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import RunResult, Trajectory
 from nexthop.clients._callbacks import ClientHooks, Elicitor, SamplingApprover, bind_run
@@ -22,6 +23,8 @@ from nexthop.clients._group import ServerGroup
 from nexthop.host._approval import Approver
 from nexthop.host._dispatch import CallChecks
 from nexthop.host._loop import Emit, RunEvent, RunSetup, run_loop
+from nexthop.host._recall import recall as recall_runs
+from nexthop.host._recall import resolve_recall
 from nexthop.host._retry import model_reflection, run_with_retries
 from nexthop.host._sandbox import SandboxConfig
 from nexthop.host._server_events import RunServerEvents, model_sampler
@@ -105,6 +108,9 @@ class AgentHost:
         store: An open `RunStore`: each run is then a durable workflow whose model
             requests, tool calls and approvals are recorded step by step (see
             ``nexthop.host._durable``). None, the default, records nothing.
+        recall: Long-term memory for every run (needs ``store``): each run starts with
+            digests of the most similar earlier runs in the store (`RecallConfig`); a
+            run's own ``recall`` argument overrides it. None, the default, recalls nothing.
 
     Raises:
         TypeError: An entry of ``policies`` has no ``start`` method.
@@ -140,8 +146,10 @@ class AgentHost:
         sandbox: SandboxConfig | None = None,
         hooks: ClientHooks | None = None,
         store: RunStore | None = None,
+        recall: RecallConfig | None = None,
     ) -> None:
         self.store = store
+        self.recall = recall
         self.policy = policy or PolicyConfig()
         for p in policies:
             if not isinstance(p, Policy):  # pyright: ignore[reportUnnecessaryIsInstance] - callers may be untyped
@@ -247,6 +255,7 @@ class AgentHost:
         elicitor: Elicitor | None = None,
         approve_sampling: SamplingApprover | None = None,
         run_id: str | None = None,
+        recall: bool | RecallConfig | None = None,
     ) -> RunResult:
         """Run a task to its end, and again, up to ``retries`` times, while it stops early.
 
@@ -269,6 +278,10 @@ class AgentHost:
             approve_sampling: Who approves this run's servers' sampling under ``ask``.
             run_id: With a store, the run's id (a new one by default); the id of a run
                 that finished returns its recorded result without running anything.
+            recall: Offer the model the most similar earlier runs in the store (their task,
+                outcome, calls that worked, errors met) with the task: True, or a
+                `RecallConfig`; False turns it off; None, the default, follows the host's
+                ``recall``. The ones used are on ``trajectory.recalled`` (run ids, scores).
 
         Returns:
             The `RunResult`, whatever the outcome: an early stop (step budget, model
@@ -276,12 +289,15 @@ class AgentHost:
             After retries, ``attempts`` lists the earlier attempts.
 
         Raises:
-            ConfigError: ``retries`` is negative.
+            ConfigError: ``retries`` is negative, or recall is asked for without a store.
             The caller's cancellation, after the run was recorded as ``cancelled`` and
             observers were told.
         """
         if retries < 0:
             raise ConfigError(f"retries must be 0 or more, got {retries}")
+        recalling = resolve_recall(recall, self.recall)
+        if recalling is not None and self.store is None:
+            raise ConfigError("recalling earlier runs needs a run store (AgentHost(store=...)); none is open")
         _durable: Any = None
         if self.store is not None:
             from nexthop.host import _durable  # DBOS loads only when a store is used
@@ -290,7 +306,7 @@ class AgentHost:
                 callbacks = _durable.RunCallbacks(on_event, approver, elicitor, approve_sampling)
                 return await _durable.run(
                     self.store, self, task, context=context, memory=memory, max_steps=max_steps,
-                    retries=retries, run_id=run_id, callbacks=callbacks,
+                    retries=retries, run_id=run_id, callbacks=callbacks, recall=recalling,
                 )  # fmt: skip
         observers = [*self.observers, *([on_event] if on_event else [])]
 
@@ -301,6 +317,8 @@ class AgentHost:
                     await out
 
         synthesized = synthesis_toolsets(self.sandbox, self.list_tools, task=task)  # one run's written tools
+        # Inside the run's workflow (a store is open): found once, for every attempt, as a recorded step.
+        recalled: tuple[RecalledRun, ...] = await recall_runs(task, recalling) if recalling is not None else ()
 
         async def attempt(memory: Trajectory | None, emit: Emit) -> RunResult:
             policies = self._start_policies(max_steps)
@@ -312,7 +330,7 @@ class AgentHost:
                 checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),
                 policies=policies,
             )
-            trajectory = Trajectory(task=task, context=context, memory=memory)
+            trajectory = Trajectory(task=task, context=context, memory=memory, recalled=recalled)
             # Servers' sampling, elicitation and logs during this run are the run's (see RunServerEvents).
             events = RunServerEvents(
                 trajectory, self.policy.max_tokens, elicitor=elicitor, approve_sampling=approve_sampling

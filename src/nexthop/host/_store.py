@@ -25,6 +25,7 @@ from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
 from nexthop._exceptions import ConfigError
+from nexthop._recalled import RecalledRun
 from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import Observation, RunResult, Step, TerminationReason, ToolCall, Trajectory, Usage
@@ -332,6 +333,9 @@ def recorded_trajectory(spec: dict[str, Any], steps: Sequence[Any]) -> tuple[Tra
         elif info["function_name"] == "tool" and pending:
             obs = Observation.model_validate(out)
             pending[-1][2][obs.call_id] = obs
+        elif info["function_name"] == "recall":  # the earlier runs it was offered (host/_recall.py)
+            recalled: Any = cast("dict[str, Any]", out).get("recalled") or []
+            trajectory.recalled = tuple(RecalledRun.model_validate(r) for r in recalled)
     for out, response, observed in pending:
         trajectory.steps.append(
             Step(
