@@ -1,4 +1,4 @@
-"""Runs as records at the terminal: the store flags, ``nexthop runs``, ``nexthop show`` and ``nexthop resume``.
+"""Runs as records at the terminal: the store flags, ``nexthop runs``, ``show``, ``report`` and ``resume``.
 
 Where runs are recorded: ``--store URL``, else ``$NEXTHOP_STORE``, else the config
 file's ``"store"``, else a SQLite file in the user data folder. ``--no-store`` (or
@@ -29,6 +29,8 @@ from nexthop._exceptions import ConfigError
 from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import RunResult, ToolCall, Trajectory
+from nexthop.cli._memory import print_recalled
+from nexthop.cli._report import write_report
 
 __all__ = [
     "RUNS_COMMANDS",
@@ -139,7 +141,7 @@ def new_run_id() -> str:
 
 
 def add_runs_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
-    """Register ``runs``, ``show`` and ``resume`` (``parents`` carries the server flags, for resume)."""
+    """Register ``runs``, ``show``, ``report`` and ``resume`` (``parents`` carries the server flags, for resume)."""
     runs = sub.add_parser("runs", help="list recent runs", description="List the recent runs in the run store.")
     runs.add_argument("--json", action="store_true", help="print as JSON")
     runs.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="how many (default 20)")
@@ -148,7 +150,17 @@ def add_runs_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> No
     show.add_argument("run_id", metavar="RUN_ID")
     show.add_argument("--json", action="store_true", help="print the run and its trajectory as JSON")
     add_store_flags(show)
-    for parser in (runs, show):
+    report = sub.add_parser(
+        "report",
+        help="write a run as one HTML page",
+        description="Write one run as a self-contained HTML page (no external assets; opens offline): the task and "
+        "outcome, every step's thought, calls, observations and duration, errors and policy events highlighted, "
+        "tokens per step as a chart, and links to delegated runs (<sub-run-id>.html beside it).",
+    )
+    report.add_argument("run_id", metavar="RUN_ID")
+    report.add_argument("-o", "--output", metavar="FILE", help="where to write it; - for stdout (default RUN_ID.html)")
+    add_store_flags(report)
+    for parser in (runs, show, report):
         parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     resume = sub.add_parser(
         "resume",
@@ -209,9 +221,24 @@ async def _show(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+async def _report(args: argparse.Namespace, console: Console) -> int:
+    async with open_store(args) as store:
+        if store is None:
+            raise ConfigError("the run store is off (--no-store or NEXTHOP_STORE=off): there is no run to report")
+        found = await store.timeline(args.run_id)
+    if found is None:
+        raise ConfigError(f"no run {one_line(reveal(args.run_id), 64)!r} in the run store; `nexthop runs` lists them")
+    summary, trajectory, in_flight = found
+    written = write_report(summary, trajectory, in_flight, args.output)
+    if written is not None:
+        console.print(f"wrote {escape(written)}")
+    return 0
+
+
 def _print_timeline(out: Console, summary: Any, trajectory: Trajectory, in_flight: list[ToolCall]) -> None:
     out.print(f"[bold]run {escape(summary.run_id)}[/] · {escape(summary.state)} · {summary.steps} steps")
     out.print(f"[bold]task:[/] {_shown(trajectory.task, 2000)}", soft_wrap=True)
+    print_recalled(out, trajectory.recalled)  # the earlier runs it was offered (memory)
     for step in trajectory.steps:
         out.rule(f"step {step.index} · {step.duration_s:.2f} s · {step.usage.total_tokens} tokens", align="left")
         if step.thought:
@@ -287,6 +314,6 @@ def _name(name: str) -> str:
     return escape(one_line(reveal(name), 128))
 
 
-RUNS_COMMANDS = {"runs": _runs, "show": _show}
+RUNS_COMMANDS = {"runs": _runs, "show": _show, "report": _report}
 """Commands that need nothing but the store; ``resume`` also needs the config loader (`resume_command`)."""
 resume_command = _resume

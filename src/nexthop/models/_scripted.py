@@ -14,7 +14,7 @@ from typing import Any
 
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._toolset import FINISH_TOOL
-from nexthop._trajectory import ToolCall
+from nexthop._trajectory import ToolCall, Usage
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 __all__ = ["ScriptedModel", "call", "finish", "reply"]
@@ -69,8 +69,9 @@ class ScriptedModel(Model):
         """Load a script from JSON, for the CLI's ``--model scripted:<file.json>``.
 
         The file is a list of actions, ``{"tool": NAME, "arguments": {...}, "thought": "..."}``
-        or ``{"reply": TEXT}``. Action *i* answers step *i* of every run, so concurrent
-        runs (``nexthop serve``) each replay the whole script.
+        or ``{"reply": TEXT}``, each with an optional ``"usage": {"input_tokens": N, "output_tokens": M}``.
+        Action *i* answers step *i* of every run, so concurrent runs (``nexthop serve``)
+        each replay the whole script.
 
         Raises:
             ConfigError: The file is missing or not such a list.
@@ -80,6 +81,11 @@ class ScriptedModel(Model):
             items = [
                 reply(a["reply"]) if "reply" in a else call(a["tool"], a.get("thought", ""), **a.get("arguments", {}))
                 for a in raw
+            ]
+            # A stated cost ({"input_tokens": N, "output_tokens": M}), as a script in Python may state one.
+            items = [
+                i.model_copy(update={"usage": Usage(**a["usage"])}) if "usage" in a else i
+                for i, a in zip(items, raw, strict=True)
             ]
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise ConfigError(
