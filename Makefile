@@ -41,7 +41,8 @@ test: install  ## lint and type-check, then every test: unit, integration over r
 	bash examples/setup.sh
 	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)  # the synthesis sandbox
 	! command -v pg_ctlcluster >/dev/null || pg_ctlcluster 15 main start 2>/dev/null || true  # the run store's PostgreSQL tests
-	$(VENV)/bin/pytest
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)  # nexthop report's browser test
+	NEXTHOP_REQUIRE_CHROMIUM=1 $(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
