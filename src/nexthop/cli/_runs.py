@@ -158,7 +158,9 @@ def add_runs_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> No
         "tokens per step as a chart, and links to delegated runs (<sub-run-id>.html beside it).",
     )
     report.add_argument("run_id", metavar="RUN_ID")
-    report.add_argument("-o", "--output", metavar="FILE", help="where to write it; - for stdout (default RUN_ID.html)")
+    report.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write it; - for stdout (default: RUN_ID.html here)"
+    )
     add_store_flags(report)
     for parser in (runs, show, report):
         parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
