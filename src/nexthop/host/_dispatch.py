@@ -19,6 +19,7 @@ from nexthop._sanitize import clean_text
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.host._approval import ApprovalRequest, Approver
+from nexthop.host._tracing import record_tool, tool_span
 from nexthop.host._validation import ArgumentValidator
 from nexthop.policies._base import ALLOW, CallVerdict, RunPolicy, RunView
 
@@ -76,8 +77,12 @@ async def dispatch(
     results: list[tuple[Observation, tuple[PolicyRecord, ...]] | None] = [None] * len(calls)
 
     async def one(i: int, call: ToolCall) -> None:
-        obs, records = await _call(call, routes, view, checks)
-        cleaned = obs.model_copy(update={"content": clean_text(obs.content, checks.max_observation_chars)})
+        route = routes.get(call.name)
+        tool = route.tool if route else None
+        with tool_span(call, tool) as span:  # current while the call runs: the MCP SDK's spans nest under it
+            obs, records = await _call(call, routes, view, checks)
+            cleaned = obs.model_copy(update={"content": clean_text(obs.content, checks.max_observation_chars)})
+            record_tool(span, tool, cleaned)
         results[i] = (cleaned, records)
 
     if len(calls) == 1:  # the common case skips the task group's overhead

@@ -36,6 +36,7 @@ from nexthop._trajectory import Observation, RunResult, ToolCall, Trajectory
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
 from nexthop.host._loop import RunSetup
 from nexthop.host._store import QUEUE, RUN_WORKFLOW, RunStore, trajectory_of
+from nexthop.host._tracing import carrier, join, leave
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 __all__ = [
@@ -99,6 +100,7 @@ def _spec(
         "memory": memory.model_dump(mode="json") if memory is not None else None,
         "max_steps": max_steps,
         "retries": retries,
+        "trace": carrier(),  # the caller's trace context: a run another worker takes joins its trace
     }
 
 
@@ -113,6 +115,7 @@ async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
         await store.attached.wait()
     callbacks: RunCallbacks = store.callbacks.pop(DBOS.workflow_id or "", None) or RunCallbacks()
     token = _RECORDING.set(_Ledger())
+    joined = join(spec.get("trace"))
     try:
         start = trajectory_of(spec)
         result: RunResult = await store.host.run(
@@ -120,6 +123,7 @@ async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
             context=start.context,
             memory=start.memory,
             max_steps=spec.get("max_steps"),
+            run_id=DBOS.workflow_id,  # names the run's span; the store's path is not taken in here
             retries=spec.get("retries", 0),
             on_event=callbacks.on_event,
             approver=callbacks.approver,
@@ -129,6 +133,7 @@ async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
         )
     finally:
         _RECORDING.reset(token)
+        leave(joined)
     return result.model_dump(mode="json")
 
 

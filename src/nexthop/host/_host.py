@@ -30,6 +30,7 @@ from nexthop.host._sandbox import SandboxConfig
 from nexthop.host._server_events import RunServerEvents, model_sampler
 from nexthop.host._synthesis import require_sandbox, synthesis_toolsets
 from nexthop.host._tools import FunctionTool, FunctionToolset
+from nexthop.host._tracing import TracedModel, agent_span, record_run
 from nexthop.host._validation import ArgumentValidator
 from nexthop.models._model import Model, ModelSettings
 from nexthop.policies._base import Policy, RunPolicy
@@ -172,7 +173,7 @@ class AgentHost:
         self.max_steps = max_steps
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.settings = settings or ModelSettings()
-        self.hooks.sampler = self.hooks.sampler or model_sampler(model, self.settings)
+        self.hooks.sampler = self.hooks.sampler or model_sampler(TracedModel(model), self.settings)
         self.max_observation_chars = max_observation_chars
         self.observers: list[Observer] = list(observers)
         self.approver = approver
@@ -323,7 +324,7 @@ class AgentHost:
         async def attempt(memory: Trajectory | None, emit: Emit) -> RunResult:
             policies = self._start_policies(max_steps)
             setup = RunSetup(
-                model=self.model,
+                model=TracedModel(self.model),  # each request a `chat` span when tracing is on
                 toolsets=[*self.toolsets, *synthesized],
                 instructions=self.instructions,
                 settings=self.settings,
@@ -341,11 +342,14 @@ class AgentHost:
             with bind_run(events.binding):
                 return await run_loop(trajectory, setup, emit)
 
-        if retries == 0:
-            return await attempt(memory, emit)
-        model = _durable.recorded_model(self.model) if self.store is not None else self.model
-        reflect = model_reflection(model, self.instructions, self.settings)
-        return await run_with_retries(attempt, memory=memory, retries=retries, reflect=reflect, emit=emit)
+        with agent_span(self.model.name, run_id) as span:  # the run's `invoke_agent` span (tracing on)
+            if retries == 0:
+                return record_run(span, await attempt(memory, emit))
+            model = TracedModel(self.model)
+            model = _durable.recorded_model(model) if self.store is not None else model
+            reflect = model_reflection(model, self.instructions, self.settings)
+            result = await run_with_retries(attempt, memory=memory, retries=retries, reflect=reflect, emit=emit)
+            return record_run(span, result)
 
     @contextlib.asynccontextmanager
     async def iter(self, task: str, *, max_steps: int | None = None) -> AsyncGenerator[RunHandle]:
