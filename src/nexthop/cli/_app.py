@@ -52,8 +52,8 @@ from nexthop.cli._runs import (
 from nexthop.cli._tool_library import add_library_flags, library_time, offer_to_save, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
-from nexthop.models._model import Model, ModelRequest, ModelResponse
 from nexthop.host._tracing import install_otlp
+from nexthop.models._model import Model, ModelRequest, ModelResponse
 from nexthop.models._select import DEFAULT_MODEL, model_from_string
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._pinning import PinStore, default_pin_file
@@ -415,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nexthop`` command; returns the exit status (see `EXIT_CODES`)."""
     args = _parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
+    install_otlp(os.environ)  # OpenTelemetry traces, only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md)
     if args.verbose:
         handler = RichHandler(console=console, show_path=False)
         handler.addFilter(_clean_log_record)
@@ -422,7 +423,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {
         "run": _run,
         "tools": _tools,
-    install_otlp(os.environ)  # OpenTelemetry traces, only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md)
         "serve": _serve,
         "auth": functools.partial(auth_command, load=_servers),
         **RUNS_COMMANDS,
