@@ -174,6 +174,14 @@ def test_an_interrupted_run_shows_the_call_in_flight() -> None:
     assert [a["class"] for a in parsed.tags("span", "tag")] == ["tag warn"]
 
 
+def test_a_run_with_no_step_says_so_and_draws_no_chart() -> None:
+    summary = _summary(state="error", steps=0, tokens=0, started_at=0.0, termination=TerminationReason(kind="error"))
+    parsed = _Page(render_report(summary, Trajectory(task="t")))
+    assert not parsed.tags("svg") and not parsed.tags("article")
+    assert "No step was recorded." in "".join(parsed.text)
+    assert parsed.tags("span", "badge bad") and parsed.tags("p", "termination bad")
+
+
 def test_output_goes_to_a_file_or_stdout_and_odd_ids_need_a_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -67,7 +67,8 @@ def render_report(summary: RunSummary, trajectory: Trajectory, in_flight: Sequen
 
 def _outcome(summary: RunSummary, trajectory: Trajectory) -> str:
     tone = _STATE_TONE.get(summary.state, "bad")
-    started = datetime.datetime.fromtimestamp(summary.started_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = datetime.datetime.fromtimestamp(summary.started_at, datetime.UTC)
+    started = when.strftime("%Y-%m-%d %H:%M:%S UTC") if summary.started_at > 0 else "—"
     tokens = sum((s.usage for s in trajectory.steps), start=Usage())
     token_line = f"{summary.tokens:,}"
     if tokens.total_tokens:
