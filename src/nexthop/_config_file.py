@@ -19,6 +19,7 @@ import json5
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from nexthop._exceptions import ConfigError
+from nexthop._recalled import RecallConfig
 
 # _config and this module are two halves of one private unit (the models, and reading
 # them from a file), so they share its private constants and helpers.
@@ -46,6 +47,8 @@ class HostConfig(BaseModel):
         servers: The enabled servers; names are unique.
         source: The absolute path of the file they came from; None if none did.
         policies: The file's ``policies`` section (see `PolicyConfig`); None if it has none.
+        memory: The file's ``memory`` (recall earlier runs, see `RecallConfig`): ``true``
+            or an object of settings turns it on; None when absent or ``false``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,6 +56,7 @@ class HostConfig(BaseModel):
     servers: tuple[ServerConfig, ...] = ()
     source: Path | None = None
     policies: PolicyConfig | None = None
+    memory: RecallConfig | None = None
 
     @field_validator("servers")
     @classmethod
@@ -125,7 +129,24 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
         if reader.disabled():
             continue
         servers.append(reader.read())
-    return HostConfig(servers=tuple(servers), source=file.resolve(), policies=_policies(top, label))
+    return HostConfig(
+        servers=tuple(servers), source=file.resolve(), policies=_policies(top, label), memory=_memory(top, label)
+    )
+
+
+def _memory(top: Any, label: str) -> RecallConfig | None:
+    raw: Any = cast("dict[str, Any]", top).get("memory") if isinstance(top, dict) else None
+    if raw is None or raw is False:
+        return None
+    try:
+        return RecallConfig() if raw is True else RecallConfig.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "memory"
+        raise ConfigError(
+            f'{label}: "memory": field "{field}": {err["msg"]} (true, false, or an object with top_k, min_score, '
+            "max_chars, candidates)"
+        ) from None
 
 
 def _policies(top: Any, label: str) -> PolicyConfig | None:

@@ -38,6 +38,7 @@ from nexthop.cli._features import (
     server_catalogs,
     task_text,
 )
+from nexthop.cli._memory import add_memory_flags, print_recalled, recall_setting
 from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
 from nexthop.cli._runs import (
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     add_client_flags(run)
     add_prompt_flag(run)
     add_store_flags(run)
+    add_memory_flags(run)
 
     serve = sub.add_parser(
         "serve",
@@ -141,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     add_policy_flags(serve)
     add_client_flags(serve)
     add_store_flags(serve)
+    add_memory_flags(serve)
     serve.add_argument(
         "--allow-host",
         action="append",
@@ -231,6 +234,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}")
     if args.retries < 0:
         raise ConfigError(f"--retries must be 0 or more, got {args.retries}")
+    recall = recall_setting(args)
     model = model_from_string(args.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
     printer = StepPrinter(console, quiet=args.quiet)
     result: RunResult | None = None
@@ -254,6 +258,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 tool_timeout_s=args.tool_timeout,
                 hooks=client_hooks(args, console, printer.stop),
                 store=store,
+                recall=recall,
             )
             await stack.enter_async_context(host)
         printer.servers(host.server_states())
@@ -269,6 +274,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         finally:
             printer.stop()
             if result is not None:
+                print_recalled(console, result.trajectory.recalled)
                 print_result(console, result)
                 # The answer goes to stdout, progress to stderr, so scripts can capture just the answer.
                 # It comes from the model (maybe quoting a tool): cleaned; the JSON shows hidden characters escaped.
@@ -304,6 +310,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
         policy=policy,
         tool_timeout_s=args.tool_timeout,
         hooks=client_hooks(args, None),  # served: each run asks its own calling client
+        recall=recall_setting(args),
     )
     async with open_store(args, "worker") as store, host, serve_runs(store, host):
         StepPrinter(console, quiet=True).servers(host.server_states())
