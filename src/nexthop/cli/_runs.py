@@ -30,7 +30,6 @@ from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import RunResult, ToolCall, Trajectory
 from nexthop.cli._memory import print_recalled
-from nexthop.cli._memory import print_recalled
 from nexthop.cli._report import write_report
 
 __all__ = [
@@ -241,7 +240,6 @@ async def _report(args: argparse.Namespace, console: Console) -> int:
 def _print_timeline(out: Console, summary: Any, trajectory: Trajectory, in_flight: list[ToolCall]) -> None:
     out.print(f"[bold]run {escape(summary.run_id)}[/] · {escape(summary.state)} · {summary.steps} steps")
     out.print(f"[bold]task:[/] {_shown(trajectory.task, 2000)}", soft_wrap=True)
-    print_recalled(out, trajectory.recalled)  # the earlier runs it was offered (memory)
     print_recalled(out, trajectory.recalled)  # the earlier runs it was offered (memory)
     for step in trajectory.steps:
         out.rule(f"step {step.index} · {step.duration_s:.2f} s · {step.usage.total_tokens} tokens", align="left")
