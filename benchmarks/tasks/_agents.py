@@ -2,7 +2,8 @@
 
 Both agents get the same servers, started fresh in the task's workspace: the npm
 filesystem server (allowed folder: the workspace) and the SQLite server on ``data.db``,
-with their whole tool sets, or a curated subset with ``--tools curated``. For the
+with their whole tool sets, or a curated subset with ``--tools curated``, or with five more
+real servers beside them with ``--tools many`` (60+ tools, see `_many`). For the
 ``failing_tools`` category each server sits behind the fault-injecting proxy, with a seed
 derived from the task, the server and ``--seed``, so both agents face the same draws.
 """
@@ -19,14 +20,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+from benchmarks.tasks._many import extra_servers, prepare_workspace, tool_count_line
 from benchmarks.tasks._task import DB_NAME, Task
 
 from nexthop import AgentHost, Model, ModelRequest, ModelResponse, PolicyConfig, RunResult, StdioServerConfig
 from nexthop.clients import MCPConnection, ServerGroup
 
-__all__ = ["FS_PACKAGE", "AgentName", "Outcome", "RunOptions", "SharedModel", "run_task", "sqlite_server_command"]
+__all__ = [
+    "FS_PACKAGE",
+    "AgentName",
+    "Outcome",
+    "RunOptions",
+    "SharedModel",
+    "ToolsChoice",
+    "count_tools",
+    "run_task",
+    "server_configs",
+    "sqlite_server_command",
+]
 
 AgentName = Literal["nexthop", "react"]
+ToolsChoice = Literal["whole", "curated", "many"]
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"  # keep in step with examples/servers.json
 _PROXY = Path(__file__).with_name("_fault_proxy.py")
 _GRACE_S = 300.0  # one more model turn may run past the wall-time cap before the runner cuts it off
@@ -43,7 +57,8 @@ class RunOptions:
 
     Attributes:
         max_steps: Step budget for both agents (model turns).
-        tools: ``whole`` (every tool of both servers) or ``curated`` (examples/servers.json's 7).
+        tools: ``whole`` (every tool of both servers), ``curated`` (examples/servers.json's 7) or
+            ``many`` (both servers whole plus `_many`'s five: 60+ tools).
         seed: Base seed of the fault proxy's draws.
         fail_rate: Probability that a proxied call fails (Autono: 0.5).
         timeout_s: Wall-time cap on one run (seconds): both agents stop at the first step boundary past it.
@@ -51,7 +66,7 @@ class RunOptions:
     """
 
     max_steps: int = 15
-    tools: Literal["whole", "curated"] = "whole"
+    tools: ToolsChoice = "whole"
     seed: int = 0
     fail_rate: float = 0.5
     timeout_s: float = 900.0
@@ -121,26 +136,70 @@ def sqlite_server_command() -> str:
     return str(Path(venv) / "bin" / "mcp-server-sqlite")
 
 
-def _servers(task: Task, workspace: Path, options: RunOptions) -> list[MCPConnection]:
-    plain = {
-        "fs": ("npx", ["-y", FS_PACKAGE, "."]),
-        "db": (sqlite_server_command(), ["--db-path", DB_NAME]),
+def server_configs(task: Task, workspace: Path, options: RunOptions) -> list[StdioServerConfig]:
+    """The servers of one run, started in ``workspace``; behind the fault proxy when the task has faults.
+
+    Args:
+        task: The task (its ``faults`` and ``id`` decide the proxy and its seed).
+        workspace: The run's workspace (absolute); with ``--tools many`` it is made a git repository.
+        options: Shared settings (``tools``, ``seed``, ``fail_rate``).
+
+    Returns:
+        One stdio config per server, in the order their tools are offered.
+    """
+    plain: dict[str, tuple[str, list[str], dict[str, str]]] = {
+        "fs": ("npx", ["-y", FS_PACKAGE, "."], {}),
+        "db": (sqlite_server_command(), ["--db-path", DB_NAME], {}),
     }
-    connections: list[MCPConnection] = []
-    for name, (command, args) in plain.items():
+    if options.tools == "many":
+        prepare_workspace(workspace)
+        plain |= extra_servers(workspace)
+    configs: list[StdioServerConfig] = []
+    for name, (command, args, env) in plain.items():
         if task.faults:
             seed = zlib.crc32(f"{task.id}:{name}:{options.seed}".encode())
             proxy = [str(_PROXY), "--seed", str(seed), "--fail-rate", str(options.fail_rate), "--", command]
             command, args = sys.executable, proxy + args
-        config = StdioServerConfig(
-            name=name,
-            command=command,
-            args=args,
-            cwd=str(workspace),
-            tools=_CURATED[name] if options.tools == "curated" else None,
+        configs.append(
+            StdioServerConfig(
+                name=name,
+                command=command,
+                args=args,
+                env=env,
+                cwd=str(workspace),
+                tools=_CURATED[name] if options.tools == "curated" else None,
+            )
         )
-        connections.append(MCPConnection.from_config(config))
-    return connections
+    return configs
+
+
+def _servers(task: Task, workspace: Path, options: RunOptions) -> list[MCPConnection]:
+    return [MCPConnection.from_config(c) for c in server_configs(task, workspace, options)]
+
+
+async def count_tools(task: Task, options: RunOptions) -> tuple[int, dict[str, int], str]:
+    """Start ``task``'s servers once in a throwaway workspace and count the tools they offer.
+
+    Args:
+        task: A task whose servers are counted (every task gets the same servers).
+        options: Shared settings (``tools`` decides which servers and tools).
+
+    Returns:
+        See `tool_count_line`: the total, the count per server, and a line to print.
+
+    Raises:
+        ServerConnectionError: A server did not start (a benchmark short of a server measures nothing).
+    """
+    root = Path(tempfile.mkdtemp(prefix="nexthop-bench-count-"))
+    try:
+        workspace = root / "work"
+        workspace.mkdir()
+        task.setup(workspace)
+        async with ServerGroup(_servers(task, workspace, options), strict=True) as group:
+            tools = await group.list_tools()
+    finally:
+        _remove(root)
+    return tool_count_line(t.server for t in tools)
 
 
 async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOptions) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from benchmarks.tasks._agents import AgentName, Outcome, RunOptions, SharedModel, run_task
+from benchmarks.tasks._agents import AgentName, Outcome, RunOptions, SharedModel, count_tools, run_task
+from benchmarks.tasks._many import SETUP_SCRIPT
 from benchmarks.tasks._repack import disable_repack, repack_faults
 from benchmarks.tasks.tasks import CATEGORIES, Task, select
 
@@ -42,7 +44,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--task", action="append", help="only this task id (repeatable)")
     p.add_argument("--limit", type=int, help="at most N tasks per category (the first N: a stable subset)")
     p.add_argument(
-        "--tools", choices=["whole", "curated"], default="whole", help="whole tool sets, or the 7 of examples/"
+        "--tools",
+        choices=["whole", "curated", "many"],
+        default="whole",
+        help="whole tool sets (20), the 7 of examples/, or many: five more real servers (60+; installs them once)",
     )
     p.add_argument("--max-steps", type=int, default=15, help="step budget for both agents (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="base seed of the fault proxy (default: %(default)s)")
@@ -67,7 +72,9 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     """Per agent and category: success rate, median steps, seconds and tokens per step.
 
     Seconds and tokens per step are totals over the group's runs divided by their steps;
-    tokens are prompt tokens evaluated plus generated ones (KV-cache reuse excluded).
+    ``tokens_per_step`` counts prompt tokens evaluated plus generated ones (KV-cache reuse
+    excluded): the cost. ``prompt_tokens_per_step`` counts the whole prompt, evaluated or
+    reused from a cache: how much the tools on offer take up (7 / 20 / 60+ tools).
     """
     rows: list[dict[str, Any]] = []
     for agent in ("nexthop", "react"):
@@ -87,6 +94,9 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                     "median_steps": statistics.median(o.steps for o in group),
                     "s_per_step": round(sum(o.wall_s for o in stepped) / steps, 2),
                     "tokens_per_step": round(sum(o.input_tokens + o.output_tokens for o in stepped) / steps, 1),
+                    "prompt_tokens_per_step": round(
+                        sum(o.input_tokens + o.cached_input_tokens for o in stepped) / steps, 1
+                    ),
                     "output_tokens_per_step": round(sum(o.output_tokens for o in stepped) / steps, 1),
                 }
             )
@@ -101,14 +111,16 @@ def _cpus() -> int:
 
 def _table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'agent':<8} {'category':<14} {'success':>12} {'med steps':>9} {'s/step':>7} {'tok/step':>9} {'out/step':>9}"
+        f"{'agent':<8} {'category':<14} {'success':>12} {'med steps':>9} {'s/step':>7} {'tok/step':>9} "
+        f"{'out/step':>9} {'prompt/step':>11}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         rate = f"{r['passed']}/{r['tasks']} {100 * r['success']:.0f}%"
         lines.append(
             f"{r['agent']:<8} {r['category']:<14} {rate:>12} {r['median_steps']:>9g} {r['s_per_step']:>7.1f} "
-            f"{r['tokens_per_step']:>9.0f} {r['output_tokens_per_step']:>9.0f}"
+            f"{r['tokens_per_step']:>9.0f} {r['output_tokens_per_step']:>9.0f} "
+            f"{r['prompt_tokens_per_step']:>11.0f}"
         )
     return "\n".join(lines)
 
@@ -164,6 +176,29 @@ async def _run(
     return outcomes
 
 
+def _tools_on_offer(tasks: Sequence[Task], options: RunOptions) -> tuple[int, dict[str, int]]:
+    """Install ``--tools many``'s servers if asked, then count and print the tools on offer.
+
+    Counted on the first task without faults: the fault proxy forwards tools only, so behind
+    it the ``list_resources``/``read_resource`` tools nexthop adds for servers with resources
+    are missing, and so are the everything server's tools that need client features (with
+    ``many``: 57 of 67).
+
+    Raises:
+        SystemExit: The set-up script failed, or a server did not start.
+    """
+    if options.tools == "many":
+        if subprocess.run(["bash", str(SETUP_SCRIPT)], stdout=sys.stderr).returncode != 0:
+            raise SystemExit(f"{SETUP_SCRIPT.name} failed: the servers of --tools many are not installed")
+    sample = next((t for t in tasks if not t.faults), tasks[0])
+    try:
+        total, per_server, line = anyio.run(count_tools, sample, options)
+    except Exception as e:  # a benchmark short of a server measures nothing
+        raise SystemExit(f"a server did not start: {type(e).__name__}: {e}") from e
+    print(line, file=sys.stderr, flush=True)
+    return total, per_server
+
+
 def _choose_no_repack(setting: str, model: str) -> bool:
     if not model.startswith("local") or setting == "on":
         return False
@@ -194,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = RunOptions(
         max_steps=args.max_steps, tools=args.tools, seed=args.seed, timeout_s=args.timeout, keep=args.keep
     )
+    tools_on_offer, tools_per_server = _tools_on_offer(tasks, options)
     no_repack = _choose_no_repack(args.repack, args.model)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -205,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": args.model,
             "agents": agents,
             "tools": args.tools,
+            "tools_on_offer": tools_on_offer,
+            "tools_per_server": tools_per_server,
             "max_steps": args.max_steps,
             "seed": args.seed,
             "limit": args.limit,
