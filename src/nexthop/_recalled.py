@@ -44,7 +44,7 @@ class RecallConfig(BaseModel):
     model_config = _FROZEN
     kind: Literal["recall_config"] = "recall_config"
     top_k: int = Field(default=3, ge=1, le=MAX_RECALLED)
-    min_score: float = Field(default=0.35, ge=0.0, le=1.0)
+    min_score: float = Field(default=0.4, ge=0.0, le=1.0)
     max_chars: int = Field(default=1600, ge=200, le=MAX_RECALLED_CHARS)
     candidates: int = Field(default=500, ge=1, le=100_000)
 
@@ -59,7 +59,8 @@ class RecalledRun(BaseModel):
         status: ``completed``, ``incomplete`` or ``error``.
         termination: Its termination kind (``completed``, ``max_steps``, ``doom_loop`` ...).
         outcome: One line: its answer when it completed, else why it stopped.
-        worked: The calls that succeeded (``name {arguments}``), one line each, in order.
+        worked: The calls that succeeded (``name {arguments} -> start of the result``), one
+            line each, in order.
         failed: The calls that failed (``name {arguments} -> error``), one line each, in order.
     """
 
@@ -103,15 +104,15 @@ def fit_recalled(runs: Sequence[RecalledRun], max_chars: int) -> tuple[RecalledR
     fitted: list[RecalledRun] = []
     for run in runs:
         used = len(_lines(run.model_copy(update={"worked": (), "failed": ()}))[0]) + 1
-        kept: dict[str, list[str]] = {"failed": [], "worked": []}
-        for label, items in (("failed", run.failed), ("worked", run.worked)):
+        kept: dict[str, list[str]] = {"failed": [], "ok": []}
+        for label, items in (("failed", run.failed), ("ok", run.worked)):
             for item in items:
                 size = len(_item(label, item)) + 1
                 if used + size > share:
                     break
                 kept[label].append(item)
                 used += size
-        fitted.append(run.model_copy(update={"failed": tuple(kept["failed"]), "worked": tuple(kept["worked"])}))
+        fitted.append(run.model_copy(update={"failed": tuple(kept["failed"]), "worked": tuple(kept["ok"])}))
     return tuple(fitted)
 
 
@@ -120,7 +121,7 @@ def _lines(run: RecalledRun) -> list[str]:
         f"- run {one_line(run.run_id, 40)} (similarity {run.score:.2f}): task {one_line(run.task, 160)!r}; "
         f"ended {one_line(run.status, 20)} ({one_line(run.termination, 20)}): {one_line(run.outcome, 120)}"
     )
-    return [head, *(_item("failed", f) for f in run.failed), *(_item("worked", w) for w in run.worked)]
+    return [head, *(_item("failed", f) for f in run.failed), *(_item("ok", w) for w in run.worked)]
 
 
 def _item(label: str, text: str) -> str:

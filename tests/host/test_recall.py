@@ -98,7 +98,8 @@ async def test_completed_runs_count_and_a_run_never_recalls_itself(tmp_path: Pat
             result = await host.run("Copy meeting_notes.txt to summary.txt.", run_id="ok2")
     assert done.trajectory.recalled == ()  # the store held only this run itself
     assert [(r.run_id, r.status, r.score) for r in result.trajectory.recalled] == [("ok1", "completed", 1.0)]
-    assert "worked: read_file" in seen.messages[0] and "copied" in seen.messages[0]
+    assert "ok: read_file" in seen.messages[0] and "Decisions: ship on Friday" in seen.messages[0]
+    assert "copied" in seen.messages[0]
 
 
 async def test_recall_without_a_store_is_refused() -> None:
@@ -112,7 +113,7 @@ def test_similarity_is_one_for_the_same_words_and_zero_for_none() -> None:
         "Copy meeting-notes.txt to report.txt.",
         ["Copy meeting-notes.txt to report.txt.", "Copy meeting-notes.txt to summary.txt.", "Add Oslo to the table."],
     )
-    assert scores[0] == 1.0 and 0.35 <= scores[1] < 1.0 and scores[2] == 0.0
+    assert scores[0] == 1.0 and 0.4 <= scores[1] < 1.0 and scores[2] == 0.0
     assert similarities("the and of", ["the and of"]) == [0.0]  # only stop words: nothing to match on
 
 

@@ -24,6 +24,7 @@ from nexthop._trajectory import RunResult
 __all__ = ["digest", "recall", "resolve_recall", "similarities"]
 
 _LINE = 160  # longest argument or error text kept in a digest line (characters)
+_RETURNED = 80  # longest start of a successful call's result kept in a digest line (characters)
 _PER_RUN = 6  # most worked or failed lines kept per run before the budget cuts (lines)
 
 
@@ -117,7 +118,10 @@ def digest(run_id: str, score: float, result: RunResult) -> RecalledRun:
     """A few lines on an earlier run: its task, how it ended, the calls that worked and those that failed.
 
     Calls of every attempt count (a retried run's failed attempts are lessons too);
-    ``finish`` is left out, and repeats are kept once. All text is cleaned and cut.
+    ``finish`` is left out, and repeats are kept once. A call counts as failed when its
+    observation is an error; a successful one keeps the start of its result, because
+    some servers return errors as ordinary results (mcp-server-sqlite's "Database
+    error: ..."). All text is cleaned and cut.
     """
     worked: dict[str, None] = {}
     failed: dict[str, None] = {}
@@ -129,8 +133,8 @@ def digest(run_id: str, score: float, result: RunResult) -> RecalledRun:
                 line = f"{one_line(call.name, 128)} {one_line(json.dumps(call.arguments, ensure_ascii=False), _LINE)}"
                 if obs.is_error:
                     failed[f"{line} -> {one_line(obs.content, _LINE)}"] = None
-                else:
-                    worked[line] = None
+                else:  # with the start of what it returned: some servers report errors as results
+                    worked[f"{line} -> {one_line(obs.content, _RETURNED)}"] = None
     ended = result.result if result.status == "completed" else result.termination.detail
     return RecalledRun(
         run_id=run_id,
