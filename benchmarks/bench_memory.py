@@ -5,6 +5,7 @@ Run (from the repository root)::
     python -m benchmarks.bench_memory --model local                 # the recovery tasks (traps), 3 passes
     python -m benchmarks.bench_memory --model local --task rc_wrong_file_name --task rc_wrong_extension
     python -m benchmarks.bench_memory --dry                         # the plumbing, with an oracle model
+    python -m benchmarks.bench_memory --overhead 500                # ms a run start spends recalling
 
 Three passes over the same tasks, each run in a fresh workspace with fresh servers and
 judged by the state it leaves (as ``python -m benchmarks.tasks``), all recorded in one run
@@ -23,6 +24,9 @@ Prints success and steps per pass and per task; ``--json OUT`` keeps every run.
 into the trap unless the earlier run's failure is in its first message, and then takes
 the right path (tool narrowing is off for it, so that every tool it names is on offer).
 It measures nothing about a model; it proves the memory reaches it.
+
+``--overhead N`` fills a fresh store with N finished runs (a scripted model, the
+benchmark's prompts) and times the search a run with memory on starts with.
 """
 
 from __future__ import annotations
@@ -136,8 +140,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=900.0, help="wall-time cap per run, seconds")
     p.add_argument("--store", help="run store URL (default: a fresh SQLite file in a temporary folder)")
     p.add_argument("--json", dest="json_out", help="write every run and the summary to this file")
+    p.add_argument("--overhead", type=int, metavar="N", help="time recall over a store of N runs, and exit")
     args = p.parse_args(argv)
-    if not args.dry and not args.model:
+    if not args.dry and not args.model and not args.overhead:
         p.error("give --model (e.g. local) or --dry")
     return args
 
@@ -222,9 +227,40 @@ def _table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+async def _overhead(count: int, url: str) -> str:
+    """Fill the store with ``count`` finished runs, then time recall against it (ms, median of 9)."""
+    from benchmarks.tasks.tasks import TASKS
+
+    from nexthop import ScriptedModel
+    from nexthop.host._recall import _search  # pyright: ignore[reportPrivateUsage] - the search, outside a run
+
+    model = ScriptedModel([call("nothing", path="x.txt")] * count)  # an unknown tool: an error to digest
+    prompts = [f"{TASKS[i % len(TASKS)].prompt} (#{i})" for i in range(count)]
+    async with RunStore(StoreConfig(url, keep_runs=count + 10)) as store:
+        async with AgentHost(model=model, store=store, max_steps=1) as host:
+            t0 = time.perf_counter()
+            for prompt in prompts:
+                await host.run(prompt)
+            fill = (time.perf_counter() - t0) / count * 1000
+        times: list[float] = []
+        found = 0
+        for prompt in [t.prompt for t in TASKS[:9]]:
+            t0 = time.perf_counter()
+            found += len(await _search(prompt, RecallConfig(), exclude=None))
+            times.append((time.perf_counter() - t0) * 1000)
+    return (
+        f"{count} runs in the store ({fill:.1f} ms per 1-step run to record): recall takes "
+        f"{statistics.median(times):.1f} ms median, {max(times):.1f} ms max ({found} digests for 9 queries)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the three passes and print the table; exit 0 when they ran (whatever the success), 2 on bad arguments."""
     args = _parse(argv)
+    if args.overhead:
+        with tempfile.TemporaryDirectory(prefix="nexthop-memory-store-") as folder:
+            print(anyio.run(_overhead, args.overhead, args.store or f"sqlite:///{Path(folder) / 'runs.sqlite'}"))
+        return 0
     categories = set(args.category or ["recovery"])
     ids = set(args.task or (_DRY if args.dry else ()))
     tasks = select(categories, args.limit, ids)
