@@ -266,6 +266,7 @@ class _Cutter:
             context=self.text(trajectory.context),
             memory=self.trajectory(trajectory.memory) if trajectory.memory is not None else None,
             steps=[self.step(s) for s in trajectory.steps],
+            recalled=trajectory.recalled,  # bounded where it is made (RecallConfig.max_chars)
         )
 
     def step(self, step: Step) -> Step:
