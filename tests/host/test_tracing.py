@@ -8,6 +8,7 @@ OTLP/HTTP to a receiver in the test (``tests/support/otlp_receiver.py``).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ from procs import no_new_children
 
 from nexthop import AgentHost, ModelResponse, ScriptedModel, Usage
 from nexthop.clients import MCPConnection
+from nexthop.host._tracing import agent_span, carrier, join, leave
 from nexthop.models import call, finish
 
 pytestmark = pytest.mark.anyio
@@ -246,9 +248,18 @@ def _received_ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> l
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    ("mode", "b_store"),
+    [
+        ("auto", "off"),  # 2026-07-28: B runs the task in its server's background task group
+        ("legacy", "off"),  # 2025-11-25: B runs it in the request's handler
+        ("auto", "sqlite"),  # B's run is a DBOS workflow
+    ],
+)
 async def test_one_trace_spans_host_a_and_the_host_b_it_delegates_to(
-    spans: InMemorySpanExporter, tmp_path: Path
+    spans: InMemorySpanExporter, tmp_path: Path, mode: str, b_store: str
 ) -> None:
+    store = "off" if b_store == "off" else f"sqlite:///{tmp_path / 'b.sqlite'}"
     script = tmp_path / "b.json"
     script.write_text(
         json.dumps([{"tool": "demo__echo", "arguments": {"text": "from B"}}, {"tool": "finish", "arguments": {}}])
@@ -258,12 +269,16 @@ async def test_one_trace_spans_host_a_and_the_host_b_it_delegates_to(
         params = mcp.StdioServerParameters(
             command=str(NEXTHOP),
             args=["serve", "--model", f"scripted:{script}", "--server", f"demo={sys.executable} {DEMO}"],
-            env=_clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="host-b"),
+            env=_clean_env(
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="host-b", NEXTHOP_STORE=store
+            ),
         )
         with anyio.fail_after(60):
-            async with AgentHost(model=model, servers=[MCPConnection("b", params)]) as host:
+            async with AgentHost(model=model, servers=[MCPConnection("b", params, mode=mode)]) as host:
                 result = await host.run("have B echo")
+                protocol = host.server_states()[0].protocol_version
             assert result.status == "completed", result.termination
+            assert (protocol == "2025-11-25") == (mode == "legacy"), protocol
             assert not result.steps[0].observations[0].is_error, result.steps[0].observations[0].content
 
             def arrived(received: list[ReceivedSpan]) -> bool:  # B flushes its spans as it exits
@@ -289,3 +304,27 @@ async def test_one_trace_spans_host_a_and_the_host_b_it_delegates_to(
         a_agent.name,
     ]
     assert _received_ancestors(_received_tree(b_spans, "execute_tool demo__echo"), by_id)[0] == "invoke_agent nexthop"
+
+
+def test_a_run_handed_to_another_task_joins_the_trace_it_carries(spans: InMemorySpanExporter) -> None:
+    # What a run taken from the PostgreSQL queue does: its recorded input carries the caller's context.
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("caller") as caller:
+        headers = carrier()
+    assert headers["traceparent"].split("-")[2] == format(caller.get_span_context().span_id, "016x")
+
+    def elsewhere() -> None:  # a fresh context, as in a queue worker's task
+        token = join(headers)
+        try:
+            with agent_span("openai:gpt-4o@http://127.0.0.1:8000/v1?temperature=0", "q1"):
+                pass
+        finally:
+            leave(token)
+
+    contextvars.Context().run(elsewhere)
+    agent = _one(spans.get_finished_spans(), "invoke_agent nexthop")
+    assert agent.parent is not None and agent.parent.span_id == caller.get_span_context().span_id
+    assert agent.context.trace_id == caller.get_span_context().trace_id
+    assert agent.attributes is not None
+    assert (agent.attributes["gen_ai.provider.name"], agent.attributes["gen_ai.request.model"]) == ("openai", "gpt-4o")
+    assert join({}) is None and join(None) is None

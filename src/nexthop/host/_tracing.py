@@ -62,20 +62,21 @@ def tracing_on() -> bool:
 def install_otlp(environ: Mapping[str, str]) -> bool:
     """Export traces with OTLP over HTTP when ``environ`` names an endpoint; else do nothing.
 
-    The exporter reads the standard variables itself (``OTEL_EXPORTER_OTLP_ENDPOINT``,
-    ``..._HEADERS``, ``..._TIMEOUT``); spans are batched and flushed when the process
+    The endpoint is ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as given, or
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` plus ``/v1/traces`` (the OTLP exporter's rule). The
+    exporter reads its other settings (``OTEL_EXPORTER_OTLP_HEADERS``, ``..._TIMEOUT``)
+    from the process environment itself. Spans are batched and flushed when the process
     exits. ``OTEL_SERVICE_NAME`` names the service, ``nexthop`` by default.
 
     Args:
-        environ: The process environment (the CLI passes ``os.environ``).
+        environ: The environment to read (the CLI passes ``os.environ``).
 
     Returns:
         True when a provider was installed; False when no endpoint is set,
         ``OTEL_SDK_DISABLED`` is true, or a provider was installed before.
     """
-    if not any(environ.get(v) for v in _ENDPOINT_VARS) or environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    if tracing_on():
+    traces, base = environ.get(_ENDPOINT_VARS[0]), environ.get(_ENDPOINT_VARS[1])
+    if not (traces or base) or environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true" or tracing_on():
         return False
     # Only here: a run without an endpoint never loads the SDK or the exporter.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -83,10 +84,10 @@ def install_otlp(environ: Mapping[str, str]) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; its own argument wins over them.
-    named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": AGENT_NAME}
-    provider = TracerProvider(resource=Resource.create(named))  # flushes at exit (shutdown_on_exit)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    endpoint = traces or f"{(base or '').rstrip('/')}/v1/traces"
+    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or AGENT_NAME})
+    provider = TracerProvider(resource=resource)  # flushes at exit (shutdown_on_exit)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     return True
 
