@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -239,6 +241,16 @@ def _as_received(span: ReadableSpan) -> ReceivedSpan:
     )
 
 
+def _postgres(database: str) -> str:
+    """A database URL on the machine's PostgreSQL (started here, as tests/test_scale_out.py does)."""
+    if shutil.which("pg_ctlcluster") is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    subprocess.run(["pg_ctlcluster", "15", "main", "start"], capture_output=True, timeout=60)
+    password = "ALTER USER postgres PASSWORD 'nexthop'"
+    subprocess.run(["su", "postgres", "-c", f'psql -q -c "{password}"'], capture_output=True, timeout=60, check=True)
+    return f"postgresql://postgres:nexthop@127.0.0.1:5432/{database}"
+
+
 def _received_ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[str]:
     names: list[str] = []
     while span.parent_id in by_id:
@@ -254,12 +266,14 @@ def _received_ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> l
         ("auto", "off"),  # 2026-07-28: B runs the task in its server's background task group
         ("legacy", "off"),  # 2025-11-25: B runs it in the request's handler
         ("auto", "sqlite"),  # B's run is a DBOS workflow
+        ("auto", "postgresql"),  # B is a queue worker: the run is taken from the queue, outside the call's context
     ],
 )
 async def test_one_trace_spans_host_a_and_the_host_b_it_delegates_to(
     spans: InMemorySpanExporter, tmp_path: Path, mode: str, b_store: str
 ) -> None:
-    store = "off" if b_store == "off" else f"sqlite:///{tmp_path / 'b.sqlite'}"
+    stores = {"off": "off", "sqlite": f"sqlite:///{tmp_path / 'b.sqlite'}"}
+    store = stores.get(b_store) or _postgres(f"nexthop_trace_{uuid.uuid4().hex[:8]}")
     script = tmp_path / "b.json"
     script.write_text(
         json.dumps([{"tool": "demo__echo", "arguments": {"text": "from B"}}, {"tool": "finish", "arguments": {}}])
@@ -304,6 +318,13 @@ async def test_one_trace_spans_host_a_and_the_host_b_it_delegates_to(
         a_agent.name,
     ]
     assert _received_ancestors(_received_tree(b_spans, "execute_tool demo__echo"), by_id)[0] == "invoke_agent nexthop"
+    # Inside B's run too (a DBOS step when B has a store), the MCP SDK's span nests under execute_tool.
+    assert _received_ancestors(_received_tree(b_spans, "MCP send tools/call echo"), by_id)[:2] == [
+        "execute_tool demo__echo",
+        "invoke_agent nexthop",
+    ]
+    b_chats = [s for s in b_spans if s.attributes.get("gen_ai.operation.name") == "chat"]
+    assert len(b_chats) == 2 and {s.parent_id for s in b_chats} == {b_agent.span_id}
 
 
 def test_a_run_handed_to_another_task_joins_the_trace_it_carries(spans: InMemorySpanExporter) -> None:
