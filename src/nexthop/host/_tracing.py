@@ -97,6 +97,8 @@ def _model_attributes(name: str) -> dict[str, str]:
     provider, _, model = name.partition(":")
     model = model.split("?", 1)[0].split("@", 1)[0] or provider
     provider = "llama.cpp" if provider in ("local", "llama-cpp") else provider
+    if provider == "scripted":  # scripted:<path/actions.json>: the file's name, not where it lies
+        model = model.replace("\\", "/").rsplit("/", 1)[-1]
     # gen_ai.system is the older name of gen_ai.provider.name; many backends still read it.
     return {"gen_ai.provider.name": provider, "gen_ai.system": provider, "gen_ai.request.model": model}
 
