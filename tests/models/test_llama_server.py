@@ -170,6 +170,21 @@ def test_required_and_named_choices_allow_calls_only() -> None:
     assert '"\\"finish\\""' in named and "fs__read_text_file" not in named
 
 
+def test_without_parallel_tool_calls_a_reply_holds_one_call() -> None:
+    one = tool_call_grammar([READ, FINISH], "required", parallel_tool_calls=False)
+    many = tool_call_grammar([READ, FINISH], "required")
+    assert one is not None and "tool-calls ::= tool-call\n" in one
+    assert many is not None and 'tool-calls ::= tool-call ("\\n" tool-call)*\n' in many
+
+
+def test_the_server_passes_parallel_tool_calls_to_the_handler_as_a_template_kwarg() -> None:
+    # llama_cpp.server's --chat_template_kwargs arrive as keyword arguments of the handler
+    llama = FakeLlama('<tool_call>\n{"name": "finish", "arguments": {"result": "ok"}}\n</tool_call>')
+    handle_chat_completion(llama=llama, messages=_conversation(), tools=[FINISH], parallel_tool_calls=False)
+    assert "tool-calls ::= tool-call\n" in llama.kwargs["grammar"]._grammar  # pyright: ignore[reportPrivateUsage]
+    assert "parallel_tool_calls" not in llama.kwargs
+
+
 def test_no_grammar_without_tools_or_with_none() -> None:
     assert tool_call_grammar([], "auto") is None
     assert tool_call_grammar([READ], "none") is None

@@ -114,11 +114,14 @@ def _template_call(call: Mapping[str, Any]) -> dict[str, Any]:
     return {**call, "function": function}
 
 
-def tool_call_grammar(tools: Sequence[Mapping[str, Any]], tool_choice: object) -> str | None:
+def tool_call_grammar(
+    tools: Sequence[Mapping[str, Any]], tool_choice: object, parallel_tool_calls: bool = True
+) -> str | None:
     """Build the GBNF grammar a reply is generated under.
 
     A call is ``<tool_call>\\n{"name": <an offered tool>, "arguments": <its schema>}\\n</tool_call>``;
-    one or more calls may follow each other on new lines. Each tool's schema is reduced
+    one or more calls may follow each other on new lines (only one when
+    ``parallel_tool_calls`` is false). Each tool's schema is reduced
     to its structure (`simplify_schema`: local ``$ref`` inlined, formats and bounds
     dropped); a tool whose schema llama.cpp's converter still refuses takes any object.
 
@@ -127,6 +130,8 @@ def tool_call_grammar(tools: Sequence[Mapping[str, Any]], tool_choice: object) -
         tool_choice: ``auto`` or None (calls or a free-text message), ``required``
             (calls only), ``{"type": "function", "function": {"name": ...}}`` (calls
             of that tool only) or ``none`` (no grammar).
+        parallel_tool_calls: Allow more than one call in a reply (OpenAI's parameter
+            of that name).
 
     Returns:
         The grammar, or None when no call may be made.
@@ -154,7 +159,8 @@ def tool_call_grammar(tools: Sequence[Mapping[str, Any]], tool_choice: object) -
     converter.visit(schema, "call")
     rules: str = converter.format_grammar()
     root = "tool-calls" if tool_choice in ("required",) or isinstance(tool_choice, Mapping) else "tool-calls | message"
-    calls = f'tool-calls ::= tool-call ("\\n" tool-call)*\ntool-call ::= "{OPEN}\\n" call "\\n{CLOSE}"'
+    more = ' ("\\n" tool-call)*' if parallel_tool_calls else ""
+    calls = f'tool-calls ::= tool-call{more}\ntool-call ::= "{OPEN}\\n" call "\\n{CLOSE}"'
     return f"root ::= {root}\n{calls}\nmessage ::= {_MESSAGE_RULE}\n{rules}\n"
 
 
@@ -258,6 +264,7 @@ def handle_chat_completion(
     stop: str | Sequence[str] | None = None,
     response_format: Mapping[str, Any] | None = None,
     grammar: Any = None,
+    parallel_tool_calls: bool = True,
     **params: Any,
 ) -> dict[str, Any] | Iterator[dict[str, Any]]:
     """Answer one chat completion request (a llama-cpp-python ``LlamaChatCompletionHandler``).
@@ -280,6 +287,9 @@ def handle_chat_completion(
         response_format: ``{"type": "json_object", "schema": ...}`` constrains a reply
             made without tools.
         grammar: A caller's grammar, used when neither tools nor a response format apply.
+        parallel_tool_calls: Allow more than one call in a reply. llama-cpp-python's
+            server drops this request field; set it for the server with
+            ``--chat_template_kwargs '{"parallel_tool_calls": false}'``.
         **params: Sampling settings (``temperature``, ``max_tokens`` ...), passed on to
             ``Llama.create_completion``.
 
@@ -298,7 +308,7 @@ def handle_chat_completion(
         named = isinstance(function_call, Mapping)
         tool_choice = {"type": "function", "function": cast(object, function_call)} if named else function_call
     offered = list(tools or [])
-    rules = tool_call_grammar(offered, tool_choice)
+    rules = tool_call_grammar(offered, tool_choice, parallel_tool_calls)
     prompt = _render(llama, template_messages(messages), offered if rules is not None else None)
     if rules is not None:
         grammar = LlamaGrammar.from_string(rules, verbose=llama.verbose)
