@@ -284,22 +284,26 @@ async def test_one_trace_spans_host_a_and_the_host_b_it_delegates_to(
             command=str(NEXTHOP),
             args=["serve", "--model", f"scripted:{script}", "--server", f"demo={sys.executable} {DEMO}"],
             env=_clean_env(
-                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="host-b", NEXTHOP_STORE=store
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                OTEL_SERVICE_NAME="host-b",
+                OTEL_BSP_SCHEDULE_DELAY="100",  # the batch processor's export interval (ms)
+                NEXTHOP_STORE=store,
             ),
         )
         with anyio.fail_after(60):
             async with AgentHost(model=model, servers=[MCPConnection("b", params, mode=mode)]) as host:
                 result = await host.run("have B echo")
                 protocol = host.server_states()[0].protocol_version
+
+                def arrived(received: list[ReceivedSpan]) -> bool:  # B's run, and its server span (ends last)
+                    return {"invoke_agent nexthop", "tools/call run_task"} <= {s.name for s in received}
+
+                # While B lives (it exports every 100 ms here), not at its exit: a slow exit may be cut short.
+                assert await anyio.to_thread.run_sync(receiver.wait_for, arrived), [s.name for s in receiver.spans]
+                b_spans = list(receiver.spans)
             assert result.status == "completed", result.termination
             assert (protocol == "2025-11-25") == (mode == "legacy"), protocol
             assert not result.steps[0].observations[0].is_error, result.steps[0].observations[0].content
-
-            def arrived(received: list[ReceivedSpan]) -> bool:  # B flushes its spans as it exits
-                return any(s.name == "invoke_agent nexthop" for s in received)
-
-            assert await anyio.to_thread.run_sync(receiver.wait_for, arrived), [s.name for s in receiver.spans]
-            b_spans = list(receiver.spans)
 
     a_spans = [_as_received(s) for s in spans.get_finished_spans()]
     a_agent = _received_tree(a_spans, "invoke_agent nexthop")
