@@ -47,7 +47,10 @@ async def run(outcomes: list[str | None], script: list[str], loop: DoomLoop) -> 
     responses = [call("svc__fetch", item="report") if s == "fetch" else finish("got it") for s in script]
     model = ScriptedModel(responses)
     async with AgentHost(
-        model=model, servers=[service(iter(outcomes))], policy=PolicyConfig(doom_loop_n=0), policies=[loop]
+        model=model,
+        servers=[service(iter(outcomes))],
+        policy=PolicyConfig(doom_loop_n=0, call_retries=0),
+        policies=[loop],
     ) as host:
         return await host.run("fetch the report")
 
@@ -167,7 +170,7 @@ async def test_abandonment_alone_decides_on_a_flaky_tool() -> None:
     # The tool fails transiently every other call: each failure is retried, so the doom loop never
     # counts one; abandonment draws once per failure (no double count) and gives up.
     outcomes = iter(["svc__fetch failed: temporary fault" if i % 2 else None for i in range(1, 200)])
-    policy = PolicyConfig(abandonment="inquisitive", abandonment_seed=3, doom_loop_n=0)
+    policy = PolicyConfig(abandonment="inquisitive", abandonment_seed=3, doom_loop_n=0, call_retries=0)
     model = ScriptedModel(itertools.repeat(call("svc__fetch", item="report")))
     loop = DoomLoop(3, backoff=FAST)
     with anyio.fail_after(20):

@@ -19,6 +19,7 @@ from nexthop._sanitize import clean_text
 from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.host._approval import ApprovalRequest, Approver
+from nexthop.host._call_retry import call_with_retries
 from nexthop.host._tracing import record_tool, tool_span
 from nexthop.host._validation import ArgumentValidator
 from nexthop.policies._base import ALLOW, CallVerdict, RunPolicy, RunView
@@ -43,12 +44,15 @@ class CallChecks:
         approver: Who is asked when a policy says ``ask``; None denies such calls.
         validator: Checks arguments against input schemas (shared across runs).
         max_observation_chars: Longest result shown to the model (characters).
+        call_retries: Times a call that failed transiently is repeated by the host,
+            when that is safe (see `call_with_retries`); 0 hands every failure to the model.
     """
 
     policies: Sequence[RunPolicy]
     approver: Approver | None
     validator: ArgumentValidator
     max_observation_chars: int
+    call_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,8 @@ async def _call(
             return denied, records
     if verdict.delay_s > 0:  # a policy's backoff before a retry
         await anyio.sleep(verdict.delay_s)
-    return await route.owner.call_tool(call), records
+    obs, retried = await call_with_retries(route.owner, route.tool, call, checks.call_retries)
+    return obs, records + retried
 
 
 _RANK = {"allow": 0, "ask": 1, "deny": 2}

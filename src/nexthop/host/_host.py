@@ -328,7 +328,13 @@ class AgentHost:
                 toolsets=[*self.toolsets, *synthesized],
                 instructions=self.instructions,
                 settings=self.settings,
-                checks=CallChecks(policies, approver or self.approver, self._validator, self.max_observation_chars),
+                checks=CallChecks(
+                    policies,
+                    approver or self.approver,
+                    self._validator,
+                    self.max_observation_chars,
+                    call_retries=self.policy.call_retries,
+                ),
                 policies=policies,
             )
             trajectory = Trajectory(task=task, context=context, memory=memory, recalled=recalled)

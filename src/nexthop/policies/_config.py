@@ -36,6 +36,11 @@ class PolicyConfig(BaseModel):
         transient_retries: Transient failures (timeouts, "retry", "temporarily
             unavailable", 5xx-like) of one tool in a row that the doom-loop detector
             excuses as retries, each after an exponential backoff; 0 counts every failure.
+        call_retries: Times the host itself repeats a call that failed transiently, before
+            the model sees it, when repeating is safe: the server answered with a retryable
+            error, or the tool is read-only or idempotent (see host/_call_retry.py). Each
+            waits an exponential backoff (0.5 s doubling to 8 s); 0 leaves every retry to
+            the model.
         max_tokens: Token budget for a run (input plus output tokens); None is unlimited.
         max_wall_time_s: Wall-time budget for a run (seconds); None is unlimited.
         completion_check: Ask the model once, when it calls ``finish``, whether the
@@ -63,6 +68,7 @@ class PolicyConfig(BaseModel):
     abandonment_seed: int | None = None
     doom_loop_n: int = Field(default=3, ge=0)
     transient_retries: int = Field(default=5, ge=0)
+    call_retries: int = Field(default=3, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
     max_wall_time_s: float | None = Field(default=None, gt=0)
     completion_check: bool = False
