@@ -63,6 +63,8 @@ class RunOptions:
         fail_rate: Probability that a proxied call fails (Autono: 0.5).
         timeout_s: Wall-time cap on one run (seconds): both agents stop at the first step boundary past it.
         keep: Keep workspaces (their paths go to stderr) instead of deleting them.
+        retry_handling: nexthop's handling of transient failures (the host's own retries and
+            the doom-loop detector's excuse for a model's retry); False measures nexthop without it.
     """
 
     max_steps: int = 15
@@ -71,6 +73,7 @@ class RunOptions:
     fail_rate: float = 0.5
     timeout_s: float = 900.0
     keep: bool = False
+    retry_handling: bool = True
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,8 @@ async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOp
     # Never the user's own pins; the wall-time cap is nexthop's own budget, so a slow run
     # still returns its partial trajectory (steps, tokens) instead of being cut off.
     policy = PolicyConfig(pin_file=workspace.parent / "pins.json", max_wall_time_s=options.timeout_s)
+    if not options.retry_handling:
+        policy = policy.model_copy(update={"call_retries": 0, "transient_retries": 0})
     host = AgentHost(
         model=model, servers=_servers(task, workspace, options), max_steps=options.max_steps, policy=policy
     )

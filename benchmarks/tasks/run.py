@@ -52,6 +52,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=15, help="step budget for both agents (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="base seed of the fault proxy (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="wall-time cap per run, seconds")
+    p.add_argument(
+        "--no-retry-handling",
+        dest="retry_handling",
+        action="store_false",
+        help="nexthop without its transient-failure handling (host retries, the doom-loop excuse): the 'before' figure",
+    )
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
     p.add_argument("--no-repack", dest="repack", action="store_const", const="off", help=argparse.SUPPRESS)
     p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
@@ -227,7 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     agents: list[AgentName] = ["nexthop", "react"] if args.agent == "both" else [args.agent]
     options = RunOptions(
-        max_steps=args.max_steps, tools=args.tools, seed=args.seed, timeout_s=args.timeout, keep=args.keep
+        max_steps=args.max_steps,
+        tools=args.tools,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        keep=args.keep,
+        retry_handling=args.retry_handling,
     )
     tools_on_offer, tools_per_server = _tools_on_offer(tasks, options)
     no_repack = _choose_no_repack(args.repack, args.model)
@@ -241,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": args.model,
             "agents": agents,
             "tools": args.tools,
+            "retry_handling": args.retry_handling,
             "tools_on_offer": tools_on_offer,
             "tools_per_server": tools_per_server,
             "max_steps": args.max_steps,
