@@ -134,17 +134,21 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
 async def _load(agent: AgentName, spec: str) -> Any:
     if agent == "nexthop":
         return SharedModel(model_from_string(spec))
-    from benchmarks.tasks.react_baseline import load_embedded_llama
-
-    if spec == "local":
-        return await anyio.to_thread.run_sync(load_embedded_llama)
-    if spec.startswith("local:"):
+    if spec == "local" or spec.startswith(("local:", "local?")):
         from llama_cpp import Llama
 
-        from nexthop.models._llama import _available_cpus  # pyright: ignore[reportPrivateUsage]
+        from nexthop.models._llama import LlamaCppModel
+        from nexthop.models._weights import ensure_embedded_model
 
-        path = spec.removeprefix("local:")
-        return Llama(model_path=path, n_ctx=8192, n_threads=_available_cpus(), seed=0, verbose=False)
+        # The same file, context and threads nexthop's model gets from the same string.
+        twin = model_from_string(spec)
+        assert isinstance(twin, LlamaCppModel)
+        path = twin.model_path or ensure_embedded_model()
+
+        def load() -> Llama:
+            return Llama(model_path=str(path), n_ctx=twin.n_ctx, n_threads=twin.n_threads, seed=0, verbose=False)
+
+        return await anyio.to_thread.run_sync(load)
     raise SystemExit(f"the react baseline runs on llama.cpp models only (local or local:<path.gguf>), not {spec!r}")
 
 
