@@ -10,7 +10,8 @@ VS Code's JSONC (``//`` and ``/* */`` comments, trailing commas) is accepted.
 Strings may use ``${VAR}``, ``${env:VAR}`` (VS Code) and ``${VAR:-default}``
 (shell); ``${workspaceFolder}`` and ``${userHome}`` mean what they mean in VS Code.
 Every mistake raises `ConfigError` with one line naming the file, the server and
-the field, and saying how to fix it.
+the field, and saying how to fix it. The models are here; reading a file into them is
+in nexthop/_config_file.py (the file) and nexthop/_config_entry.py (one server entry).
 """
 
 from __future__ import annotations
@@ -24,30 +25,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from nexthop._exceptions import ConfigError
 
 __all__ = [
+    "DEFAULT_MAX_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S",
     "HTTPServerConfig",
     "OAuthConfig",
     "SSEServerConfig",
     "ServerConfig",
     "StdioServerConfig",
+    "name_problem",
     "parse_server_flag",
 ]
 
 _NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 _NAME_RE = re.compile(_NAME_PATTERN)
-_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DEFAULT_TIMEOUT_S = 60.0
-_DEFAULT_MAX_TIMEOUT_S = 600.0
+DEFAULT_TIMEOUT_S = 60.0
+"""A server's time limit for one tool call when its entry sets none (seconds)."""
+DEFAULT_MAX_TIMEOUT_S = 600.0
+"""The most a tool call's limit may be raised to when the entry sets no maximum (seconds)."""
 _DEFAULT_RESTART_ATTEMPTS = 3
 _DEFAULT_HEALTH_INTERVAL_S = 30.0
-# "type" values seen in the wild (VS Code, Cursor, Cline, Windsurf) and the kind each means.
-_TYPES: dict[str, Literal["stdio", "http", "sse"]] = {
-    "stdio": "stdio",
-    "http": "http",
-    "streamable-http": "http",
-    "streamable_http": "http",
-    "streamablehttp": "http",
-    "sse": "sse",
-}
 
 
 def _check_name(name: str) -> str:
@@ -58,7 +54,16 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _name_problem(name: str) -> str | None:
+def name_problem(name: str) -> str | None:
+    """What is wrong with a server's name, with a suggested fix; None when it is valid.
+
+    Args:
+        name: The name from a config file's server map or a ``--server`` flag.
+
+    Returns:
+        One line for a `ConfigError`, e.g. ``name must use only letters, digits, "_" and
+        "-" (rename it, e.g. "my_server")``.
+    """
     if not _NAME_RE.match(name):
         fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "server1"
         return f'name must use only letters, digits, "_" and "-" (rename it, e.g. "{fixed}")'
@@ -72,8 +77,8 @@ class _ServerBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    timeout_s: float = Field(default=_DEFAULT_TIMEOUT_S, gt=0)
-    max_timeout_s: float = Field(default=_DEFAULT_MAX_TIMEOUT_S, gt=0)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    max_timeout_s: float = Field(default=DEFAULT_MAX_TIMEOUT_S, gt=0)
     tools: tuple[str, ...] | None = None
     untrusted: bool = False
     sampling: Literal["off", "ask", "allow"] | None = None
@@ -235,7 +240,7 @@ def parse_server_flag(spec: str) -> StdioServerConfig:
     name = name.strip()
     if not sep or not name:
         raise ConfigError(f"--server {spec!r}: expected NAME=COMMAND ({form})")
-    problem = _name_problem(name)
+    problem = name_problem(name)
     if problem:
         raise ConfigError(f"--server {spec!r}: {problem}")
     try:
@@ -245,6 +250,3 @@ def parse_server_flag(spec: str) -> StdioServerConfig:
     if not argv:
         raise ConfigError(f"--server {spec!r}: COMMAND is empty ({form})")
     return StdioServerConfig(name=name, command=argv[0], args=argv[1:])
-
-
-# --------------------------------------------------------------------------- reading
