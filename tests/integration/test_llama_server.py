@@ -33,17 +33,22 @@ READY = "Uvicorn running on "
 
 
 @asynccontextmanager
-async def _llama_server() -> AsyncIterator[str]:
-    """Start the server on port 0 and yield its base URL (``http://127.0.0.1:<port>/v1``)."""
+async def _llama_server(
+    launcher: tuple[str, ...] = (str(LAUNCHER),), chat: tuple[str, ...] = ("--chat_format", "chatml-function-calling")
+) -> AsyncIterator[str]:
+    """Start the server on port 0 and yield its base URL (``http://127.0.0.1:<port>/v1``).
+
+    ``launcher`` follows the Python executable; ``chat`` are the chat handler's arguments.
+    """
     try:
         import llama_cpp.server.app  # noqa: F401 - the import is the check that the extras are in
     except ImportError as e:  # pragma: no cover - the message says what to install
         pytest.fail(f"needs the extras: pip install -e '.[local,llama-server]' ({e})")
     command = [
-        sys.executable, str(LAUNCHER),
+        sys.executable, *launcher,
         "--model", str(ensure_embedded_model(progress=False)),
         "--model_alias", "qwen",
-        "--chat_format", "chatml-function-calling",
+        *chat,
         "--n_ctx", "4096", "--n_threads", "2",
         "--host", "127.0.0.1", "--port", "0",
     ]  # fmt: skip
@@ -137,3 +142,37 @@ async def test_openai_model_runs_a_tool_task_on_the_real_server() -> None:
     calls = [(s.thought[:200], [(c.name, c.arguments) for c in s.tool_calls]) for s in result.steps]
     assert orders == {7: "Ada"}, (result.termination, result.result[:300], calls)
     assert result.termination.kind == "completed", (result.termination, calls)
+
+
+@pytest.mark.timeout(1800)
+async def test_the_gguf_tool_calls_handler_runs_a_tool_task_on_the_real_server() -> None:
+    """nexthop's handler (docs/models.md): tool messages as they are, one call per reply, calls required."""
+    orders: dict[int, str] = {}
+
+    @tool
+    def record_order(order_id: int, customer: str) -> str:
+        """Record one order in the order book.
+
+        Args:
+            order_id: The order's number.
+            customer: The customer's name.
+        """
+        orders[order_id] = customer
+        return f"order {order_id} recorded for {customer}"
+
+    launcher = ("-m", "nexthop.models.llama_server", "--extra_buffer_types", "off")
+    chat = ("--chat_format", "gguf-tool-calls", "--chat_template_kwargs", '{"parallel_tool_calls": false}')
+    task = "Call record_order to record order 7 for the customer Ada, then call finish."
+    async with _llama_server(launcher, chat) as base_url:
+        model = OpenAIModel("qwen", base_url=base_url, tool_choice="required", temperature=0.0, max_retries=0)
+        async with AgentHost(model=model, tools=[record_order], max_steps=4) as host:
+            with anyio.fail_after(1500):
+                result = await host.run(task)
+        await model.aclose()
+    calls = [(s.thought[:200], [(c.name, c.arguments) for c in s.tool_calls]) for s in result.steps]
+    assert orders == {7: "Ada"}, (result.termination, result.result[:300], calls)
+    assert result.termination.kind == "completed", (result.termination, calls)
+    made = [(c.name, c.arguments) for s in result.steps for c in s.tool_calls]
+    assert made[0] == ("record_order", {"order_id": 7, "customer": "Ada"}), calls
+    assert made[-1][0] == "finish", calls
+    assert all(len(s.tool_calls) == 1 for s in result.steps), calls  # parallel_tool_calls false

@@ -156,7 +156,7 @@ def test_a_gguf_without_a_template_is_refused() -> None:
 def test_the_grammar_offers_calls_of_the_tools_and_a_message_under_auto() -> None:
     grammar = tool_call_grammar([READ, FINISH], "auto")
     assert grammar is not None
-    assert grammar.startswith("root ::= tool-calls | message\n")
+    assert grammar.startswith("root ::= preamble? tool-calls | message\n")
     assert 'tool-call ::= "<tool_call>\\n" call "\\n</tool_call>"' in grammar
     assert '"\\"fs__read_text_file\\""' in grammar and '"\\"finish\\""' in grammar
     assert '"\\"path\\""' in grammar and '"\\"tail\\""' in grammar  # arguments follow the schema
@@ -165,9 +165,15 @@ def test_the_grammar_offers_calls_of_the_tools_and_a_message_under_auto() -> Non
 def test_required_and_named_choices_allow_calls_only() -> None:
     required = tool_call_grammar([READ, FINISH], "required")
     named = tool_call_grammar([READ, FINISH], {"type": "function", "function": {"name": "finish"}})
-    assert required is not None and required.startswith("root ::= tool-calls\n")
-    assert named is not None and named.startswith("root ::= tool-calls\n")
+    assert required is not None and required.startswith("root ::= preamble? tool-calls\n")
+    assert named is not None and named.startswith("root ::= preamble? tool-calls\n")
     assert '"\\"finish\\""' in named and "fs__read_text_file" not in named
+
+
+def test_a_line_of_thought_may_come_before_the_calls_but_not_json_or_a_fence() -> None:
+    grammar = tool_call_grammar([READ], "required")
+    assert grammar is not None
+    assert 'preamble ::= [^<`{ \\n] [^<]* "\\n"\n' in grammar
 
 
 def test_without_parallel_tool_calls_a_reply_holds_one_call() -> None:
@@ -248,7 +254,7 @@ def test_a_call_comes_back_as_openai_tool_calls_generated_under_the_grammar() ->
     assert choice["message"]["tool_calls"][0]["function"] == {"name": "finish", "arguments": '{"result": "ok"}'}
     assert response["usage"]["prompt_tokens"] == 10 and response["model"] == "qwen"
     assert isinstance(llama.kwargs["grammar"], LlamaGrammar)
-    assert llama.kwargs["grammar"]._grammar.startswith("root ::= tool-calls\n")  # pyright: ignore[reportPrivateUsage]
+    assert llama.kwargs["grammar"]._grammar.startswith("root ::= preamble? tool-calls\n")  # pyright: ignore[reportPrivateUsage]
     assert llama.kwargs["temperature"] == 0.0 and llama.kwargs["max_tokens"] == 64
 
 
@@ -258,7 +264,7 @@ def test_a_missing_tool_choice_with_tools_is_auto_and_text_is_the_content() -> N
     assert isinstance(response, dict)
     assert response["choices"][0]["message"] == {"role": "assistant", "content": "The file has one row."}
     assert response["choices"][0]["finish_reason"] == "stop"
-    assert llama.kwargs["grammar"]._grammar.startswith("root ::= tool-calls | message\n")  # pyright: ignore[reportPrivateUsage]
+    assert llama.kwargs["grammar"]._grammar.startswith("root ::= preamble? tool-calls | message\n")  # pyright: ignore[reportPrivateUsage]
     assert "# Tools" in llama.prompt
 
 

@@ -56,6 +56,11 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # A free-text reply may not open with "<", so that a call always goes through the
 # constrained branch; after its first character it may hold anything.
 _MESSAGE_RULE = r"[^<] [\U00000001-\U0010FFFF]*"
+# Text before the calls (the thought an agent's instructions ask for), on lines of its
+# own. It holds no "<" so the calls after it stay constrained, and it may not open as JSON
+# or a code fence: asked for tools, Qwen2.5-Coder-1.5B wrote its calls as fenced JSON
+# text, which would then be a second, unconstrained copy of the call.
+_PREAMBLE_RULE = r'[^<`{ \n] [^<]* "\n"'
 # Sampling arguments of Llama.create_chat_completion that create_completion takes as they are.
 _PASSED = (
     "temperature", "top_p", "top_k", "min_p", "typical_p", "seed", "max_tokens", "presence_penalty",
@@ -121,7 +126,8 @@ def tool_call_grammar(
 
     A call is ``<tool_call>\\n{"name": <an offered tool>, "arguments": <its schema>}\\n</tool_call>``;
     one or more calls may follow each other on new lines (only one when
-    ``parallel_tool_calls`` is false). Each tool's schema is reduced
+    ``parallel_tool_calls`` is false), after an optional line of text (the thought;
+    no ``<`` in it, and it does not open with ``{`` or a code fence). Each tool's schema is reduced
     to its structure (`simplify_schema`: local ``$ref`` inlined, formats and bounds
     dropped); a tool whose schema llama.cpp's converter still refuses takes any object.
 
@@ -158,10 +164,12 @@ def tool_call_grammar(
     )
     converter.visit(schema, "call")
     rules: str = converter.format_grammar()
-    root = "tool-calls" if tool_choice in ("required",) or isinstance(tool_choice, Mapping) else "tool-calls | message"
+    root = "preamble? tool-calls"
+    if tool_choice in (None, "auto"):
+        root += " | message"
     more = ' ("\\n" tool-call)*' if parallel_tool_calls else ""
     calls = f'tool-calls ::= tool-call{more}\ntool-call ::= "{OPEN}\\n" call "\\n{CLOSE}"'
-    return f"root ::= {root}\n{calls}\nmessage ::= {_MESSAGE_RULE}\n{rules}\n"
+    return f"root ::= {root}\n{calls}\npreamble ::= {_PREAMBLE_RULE}\nmessage ::= {_MESSAGE_RULE}\n{rules}\n"
 
 
 def _call_schema(function: Mapping[str, Any]) -> dict[str, Any]:
