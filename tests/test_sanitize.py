@@ -9,7 +9,7 @@ import pytest
 from hostile import DEFAULT_IGNORABLE, HIDDEN_CATEGORIES, HOSTILE, hidden_chars, is_default_ignorable
 
 from nexthop import _sanitize
-from nexthop._sanitize import clean_text, is_hidden, one_line, reveal
+from nexthop._sanitize import clean_text, flatten, is_hidden, one_line, reveal
 
 
 def test_newlines_and_tabs_are_kept_and_every_line_break_becomes_a_newline() -> None:
@@ -90,6 +90,12 @@ def test_one_line_flattens_whitespace_and_cuts_with_an_ellipsis() -> None:
     assert one_line("abcdefghij", 5) == "abcd…"
     assert one_line("abcde", 5) == "abcde"
     assert one_line("\x1b[31m\u200b", 5) == ""
+
+
+def test_flatten_cleans_and_folds_but_never_cuts() -> None:
+    long = "word " * 1000
+    assert flatten(long) == long.strip()
+    assert flatten(" a\r\n\u200bb\x1b[31m\tc ") == "a b c"
 
 
 @pytest.mark.parametrize("text", [t for _, t in HOSTILE], ids=[k for k, _ in HOSTILE])

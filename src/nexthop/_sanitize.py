@@ -17,7 +17,12 @@ are found by their Unicode names: variation selectors, the Hangul fillers, the
 combining grapheme joiner and the Khmer inherent vowels. Line boundaries are what
 `str.splitlines` says they are (so U+2028/2029 become newlines), and ANSI/ECMA-48
 escape sequences are parsed by rich's `Text.from_ansi`. Newlines and tabs are kept;
-`one_line` flattens them where text must fit on one line.
+`flatten` and `one_line` fold them where text must fit on one line.
+
+Two ways show rather than drop what is hidden: `reveal` escapes only the hidden
+characters (JSON escapes, so JSON text stays JSON with the same value), for text a
+person reads; `printable_name` escapes everything outside printable ASCII, for names,
+where a look-alike letter (a Cyrillic ``е`` in ``еcho``) must show too.
 
 "Unassigned" means unassigned in the running Python's Unicode data (3.11: Unicode
 14.0), so a character assigned later, such as a newer emoji, is removed too: the
@@ -31,7 +36,7 @@ import unicodedata
 
 from rich.text import Text
 
-__all__ = ["clean_text", "is_hidden", "one_line", "reveal"]
+__all__ = ["clean_text", "flatten", "is_hidden", "one_line", "printable_name", "reveal"]
 
 # Zl and Zp (U+2028, U+2029) are line boundaries: clean_text turns them into newlines before this applies.
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
@@ -41,6 +46,7 @@ _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 _IGNORABLE_NAMES = ("VARIATION SELECTOR", "HANGUL FILLER", "HANGUL CHOSEONG FILLER", "HANGUL JUNGSEONG FILLER")
 _IGNORABLE_PREFIXES = ("COMBINING GRAPHEME JOINER", "KHMER VOWEL INHERENT")
 _KEPT = frozenset("\n\t")
+_PRINTABLE_LIMIT = 80  # characters of a name shown before it is cut
 
 
 def is_hidden(char: str) -> bool:
@@ -106,6 +112,18 @@ def clean_text(text: str, max_chars: int | None = None) -> str:
     return cleaned
 
 
+def flatten(text: str) -> str:
+    """Clean ``text`` and fold every run of whitespace (newlines too) into one space, trimmed at both ends.
+
+    For text that must stay on one line but whose cut is the caller's (`one_line` cuts
+    at a limit; a prompt may cut at a sentence's end).
+
+    Args:
+        text: Untrusted text.
+    """
+    return " ".join(clean_text(text).split())
+
+
 def one_line(text: str, limit: int) -> str:
     """Clean ``text``, flatten every run of whitespace to one space, and cut it to ``limit`` characters.
 
@@ -115,7 +133,7 @@ def one_line(text: str, limit: int) -> str:
         text: Untrusted text.
         limit: Longest result (characters); a cut result ends with ``…``.
     """
-    flat = " ".join(clean_text(text).split())
+    flat = flatten(text)
     return flat if len(flat) <= limit else flat[: max(limit - 1, 0)] + "…"
 
 
@@ -130,3 +148,24 @@ def reveal(text: str) -> str:
         text: Untrusted text.
     """
     return text.translate(_SHOW)
+
+
+def printable_name(name: str, max_chars: int = _PRINTABLE_LIMIT) -> str:
+    """``name`` safe for a terminal, a log or a model: ASCII, escapes shown, length capped.
+
+    Non-ASCII and control characters are written as Python escapes (``\\u0435``,
+    ``\\x1b``), so a look-alike or a hidden character is visible; a backslash is doubled.
+    A name longer than ``max_chars`` is cut and says how long it was.
+
+    Args:
+        name: An untrusted name (a tool's, a server's).
+        max_chars: Longest name shown (characters, before the note).
+    """
+    shown = _ascii(name[:max_chars])  # a huge name is not escaped whole
+    if len(name) > max_chars or len(shown) > max_chars:
+        return f"{shown[:max_chars]}... ({len(name)} characters)"
+    return shown
+
+
+def _ascii(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")

@@ -13,8 +13,8 @@ like another one (``еcho`` with a Cyrillic ``е``, ``f1nish``). Three checks:
   Unicode TR39's confusable data (via the ``confusables`` package), NFKC and the removal
   of default-ignorable and control characters.
 
-Names in records and messages go through `printable_name`, so what a server put in a
-name never reaches a terminal or a model raw.
+Names in records and messages go through `printable_name` (from nexthop/_sanitize.py,
+re-exported here), so what a server put in a name never reaches a terminal or a model raw.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Literal
 import regex
 from mcp.shared.tool_name_validation import validate_tool_name
 
+from nexthop._sanitize import printable_name
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import PolicyRecord
 
@@ -50,7 +51,6 @@ NameProblem = Literal["duplicate", "invalid_name"]
 """Why a name is withheld whatever the policies: offered twice, or against the spec's rule."""
 
 _NAME_LIMIT = 128  # the spec's longest tool name (characters)
-_PRINTABLE_LIMIT = 80
 # Default_Ignorable_Code_Point covers zero-width, bidi, variation selectors, tag characters
 # and the Hangul fillers; Cc the escapes and newlines. Neither shows, so neither counts
 # when comparing how names look.
@@ -164,23 +164,6 @@ def confusable_with(name: str, protected: Iterable[str]) -> str | None:
         if _alike(key, _look(other)):
             return other
     return None
-
-
-def printable_name(name: str, max_chars: int = _PRINTABLE_LIMIT) -> str:
-    """``name`` safe for a terminal, a log or a model: ASCII, escapes shown, length capped.
-
-    Non-ASCII and control characters are written as Python escapes (``\\u0435``,
-    ``\\x1b``), so a look-alike or a hidden character is visible; a backslash is doubled.
-    A name longer than ``max_chars`` is cut and says how long it was.
-    """
-    shown = _ascii(name[:max_chars])  # a huge name is not escaped whole
-    if len(name) > max_chars or len(shown) > max_chars:
-        return f"{shown[:max_chars]}... ({len(name)} characters)"
-    return shown
-
-
-def _ascii(text: str) -> str:
-    return text.encode("unicode_escape").decode("ascii")
 
 
 @lru_cache(maxsize=4096)

@@ -155,6 +155,15 @@ def test_system_prompt_lists_tools_compactly_and_is_stable() -> None:
     assert system_prompt("You are careful.", TOOLS) == text
 
 
+def test_system_prompt_descriptions_are_one_clean_line_cut_at_a_sentence() -> None:
+    odd = ToolDef(
+        name="odd",
+        description="Reads\u200b a file and returns its text.\u202e\n\nIt never writes. " + "More words " * 30,
+    )
+    lines = system_prompt("You are careful.", [odd]).splitlines()
+    assert "- odd: Reads a file and returns its text. It never writes." in lines
+
+
 def _step(index: int, name: str, args: dict[str, Any], content: str, is_error: bool = False) -> Step:
     call = ToolCall(id=f"l{index}", name=name, arguments=args)
     return Step(

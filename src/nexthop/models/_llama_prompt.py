@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from nexthop._sanitize import flatten
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Step, Trajectory
 
@@ -194,7 +195,7 @@ def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
 
 
 def _brief(description: str) -> str:
-    text = " ".join(description.split())
+    text = flatten(description)
     if len(text) <= _MAX_DESCRIPTION_CHARS:
         return text
     cut = text[:_MAX_DESCRIPTION_CHARS]
