@@ -11,6 +11,7 @@ from loop_driver import Driver
 from mcp.server import MCPServer
 
 from nexthop import AgentHost, ModelRequest, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
+from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation, ToolCall
 from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
@@ -50,7 +51,9 @@ def shop() -> MCPConnection:
 
 
 def events(result: RunResult) -> list[tuple[int, str]]:
-    return [(s.index, r.event) for s in result.steps for r in s.records if r.policy == "doom_loop"]
+    return [
+        (s.index, r.event) for s in result.steps for r in s.records if r.policy == "doom_loop" and r.event != "withheld"
+    ]
 
 
 def kinds(verdicts: list[Verdict]) -> list[str]:
@@ -63,19 +66,21 @@ LONG = "the quarterly report lists revenue costs margins and the outlook for eve
 # -- The shapes ----------------------------------------------------------------------------
 
 
-async def test_the_same_successful_call_is_hinted_at_then_stopped_for_bringing_nothing_new() -> None:
+async def test_the_same_successful_call_is_hinted_at_withheld_then_stopped_when_made_anyway() -> None:
     result = await run([call("fault__same")] * 10)
     assert events(result) == [(3, "hint"), (4, "stop")]
     hint = result.steps[2].hint
-    assert "fault__same" in hint and "3 times" in hint
+    assert "fault__same" in hint and "3 times" in hint and "not on offer for your next step" in hint
     assert result.steps[2].records[-1].data == {"pattern": "same_call", "tool": "fault__same", "count": 3}
     assert result.steps[1].hint == ""
     assert (result.termination.kind, result.termination.policy) == ("doom_loop", "doom_loop")
-    # The step that stops succeeded: the stop is for no new information, not for the repeat.
+    # Step 4's call was of the withheld tool: refused as unknown, so the repeat, now a failure, stops the run.
+    (refused,) = result.steps[3].observations
+    assert refused.is_error and "unknown tool" in refused.content
     assert result.termination.evidence == {
-        "pattern": "no_new_information",
+        "pattern": "same_call",
         "tool": "fault__same",
-        "count": 3,
+        "count": 4,
         "hinted_at_step": 3,
     }
     assert len(result.steps) == 4
@@ -300,3 +305,41 @@ def test_argument_order_does_not_make_calls_different() -> None:
     assert [v.kind for v in verdicts] == ["go_on", "hint"]
     assert verdicts[1].evidence == {"pattern": "same_call", "tool": "t", "count": 2}
     assert [(r.event, r.data) for r in verdicts[1].records] == [("hint", verdicts[1].evidence)]
+
+
+async def test_the_tool_a_hint_names_is_withheld_for_the_next_step_only() -> None:
+    offers: list[list[str]] = []
+
+    def next_action(request: ModelRequest) -> ModelResponse:
+        offers.append([t.name for t in request.tools])
+        step = len(offers)
+        if step <= 3:
+            return call("fault__same")
+        if step == 4:
+            return call("fault__flaky", x=1)
+        return finish("done")
+
+    connection = MCPConnection("fault", make_fault_server())
+    async with AgentHost(model=ScriptedModel(itertools.repeat(next_action, 8)), servers=[connection]) as host:
+        result = await host.run("find something new")
+    assert "fault__same" in offers[2] and "fault__same" not in offers[3] and "fault__same" in offers[4]
+    assert "is not on offer for your next step" in result.steps[2].hint
+    withheld = [r.data for s in result.steps for r in s.records if r.event == "withheld"]
+    assert withheld == [{"tools": ["fault__same"], "step": 4}]
+    assert result.termination.kind == "completed"
+
+
+async def test_a_same_error_hint_withholds_nothing() -> None:
+    loop = DoomLoop(3)
+    failing = Observation(call_id="1", content="no such table: orders", is_error=True)
+    tools = [ToolDef(name="db__write_query")]
+    verdicts: list[Verdict] = []
+    for i in range(1, 4):
+        view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=i)
+        assert loop.filter_tools(view, tools).tools == tuple(tools)
+        verdicts.append(
+            loop.after_step(view, [ToolCall(id=str(i), name="db__write_query", arguments={"q": i})], [failing])
+        )
+    assert kinds(verdicts) == ["go_on", "go_on", "hint"]
+    after = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=4)
+    assert loop.filter_tools(after, tools).tools == tuple(tools)

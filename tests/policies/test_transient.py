@@ -56,7 +56,9 @@ async def run(outcomes: list[str | None], script: list[str], loop: DoomLoop) -> 
 
 
 def events(result: RunResult) -> list[tuple[int, str]]:
-    return [(s.index, r.event) for s in result.steps for r in s.records if r.policy == "doom_loop"]
+    return [
+        (s.index, r.event) for s in result.steps for r in s.records if r.policy == "doom_loop" and r.event != "withheld"
+    ]
 
 
 FAST = tenacity.wait_exponential(multiplier=0.01)

@@ -18,8 +18,13 @@ over ``n`` repeats (the functions behind them are in `nexthop.policies._loop_sha
 - ``same_thought``: the same thought text ``n`` steps in a row while no call breaks new
   ground (seen one step late: a step's thought is on the trajectory only after it).
 
-The first detection is a hint shown with the step's observations; a detection in a
-later step stops the run with ``doom_loop``, except:
+The first detection is a hint shown with the step's observations, and the tools it
+names are withheld from the next step's offer when the step's calls succeeded (their
+results are in front of the model; after a failure the fix may be the same tool with
+other arguments): a small model under a grammar that still
+offers the looping call tends to make it again whatever the hint says, while one that
+cannot must do something else. A detection in a later step stops the run with
+``doom_loop``, except:
 
 - a stop never follows a step whose calls all succeeded for a *repeat* shape
   (``same_call``, ``similar_call``): a repeat that succeeded is judged by what it
@@ -49,7 +54,7 @@ import tenacity
 
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
+from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
 from nexthop.policies._loop_shapes import CallShape, accretes, cycle_matches, normal_thought, similar_arguments
 from nexthop.policies._transient import BACKOFF_MAX_S, BACKOFF_MULTIPLIER_S, Outcome, backoff_s, classify, is_write
 
@@ -166,6 +171,18 @@ class DoomLoop(RunPolicy):
         self._writes: dict[str, bool] = {}
         self._wrote = False
         self._failed_since_write = False
+        self._withhold: tuple[int, frozenset[str]] | None = None  # (step, tools) after a hint
+
+    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
+        """Withhold, for one step, the tools the last hint named (see the module docstring)."""
+        if self._withhold is None or self._withhold[0] != view.step_index:
+            return ToolOffer(tools=tuple(tools))
+        names = self._withhold[1]
+        kept = tuple(t for t in tools if t.name not in names)
+        if len(kept) == len(tools):
+            return ToolOffer(tools=kept)
+        data = {"tools": sorted(names & {t.name for t in tools}), "step": view.step_index}
+        return ToolOffer(tools=kept, records=(PolicyRecord(policy=self.name, event="withheld", data=data),))
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Note whether the tool writes; ask for the backoff pause when it retries a transient failure."""
@@ -186,6 +203,7 @@ class DoomLoop(RunPolicy):
         records: list[PolicyRecord] = []
         self._grew = None
         counted: list[_Counted] = []
+        withheld = self._withhold[1] if self._withhold and self._withhold[0] == view.step_index else frozenset()
         for call, obs in pairs:
             shape, outcome = CallShape.of(call.name, call.arguments), classify(obs)
             if self._excused(call.name, outcome, view, records):
@@ -194,7 +212,8 @@ class DoomLoop(RunPolicy):
             if not retried:
                 self._calls.see(shape)
             self._errors.see(obs.content if outcome in ("permanent", "transient") else None, call.name)
-            wrote = self._track_writes(shape, outcome)
+            # A withheld tool called anyway is a repeat, not a failure of the work: the offer to finish stands.
+            wrote = self._track_writes(shape, "ok" if call.name in withheld else outcome)
             counted.append((shape, obs, outcome, wrote))
         if not counted:  # only excused failures: nothing to judge
             return Verdict(records=tuple(records))
@@ -285,7 +304,7 @@ class DoomLoop(RunPolicy):
             if not found:
                 return Verdict(records=tuple(records)) if records else GO_ON
             self.hinted_at = view.step_index
-            return self._hint(view, *found[0], records)
+            return self._hint(view, *found[0], records, all_ok)
         stoppable = [f for f in found if not (all_ok and f[0] in _REPEATS)]
         if not stoppable:
             return Verdict(records=tuple(records)) if records else GO_ON
@@ -297,7 +316,7 @@ class DoomLoop(RunPolicy):
             return Verdict(
                 kind="hint",
                 policy=self.name,
-                hint=_FINISH_HINT,
+                hint=_FINISH_HINT + self._withholding(view, pattern, tool, all_ok),
                 detail=_detail(pattern, tool, count),
                 evidence=evidence,
                 records=tuple(records),
@@ -313,18 +332,29 @@ class DoomLoop(RunPolicy):
             records=tuple(records),
         )
 
-    def _hint(self, view: RunView, pattern: LoopPattern, tool: str, count: int, records: list[PolicyRecord]) -> Verdict:
+    def _hint(
+        self, view: RunView, pattern: LoopPattern, tool: str, count: int, records: list[PolicyRecord], all_ok: bool
+    ) -> Verdict:
         evidence: dict[str, Any] = {"pattern": pattern, "tool": tool, "count": count}
         records.append(PolicyRecord(policy=self.name, event="hint", data=evidence))
         error = " ".join((self._errors.key or "").split())[:200]
         return Verdict(
             kind="hint",
             policy=self.name,
-            hint=_HINTS[pattern].format(tool=tool, count=count, error=error),
+            hint=_HINTS[pattern].format(tool=tool, count=count, error=error)
+            + self._withholding(view, pattern, tool, all_ok),
             detail=_detail(pattern, tool, count),
             evidence=evidence,
             records=tuple(records),
         )
+
+    def _withholding(self, view: RunView, pattern: LoopPattern, tool: str, all_ok: bool) -> str:
+        """Withhold the looping tools from the next step when the step succeeded; the sentence that says so."""
+        names = frozenset(n for n in tool.split("/") if n) if all_ok and pattern != "same_error" else frozenset()
+        if not names:
+            return ""
+        self._withhold = (view.step_index + 1, names)
+        return f" ({', '.join(sorted(names))} is not on offer for your next step.)"
 
 
 _FINISH_HINT = (
