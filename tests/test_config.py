@@ -570,3 +570,23 @@ def test_a_policies_section_is_read_and_checked(tmp_path: Path) -> None:
     bad = write(tmp_path, '{"mcpServers": {}, "policies": {"permissions": {"autonomy": "yolo"}}}')
     message = config_error(bad)
     assert '"policies"' in message and "permissions.autonomy" in message and str(bad) in message
+
+
+def test_a_memory_section_is_on_off_or_settings_and_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, {"mcpServers": {}, "memory": False})).memory is None
+    assert load_config(write(tmp_path, {"mcpServers": {}})).memory is None
+    on = load_config(write(tmp_path, {"mcpServers": {}, "memory": True})).memory
+    assert on is not None and on.top_k == 3
+    tuned = load_config(write(tmp_path, {"mcpServers": {}, "memory": {"top_k": 5}})).memory
+    assert tuned is not None and tuned.top_k == 5
+    bad = write(tmp_path, {"mcpServers": {}, "memory": {"top_k": 0}})
+    message = config_error(bad)
+    assert message.startswith(f'{bad}: "memory": field "top_k": ')
+    assert message.endswith("(true, false, or an object with top_k, min_score, max_chars, candidates)")
+
+
+def test_a_bad_policies_section_names_the_file_section_field_and_where_to_read(tmp_path: Path) -> None:
+    bad = write(tmp_path, {"mcpServers": {}, "policies": {"doom_loop_n": -1}})
+    message = config_error(bad)
+    assert message.startswith(f'{bad}: "policies": field "doom_loop_n": ')
+    assert message.endswith("(see docs/policies.md for the settings)")

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import json5
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -24,6 +24,8 @@ from nexthop.clients._config import ServerConfig
 from nexthop.policies._config import PolicyConfig
 
 __all__ = ["HostConfig", "load_config", "merge"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class HostConfig(BaseModel):
@@ -119,32 +121,35 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
 
 
 def _memory(top: Any, label: str) -> RecallConfig | None:
-    raw: Any = cast("dict[str, Any]", top).get("memory") if isinstance(top, dict) else None
+    raw = _section(top, "memory")
     if raw is None or raw is False:
         return None
-    try:
-        return RecallConfig() if raw is True else RecallConfig.model_validate(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "memory"
-        raise ConfigError(
-            f'{label}: "memory": field "{field}": {err["msg"]} (true, false, or an object with top_k, min_score, '
-            "max_chars, candidates)"
-        ) from None
+    if raw is True:
+        return RecallConfig()
+    hint = "true, false, or an object with top_k, min_score, max_chars, candidates"
+    return _validated(RecallConfig, raw, label, "memory", hint)
 
 
 def _policies(top: Any, label: str) -> PolicyConfig | None:
-    raw: Any = cast("dict[str, Any]", top).get("policies") if isinstance(top, dict) else None
+    raw = _section(top, "policies")
     if raw is None:
         return None
+    return _validated(PolicyConfig, raw, label, "policies", "see docs/policies.md for the settings")
+
+
+def _section(top: Any, key: str) -> Any:
+    """A top-level key's raw value; None when absent (or when the top level is not an object)."""
+    return cast("dict[str, Any]", top).get(key) if isinstance(top, dict) else None
+
+
+def _validated(model: type[_Model], raw: Any, label: str, key: str, hint: str) -> _Model:
+    """``raw`` as a ``model``; the first error raises `ConfigError` naming the file, the section and the field."""
     try:
-        return PolicyConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "policies"
-        raise ConfigError(
-            f'{label}: "policies": field "{field}": {err["msg"]} (see docs/policies.md for the settings)'
-        ) from None
+        field = ".".join(str(p) for p in err["loc"]) or key
+        raise ConfigError(f'{label}: "{key}": field "{field}": {err["msg"]} ({hint})') from None
 
 
 class _DupDict(dict[str, Any]):
