@@ -120,6 +120,14 @@ def test_near_identical_failing_calls_are_a_loop() -> None:
     assert "nearly the same arguments" in verdicts[2].hint
 
 
+def test_a_same_error_hint_quotes_the_error_on_one_line_and_marks_a_cut() -> None:
+    driver = Driver()
+    error = "permission denied:\n" + "x" * 300
+    verdicts = [driver.one("fs__write_file", error, error=True, path=f"{i}.txt") for i in range(3)]
+    assert verdicts[2].kind == "hint" and verdicts[2].evidence["pattern"] == "same_error"
+    assert f"({'permission denied: ' + 'x' * 180}…)" in verdicts[2].hint
+
+
 def test_a_cycle_of_read_and_edit_is_a_loop() -> None:
     # The issue-8 loop: read, edit, read, edit ... the same file, each edit a little different.
     driver = Driver()

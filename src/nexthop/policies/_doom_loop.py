@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 import tenacity
 
+from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
@@ -337,7 +338,7 @@ class DoomLoop(RunPolicy):
     ) -> Verdict:
         evidence: dict[str, Any] = {"pattern": pattern, "tool": tool, "count": count}
         records.append(PolicyRecord(policy=self.name, event="hint", data=evidence))
-        error = " ".join((self._errors.key or "").split())[:200]
+        error = one_line(self._errors.key or "", 200)
         return Verdict(
             kind="hint",
             policy=self.name,
