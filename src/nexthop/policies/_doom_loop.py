@@ -204,7 +204,7 @@ class DoomLoop(RunPolicy):
         records: list[PolicyRecord] = []
         self._grew = None
         counted: list[_Counted] = []
-        withheld = self._withhold[1] if self._withhold and self._withhold[0] == view.step_index else frozenset()
+        withheld = self._withhold[1] if self._withhold and self._withhold[0] == view.step_index else frozenset[str]()
         for call, obs in pairs:
             shape, outcome = CallShape.of(call.name, call.arguments), classify(obs)
             if self._excused(call.name, outcome, view, records):
@@ -351,7 +351,7 @@ class DoomLoop(RunPolicy):
 
     def _withholding(self, view: RunView, pattern: LoopPattern, tool: str, all_ok: bool) -> str:
         """Withhold the looping tools from the next step when the step succeeded; the sentence that says so."""
-        names = frozenset(n for n in tool.split("/") if n) if all_ok and pattern != "same_error" else frozenset()
+        names = frozenset(n for n in tool.split("/") if n) if all_ok and pattern != "same_error" else frozenset[str]()
         if not names:
             return ""
         self._withhold = (view.step_index + 1, names)
