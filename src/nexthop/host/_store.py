@@ -32,6 +32,7 @@ from nexthop._trajectory import Observation, RunResult, Step, TerminationReason,
 from nexthop.host._store_db import (
     JSONSerializer,
     Presence,
+    SQLiteSteps,
     StoreConfig,
     check_sqlite,
     default_store_url,
@@ -118,6 +119,8 @@ class RunStore:
         """Per-run callbacks of runs started in this process, by run id (see `_durable`)."""
         self.host: Any = None
         """The `AgentHost` that runs workflows DBOS starts here (queued or recovered runs)."""
+        self.steps: SQLiteSteps | None = None
+        """Writes durable runs' steps on a SQLite store (see `SQLiteSteps`); None on PostgreSQL."""
         self._presence: Presence | None = None
         self._private_registered = False
 
@@ -160,6 +163,9 @@ class RunStore:
             with contextlib.suppress(Exception):
                 await DBOS.delete_queue_async(self.private_queue)
         DBOS.destroy(workflow_completion_timeout_sec=0)
+        if self.steps is not None:
+            self.steps.close()
+            self.steps = None
         RunStore.current = None
         if self._presence is not None:
             self._presence.release()
@@ -174,7 +180,9 @@ class RunStore:
             "log_level": "WARNING",
         }
         if self.config.is_sqlite:
-            config["system_database_engine"] = sqlite_engine(self.config)
+            engine = sqlite_engine(self.config)
+            config["system_database_engine"] = engine
+            self.steps = SQLiteSteps(engine, self.config.sqlite_path, config["serializer"].name(), config["name"])
         else:
             # A URL that points nowhere must fail in seconds, not hang on the OS's TCP timeout.
             config["db_engine_kwargs"] = {"connect_args": {"connect_timeout": 5}, "pool_size": 5}

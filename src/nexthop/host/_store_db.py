@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 import platformdirs
 import sqlalchemy as sa
+from dbos._error import DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError
 from dbos._serialization import Serializer
 from pydantic import BaseModel
 from sqlalchemy import event as sa_event
@@ -28,6 +31,8 @@ from nexthop._sanitize import one_line
 __all__ = [
     "JSONSerializer",
     "Presence",
+    "SQLiteSteps",
+    "StepRow",
     "StoreConfig",
     "check_sqlite",
     "default_store_url",
@@ -143,6 +148,132 @@ def sqlite_engine(config: StoreConfig) -> sa.Engine:
 
     sa_event.listen(engine, "connect", _pragmas)
     return engine
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One recorded step, as DBOS stores it (``operation_outputs``).
+
+    Attributes:
+        workflow_id: The run's workflow id.
+        owner: The DBOS ownership token of the execution that ran the step.
+        function_id: The step id.
+        name: The step's name (``model``, ``tool``, ...).
+        output: The result, serialized (JSON).
+        started_ms: When the step started (Unix milliseconds).
+    """
+
+    workflow_id: str
+    owner: str | None
+    function_id: int
+    name: str
+    output: str
+    started_ms: int
+
+
+class SQLiteSteps:
+    """Writes a durable run's step results into DBOS's SQLite system database: one statement a step.
+
+    The row is the one DBOS's ``SystemDatabase.record_operation_result`` writes, and
+    DBOS replays it as its own. It is fenced the same way: the insert happens only
+    while this execution still owns the workflow (a cancel, resume or recovery hands
+    the ownership token on), checked in the same statement, so atomically. What
+    differs is the cost: DBOS builds and compiles each step's SQL with SQLAlchemy on
+    every call (not prepared on SQLite, see ``SystemDatabase._execute_prepared``), in
+    two transactions and three hops to its thread pool; that was most of the store's
+    cost (benchmarks/bench_store.py). Here the SQL is a fixed string.
+
+    `try_write` runs on the event loop, on a connection of its own that waits for the
+    write lock at most `LOOP_BUSY_MS`; when another writer holds it longer, `write`
+    does it through DBOS's engine (which waits up to 30 s), in a worker thread.
+    The commit is durable against the process being killed: WAL with
+    ``synchronous=NORMAL`` (see `sqlite_engine`).
+
+    Args:
+        engine: DBOS's system database engine (`sqlite_engine`).
+        path: The SQLite file.
+        serialization: The serializer's name DBOS stores beside each value.
+        app_name: The DBOS application name DBOS stores beside each step.
+    """
+
+    LOOP_BUSY_MS = 20
+    """How long a write on the event loop waits for another writer (milliseconds)."""
+
+    _INSERT = (
+        "INSERT INTO operation_outputs (workflow_uuid, function_id, function_name, output, error, child_workflow_id, "
+        "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name, retention_timestamp) "
+        "SELECT ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ? "
+        "WHERE EXISTS (SELECT 1 FROM workflow_status WHERE workflow_uuid = ? AND owner_xid = ?)"
+    )
+    _STATUS = "SELECT status FROM workflow_status WHERE workflow_uuid = ?"
+    _RECORDED = "SELECT function_id FROM operation_outputs WHERE workflow_uuid = ?"
+
+    def __init__(self, engine: sa.Engine, path: Path, serialization: str, app_name: str) -> None:
+        self.engine = engine
+        self.serialization = serialization
+        self.app_name = app_name
+        # Autocommit: each INSERT is its own transaction. Used only from the thread that opened it.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA busy_timeout={self.LOOP_BUSY_MS}")
+        self._thread = threading.get_ident()
+
+    def close(self) -> None:
+        """Close the event loop's connection."""
+        self._db.close()
+
+    def recorded(self, workflow_id: str) -> frozenset[int]:
+        """The step ids recorded for ``workflow_id`` so far (blocking)."""
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(self._RECORDED, (workflow_id,)).all()
+        return frozenset(int(r[0]) for r in rows)
+
+    def try_write(self, row: StepRow) -> bool:
+        """Record ``row`` now, unless another writer holds the database or this is another thread.
+
+        Returns:
+            True when it is written; False when `write` must do it.
+
+        Raises:
+            As `write`.
+        """
+        if threading.get_ident() != self._thread:
+            return False
+        try:
+            written = self._db.execute(self._INSERT, self._params(row)).rowcount
+        except sqlite3.OperationalError as e:
+            if (e.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # BUSY_SNAPSHOT too
+                return False
+            raise
+        if not written:
+            self._fenced(row, self._db.execute(self._STATUS, (row.workflow_id,)).fetchone())
+        return True
+
+    def write(self, row: StepRow) -> None:
+        """Record ``row`` through DBOS's engine (blocking; waits for other writers).
+
+        Raises:
+            DBOSWorkflowCancelledError: The run was cancelled; nothing is written.
+            DBOSWorkflowConflictIDError: Another execution owns the run now; nothing is written.
+            sqlalchemy.exc.IntegrityError: The step id is recorded already.
+        """
+        with self.engine.begin() as conn:
+            written = conn.exec_driver_sql(self._INSERT, self._params(row)).rowcount
+            if not written:
+                self._fenced(row, conn.exec_driver_sql(self._STATUS, (row.workflow_id,)).first())
+
+    def _params(self, row: StepRow) -> tuple[Any, ...]:
+        now = int(time.time() * 1000)
+        return (
+            *(row.workflow_id, row.function_id, row.name, row.output, row.started_ms, now),
+            *(self.serialization, self.app_name, now, row.workflow_id, row.owner),
+        )
+
+    @staticmethod
+    def _fenced(row: StepRow, status: Any) -> None:
+        if status is not None and status[0] == "CANCELLED":
+            raise DBOSWorkflowCancelledError(f"Workflow {row.workflow_id} is cancelled. Aborting function.")
+        raise DBOSWorkflowConflictIDError(row.workflow_id)
 
 
 class Presence:
