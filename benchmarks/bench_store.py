@@ -1,12 +1,14 @@
 """The durable run store's cost: ms per step with the store on vs off, bytes per step, and workers' throughput.
 
-Run: python benchmarks/bench_store.py [--calls 50] [--repeats 3] [--scale POSTGRESQL_URL]
+Run: python benchmarks/bench_store.py [--calls 50] [--repeats 9] [--scale POSTGRESQL_URL]
 
 The same run as bench_host.py's per-step figure (the scripted model calls one tiny
 tool over stdio, N times, through AgentHost), with no store and with a SQLite store
 (each step records a model request and a tool call), alternating, on one server
-process. Target: the store adds <= 2 ms per step. Bytes per step: the SQLite file's
-growth over a run, after a WAL checkpoint, divided by its steps.
+process. Target: the store adds <= 2 ms per step, taken as the median over pairs of
+runs (one off, one on, back to back) so that a busy machine weighs on both alike;
+wall time and the process's CPU time (all its threads), with their spread. Bytes per
+step: the SQLite file's growth over a run, after a WAL checkpoint, divided by its steps.
 
 With ``--scale URL`` (a PostgreSQL server; each measurement gets a fresh database):
 30 ``run_task`` calls (scripted model, one 0.2 s stdio tool call and ``finish``) spread
@@ -46,9 +48,16 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
 
 
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
 async def main(calls: int, repeats: int) -> None:
     counter = itertools.count()
     model = ScriptedModel(itertools.repeat(lambda _: call("tiny__echo", text=f"hello {next(counter)}")))
+    wall: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    sizes: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "runs.sqlite"
         async with RunStore(StoreConfig(f"sqlite:///{path}")) as store:
@@ -57,21 +66,25 @@ async def main(calls: int, repeats: int) -> None:
             async with plain:
                 stored = AgentHost(model=model, servers=[conn], max_steps=calls, policy=NO_POLICIES, store=store)
                 await stored.run("warm up")
-                off, on, sizes = [], [], []
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    result = await plain.run("echo")
-                    off.append((time.perf_counter() - start) / len(result.steps) * 1000)
-                    before = _size(path)
-                    start = time.perf_counter()
-                    result = await stored.run("echo")
-                    on.append((time.perf_counter() - start) / len(result.steps) * 1000)
-                    sizes.append((_size(path) - before) / len(result.steps))
-                    assert len(result.steps) == calls
-    a, b = statistics.median(off), statistics.median(on)
-    print(f"per step ({calls} steps, median of {repeats}): store off {a:.2f} ms, SQLite store on {b:.2f} ms")
-    print(f"  the store adds {b - a:.2f} ms per step (target <= 2 ms)")
-    print(f"  store size: {statistics.median(sizes):.0f} bytes per step (model request + tool call, JSON)")
+                await plain.run("warm up")
+                for i in range(repeats):
+                    # Alternate which goes first, so that a change in the machine's load hits both alike.
+                    for which in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                        before = _size(path)
+                        start, start_cpu = time.perf_counter(), time.process_time()
+                        result = await (plain if which == "off" else stored).run("echo")
+                        wall[which].append((time.perf_counter() - start) / len(result.steps) * 1000)
+                        cpu[which].append((time.process_time() - start_cpu) / len(result.steps) * 1000)
+                        assert len(result.steps) == calls
+                        if which == "on":
+                            sizes.append((_size(path) - before) / len(result.steps))
+    added = [b - a for a, b in zip(wall["off"], wall["on"], strict=True)]
+    added_cpu = [b - a for a, b in zip(cpu["off"], cpu["on"], strict=True)]
+    print(f"per step ({calls} steps, {repeats} runs each, alternating; median, min, max in ms):")
+    print(f"  store off:       wall {_spread(wall['off'])}, process CPU {_spread(cpu['off'])}")
+    print(f"  SQLite store on: wall {_spread(wall['on'])}, process CPU {_spread(cpu['on'])}")
+    print(f"  the store adds {_spread(added)} ms per step (paired runs; target <= 2 ms), CPU {_spread(added_cpu)}")
+    print(f"  store size: {statistics.median(sizes):.0f} bytes per step (model request + tool call + the run's result)")
 
 
 async def scale(url: str, workers: int, tasks: int = 30) -> None:
@@ -151,7 +164,7 @@ async def scale(url: str, workers: int, tasks: int = 30) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--scale", metavar="POSTGRESQL_URL", help="also measure 1 and 3 workers on this server")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
