@@ -173,7 +173,20 @@ def test_required_and_named_choices_allow_calls_only() -> None:
 def test_a_line_of_thought_may_come_before_the_calls_but_not_json_or_a_fence() -> None:
     grammar = tool_call_grammar([READ], "required")
     assert grammar is not None
-    assert 'preamble ::= [^<`{ \\n] [^<]* "\\n"\n' in grammar
+    assert 'preamble ::= [^<`{ \\n] [^<\\n]{0,300} "\\n"\n' in grammar  # one line, bounded
+
+
+def test_thought_first_makes_the_line_before_the_calls_required() -> None:
+    required = tool_call_grammar([READ], "required", thought_first=True)
+    auto = tool_call_grammar([READ], "auto", thought_first=True)
+    assert required is not None and required.startswith("root ::= preamble tool-calls\n")
+    assert auto is not None and auto.startswith("root ::= preamble tool-calls | message\n")
+    llama = FakeLlama(
+        'I read the file first.\n<tool_call>\n{"name": "fs__read_text_file", "arguments": {"path": "a"}}\n</tool_call>'
+    )
+    response = handle_chat_completion(llama=llama, messages=_conversation(), tools=[READ], thought_first=True)
+    assert llama.kwargs["grammar"]._grammar.startswith("root ::= preamble tool-calls")  # pyright: ignore[reportPrivateUsage]
+    assert isinstance(response, dict) and response["choices"][0]["message"]["content"] == "I read the file first."
 
 
 def test_without_parallel_tool_calls_a_reply_holds_one_call() -> None:

@@ -56,11 +56,13 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # A free-text reply may not open with "<", so that a call always goes through the
 # constrained branch; after its first character it may hold anything.
 _MESSAGE_RULE = r"[^<] [\U00000001-\U0010FFFF]*"
-# Text before the calls (the thought an agent's instructions ask for), on lines of its
-# own. It holds no "<" so the calls after it stay constrained, and it may not open as JSON
-# or a code fence: asked for tools, Qwen2.5-Coder-1.5B wrote its calls as fenced JSON
-# text, which would then be a second, unconstrained copy of the call.
-_PREAMBLE_RULE = r'[^<`{ \n] [^<]* "\n"'
+# Text before the calls (the thought an agent's instructions ask for): one line of at
+# most _MAX_PREAMBLE_CHARS. It holds no "<" so the calls after it stay constrained, and it
+# may not open as JSON or a code fence: asked for tools, Qwen2.5-Coder-1.5B wrote its calls
+# as fenced JSON text, a second, unconstrained copy of the call. Unbounded, the same model
+# wrote a 1,023-token tutorial instead of its call (400 s on this machine).
+_MAX_PREAMBLE_CHARS = 300
+_PREAMBLE_RULE = rf'[^<`{{ \n] [^<\n]{{0,{_MAX_PREAMBLE_CHARS}}} "\n"'
 # Sampling arguments of Llama.create_chat_completion that create_completion takes as they are.
 _PASSED = (
     "temperature", "top_p", "top_k", "min_p", "typical_p", "seed", "max_tokens", "presence_penalty",
@@ -120,14 +122,17 @@ def _template_call(call: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def tool_call_grammar(
-    tools: Sequence[Mapping[str, Any]], tool_choice: object, parallel_tool_calls: bool = True
+    tools: Sequence[Mapping[str, Any]],
+    tool_choice: object,
+    parallel_tool_calls: bool = True,
+    thought_first: bool = False,
 ) -> str | None:
     """Build the GBNF grammar a reply is generated under.
 
     A call is ``<tool_call>\\n{"name": <an offered tool>, "arguments": <its schema>}\\n</tool_call>``;
     one or more calls may follow each other on new lines (only one when
-    ``parallel_tool_calls`` is false), after an optional line of text (the thought;
-    no ``<`` in it, and it does not open with ``{`` or a code fence). Each tool's schema is reduced
+    ``parallel_tool_calls`` is false), after an optional line of text (the thought: at
+    most 300 characters and no ``<``, and it does not open with ``{`` or a code fence). Each tool's schema is reduced
     to its structure (`simplify_schema`: local ``$ref`` inlined, formats and bounds
     dropped); a tool whose schema llama.cpp's converter still refuses takes any object.
 
@@ -138,6 +143,9 @@ def tool_call_grammar(
             of that tool only) or ``none`` (no grammar).
         parallel_tool_calls: Allow more than one call in a reply (OpenAI's parameter
             of that name).
+        thought_first: Make the line of text before the calls required, so the model
+            says what it is about to do before it acts (ReAct's thought, the reasoning
+            field nexthop's embedded model fills before its call).
 
     Returns:
         The grammar, or None when no call may be made.
@@ -164,7 +172,7 @@ def tool_call_grammar(
     )
     converter.visit(schema, "call")
     rules: str = converter.format_grammar()
-    root = "preamble? tool-calls"
+    root = "preamble tool-calls" if thought_first else "preamble? tool-calls"
     if tool_choice in (None, "auto"):
         root += " | message"
     more = ' ("\\n" tool-call)*' if parallel_tool_calls else ""
@@ -273,6 +281,7 @@ def handle_chat_completion(
     response_format: Mapping[str, Any] | None = None,
     grammar: Any = None,
     parallel_tool_calls: bool = True,
+    thought_first: bool = False,
     **params: Any,
 ) -> dict[str, Any] | Iterator[dict[str, Any]]:
     """Answer one chat completion request (a llama-cpp-python ``LlamaChatCompletionHandler``).
@@ -298,6 +307,8 @@ def handle_chat_completion(
         parallel_tool_calls: Allow more than one call in a reply. llama-cpp-python's
             server drops this request field; set it for the server with
             ``--chat_template_kwargs '{"parallel_tool_calls": false}'``.
+        thought_first: Require a line of text before the calls (see
+            `tool_call_grammar`); set it the same way.
         **params: Sampling settings (``temperature``, ``max_tokens`` ...), passed on to
             ``Llama.create_completion``.
 
@@ -316,7 +327,7 @@ def handle_chat_completion(
         named = isinstance(function_call, Mapping)
         tool_choice = {"type": "function", "function": cast(object, function_call)} if named else function_call
     offered = list(tools or [])
-    rules = tool_call_grammar(offered, tool_choice, parallel_tool_calls)
+    rules = tool_call_grammar(offered, tool_choice, parallel_tool_calls, thought_first)
     prompt = _render(llama, template_messages(messages), offered if rules is not None else None)
     if rules is not None:
         grammar = LlamaGrammar.from_string(rules, verbose=llama.verbose)
