@@ -351,3 +351,12 @@ async def test_a_same_error_hint_withholds_nothing() -> None:
     assert kinds(verdicts) == ["go_on", "go_on", "hint"]
     after = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=4)
     assert loop.filter_tools(after, tools).tools == tuple(tools)
+
+
+def test_a_repeated_thought_is_no_loop_once_a_step_breaks_new_ground() -> None:
+    # Seen one step late: the thoughts of steps 1-3 are the same, but step 4 does something new.
+    driver = Driver()
+    same = "read the file and write it reversed"
+    verdicts = [driver.one("fs__read_file", f"text {i}", thought=same, path=f"a{i % 1}.txt") for i in range(3)]
+    verdicts.append(driver.one("fs__write_file", "written", thought=same, path="b.txt", content="x"))
+    assert "same_thought" not in [v.evidence.get("pattern") for v in verdicts[3:]]

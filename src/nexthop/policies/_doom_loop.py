@@ -282,7 +282,9 @@ class DoomLoop(RunPolicy):
                 break
         if self._grew is not None and self._grew[1] >= self.n:
             found.append(("accretion", *self._grew))
-        thoughts = self._repeated_thought(view)
+        # The thoughts are those of earlier steps (this one's is not recorded yet): a step that
+        # breaks new ground now is progress, whatever the model wrote before it.
+        thoughts = 0 if self._novel.get(view.step_index, False) else self._repeated_thought(view)
         if thoughts:
             found.append(("same_thought", last, thoughts))
         return sorted(found, key=lambda f: _PRIORITY.index(f[0]))
