@@ -16,30 +16,21 @@ call later runs at its own reserved id, whatever the order they arrive in.
 A tool call in flight when the process died has no recorded result: it runs again on
 resume. Tool calls are therefore *at least once*; `in_flight` names them.
 
-Cost: every recorded step runs at a reserved id through `_record`. The workflow reads
-which ids its earlier executions recorded once, when it starts; a step recorded there
-replays, and any other runs its call on the event loop, then hands DBOS the result as
-a *synchronous* step, which checks and writes it in one trip to DBOS's thread pool
-(instead of the three trips of an async step: check, a no-op, write). Measured in
-benchmarks/bench_store.py.
+Each step is recorded through `Ledger.record` (`nexthop.host._steps`): the workflow
+reads which step ids were recorded once, when it starts; those replay, and any other
+step's result is written in one statement on a SQLite store (benchmarks/bench_store.py).
 """
 
 from __future__ import annotations
 
-import contextvars
 import inspect
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 from dbos import DBOS, SetWorkflowID
-from dbos._context import current_owner_xid
-from dbos._dbos import StepReservation
 
 from nexthop._exceptions import ConfigError, ModelError, NexthopError
 from nexthop._recalled import RecallConfig
@@ -47,8 +38,8 @@ from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
 from nexthop._trajectory import Observation, RunResult, ToolCall, Trajectory
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
 from nexthop.host._loop import RunSetup
+from nexthop.host._steps import Ledger, open_ledger
 from nexthop.host._store import QUEUE, RUN_WORKFLOW, RunStore, trajectory_of
-from nexthop.host._store_db import JSONSerializer, SQLiteSteps, StepRow
 from nexthop.host._tracing import carrier, join, leave
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
@@ -76,94 +67,7 @@ class RunCallbacks:
     approve_sampling: Any = None
 
 
-@dataclass
-class _Ledger:
-    """One workflow execution's step ids, and how its steps are recorded.
-
-    Attributes:
-        workflow_id: The run's workflow id.
-        recorded: Step ids an earlier execution of this workflow recorded (they replay).
-        slots: Reserved step ids, by tool call id, in call order.
-        steps: The SQLite store's own step writer; None on PostgreSQL (DBOS writes).
-        owner: This execution's DBOS ownership token, which each write is fenced by.
-    """
-
-    workflow_id: str = ""
-    recorded: frozenset[int] = frozenset()
-    slots: dict[str, list[StepReservation]] = field(default_factory=dict[str, list[StepReservation]])
-    steps: SQLiteSteps | None = None
-    owner: str | None = None
-
-    def take(self, call_id: str) -> StepReservation | None:
-        queue = self.slots.get(call_id)
-        return queue.pop(0) if queue else None
-
-    async def record(self, name: str, run: Callable[[], Awaitable[Any]], slot: StepReservation | None = None) -> Any:
-        """``run()``'s JSON result recorded as step ``name`` (at ``slot``, else the next id), or its recorded result.
-
-        A step this workflow recorded before replays without calling ``run``. Any other
-        runs ``run`` here, on the event loop, and its result is written before the caller
-        sees it: on SQLite by `SQLiteSteps` in one transaction, on PostgreSQL by DBOS as a
-        step with a synchronous body returning it (checked and written in one thread hop).
-
-        Raises:
-            What ``run`` raised (recorded by DBOS, so a replay raises it too, as a
-            RuntimeError that names it: see `JSONSerializer`); DBOS's errors for a
-            cancelled run, a run another execution took over, or a step that differs
-            from the one recorded at this id.
-        """
-        slot = slot or DBOS.reserve_step()
-        if slot.step_id in self.recorded:
-            return await slot.run_async({"name": name}, _not_recorded, name)
-        started = int(time.time() * 1000)
-        try:
-            value = await run()
-        except Exception as e:  # recorded as DBOS records a raising step
-            return await slot.run_async({"name": name}, _raise, e)
-        if self.steps is None:
-            return await slot.run_async({"name": name}, _same, value)
-        row = StepRow(self.workflow_id, self.owner, slot.step_id, name, _SERIALIZER.serialize(value), started)
-        if not self.steps.try_write(row):  # another writer holds the database: wait for it in a thread
-            await anyio.to_thread.run_sync(self.steps.write, row)
-        return value
-
-
-_SERIALIZER = JSONSerializer()
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _raise(error: Exception) -> Any:
-    raise error
-
-
-def _not_recorded(name: str) -> Any:
-    # Only reached if the step's row vanished between the workflow's start and now.
-    raise ConfigError(f"the run store lost the recorded {name} step of this run")
-
-
-def _recorded_step_ids(workflow_id: str) -> frozenset[int]:
-    """The step ids recorded for ``workflow_id`` (blocking: run it in a thread).
-
-    Called in a fresh context: inside the workflow's, DBOS would record the listing
-    itself as a step, and a replay would get the stale listing back.
-    """
-    steps = contextvars.Context().run(partial(DBOS.list_workflow_steps, workflow_id, load_output=False))
-    return frozenset(int(s["function_id"]) for s in steps)
-
-
-async def _ledger(store: RunStore, workflow_id: str) -> _Ledger:
-    """The ledger of this execution of ``workflow_id``, with the steps recorded before it (one read)."""
-    if store.steps is None:
-        recorded = await anyio.to_thread.run_sync(_recorded_step_ids, workflow_id)
-    else:
-        recorded = await anyio.to_thread.run_sync(store.steps.recorded, workflow_id)
-    return _Ledger(workflow_id, recorded, steps=store.steps, owner=current_owner_xid(workflow_id))
-
-
-_RECORDING: ContextVar[_Ledger | None] = ContextVar("nexthop_recording", default=None)
+_RECORDING: ContextVar[Ledger | None] = ContextVar("nexthop_recording", default=None)
 
 
 def recording() -> bool:
@@ -203,7 +107,7 @@ async def _run_workflow(spec: dict[str, Any]) -> dict[str, Any]:
     with anyio.fail_after(_ATTACH_WAIT_S):
         await store.attached.wait()
     callbacks: RunCallbacks = store.callbacks.pop(DBOS.workflow_id or "", None) or RunCallbacks()
-    token = _RECORDING.set(await _ledger(store, DBOS.workflow_id or ""))
+    token = _RECORDING.set(await open_ledger(store.steps, DBOS.workflow_id or ""))
     joined = join(spec.get("trace"))
     try:
         start = trajectory_of(spec)
@@ -342,7 +246,7 @@ def recorded_model(model: Model, step_name: str = "reflection") -> Model:
 class _RecordedModel(Model):
     """A model whose every request is a DBOS step; each response reserves its calls' step ids."""
 
-    def __init__(self, inner: Model, ledger: _Ledger, step_name: str = "model") -> None:
+    def __init__(self, inner: Model, ledger: Ledger, step_name: str = "model") -> None:
         self.inner = inner
         self.name = inner.name
         self.ledger = ledger
@@ -371,7 +275,7 @@ class _RecordedModel(Model):
 class _RecordedToolset:
     """A toolset whose calls are DBOS steps at the ids reserved for them; listing stays live."""
 
-    def __init__(self, inner: Toolset, ledger: _Ledger) -> None:
+    def __init__(self, inner: Toolset, ledger: Ledger) -> None:
         self.inner = inner
         self.ledger = ledger
 
@@ -387,7 +291,7 @@ class _RecordedToolset:
         return Observation.model_validate(out)
 
 
-def _recorded_approver(approver: Approver | None, ledger: _Ledger) -> Approver | None:
+def _recorded_approver(approver: Approver | None, ledger: Ledger) -> Approver | None:
     if approver is None:
         return None
 

@@ -214,6 +214,7 @@ class SQLiteSteps:
         self.app_name = app_name
         # Autocommit: each INSERT is its own transaction. Used only from the thread that opened it.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")  # as DBOS's engine has it (`sqlite_engine`)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={self.LOOP_BUSY_MS}")
         self._thread = threading.get_ident()
