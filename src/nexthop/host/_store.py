@@ -135,12 +135,16 @@ class RunStore:
         if self.config.is_sqlite:
             check_sqlite(self.config.sqlite_path)
         RunStore.current = self
-        DBOS(config=self._dbos_config())
+        config = self._dbos_config()
+        DBOS(config=config)
         # A worker takes runs from the shared queue; any other process only from its own (a `resume`),
         # so a `nexthop run` on a shared store never picks up a run meant for the workers.
         DBOS.listen_queues([QUEUE] if self.config.role == "worker" else [self.private_queue])
         try:
             DBOS.launch()  # in this thread's loop, so queued and recovered runs run beside the host
+            engine = config.get("system_database_engine")
+            if engine is not None:  # SQLite: opened on the database DBOS has just set up
+                self.steps = SQLiteSteps(engine, self.config.sqlite_path, config["serializer"].name(), config["name"])
         except Exception as e:
             DBOS.destroy()
             raise self._launch_error(e) from e
@@ -180,9 +184,7 @@ class RunStore:
             "log_level": "WARNING",
         }
         if self.config.is_sqlite:
-            engine = sqlite_engine(self.config)
-            config["system_database_engine"] = engine
-            self.steps = SQLiteSteps(engine, self.config.sqlite_path, config["serializer"].name(), config["name"])
+            config["system_database_engine"] = sqlite_engine(self.config)
         else:
             # A URL that points nowhere must fail in seconds, not hang on the OS's TCP timeout.
             config["db_engine_kwargs"] = {"connect_args": {"connect_timeout": 5}, "pool_size": 5}
