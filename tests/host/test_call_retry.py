@@ -142,3 +142,10 @@ async def test_the_policy_setting_turns_host_retries_off(monkeypatch: pytest.Mon
     (obs,) = result.steps[0].observations
     assert obs.is_error and UNAVAILABLE in obs.content
     assert not [r for r in result.steps[0].records if r.policy == "retry"]
+
+
+async def test_a_permanent_failure_after_transient_ones_carries_no_note() -> None:
+    flaky = Flaky([UNAVAILABLE, "ENOTDIR: not a directory"])
+    obs, (record,) = await call_with_retries(flaky, flaky.tool, ToolCall(id="c1", name="write_row"), 3, no_wait)
+    assert (flaky.calls, obs.content) == (2, "ENOTDIR: not a directory")
+    assert record.data["outcome"] == "failed"

@@ -120,3 +120,15 @@ def test_runs_do_not_share_state() -> None:
 def test_bad_settings_are_refused(threshold: int, top_k: int) -> None:
     with pytest.raises(ValueError, match="top_k"):
         ToolNarrowing(threshold=threshold, top_k=top_k)
+
+
+def test_a_task_that_says_listed_still_gets_the_reader_not_a_deprecated_alias() -> None:
+    # Measured on the task benchmark: "listed" ranked the listing tools first and the model
+    # called list_directory on cities.txt until it was stopped.
+    deprecated = ToolDef(name="fs__read_file", description="Read a file. DEPRECATED: use read_text_file instead.")
+    policy = ToolNarrowing(threshold=12, top_k=8).start()
+    task = "Make a table cities (name, country) and fill it with the cities listed in cities.txt."
+    offered = names(policy.filter_tools(view(task), [deprecated, *TOOLS]).tools)
+    assert len(offered) == 8
+    assert {"fs__read_text_file", "db__create_table"} <= set(offered)
+    assert "fs__read_file" not in offered

@@ -107,7 +107,7 @@ async def call_with_retries(
             "outcome": outcome,
         },
     )
-    if obs.is_error:
+    if obs.is_error and classify(obs) == "transient":  # a permanent error at the end speaks for itself
         note = f"\n(the host tried this call {attempts} times, {waited:.1f} s apart in all; every attempt failed)"
         obs = obs.model_copy(update={"content": obs.content + note})
     return obs, (record,)

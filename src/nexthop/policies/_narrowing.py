@@ -26,6 +26,9 @@ from nexthop.policies._base import RunPolicy, RunView, ToolOffer
 __all__ = ["ToolNarrowing"]
 
 _SPLIT = re.compile(r"[_\-.]+|(?<=[a-z])(?=[A-Z])")
+_DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
+_EVERYDAY_SLOTS = 2
+"""Most slots of the first offer kept for the everyday tools (listed first) of the servers the task touches."""
 
 
 class ToolNarrowing(RunPolicy):
@@ -113,6 +116,8 @@ class _Index:
 
         self.key = key
         self.names = [t.name for t in tools]
+        # Servers keep deprecated aliases first in their listing (the filesystem server's read_file).
+        self.deprecated = frozenset(t.name for t in tools if _DEPRECATED.search(t.description))
         self._bm25s: Any = bm25s
         self._stem: Any = Stemmer.Stemmer("english").stemWords  # pyright: ignore[reportUnknownMemberType]
         self._retriever: Any = bm25s.BM25()
@@ -129,9 +134,21 @@ class _Index:
         "read it", so the server that can write the summary is likely the one that reads.
         Then, if slots are left, with the other servers' tools the same way: "load
         orders.csv into a table" names only the database, yet the file must be read.
+
+        With ``fill``, a quarter of the slots (at most `_EVERYDAY_SLOTS`) are kept for the
+        everyday tools of the servers the task touches, before the lower-ranked hits: a task
+        that says "fill the table with the cities listed in cities.txt" ranks listing tools
+        high on "listed" and never names reading (measured on the task benchmark: the model
+        then called ``list_directory`` on the file until it was stopped).
         """
-        hits = [n for n in self._ranked(query) if n not in exclude][:k]
-        if fill and len(hits) < k:
+        ranked = [n for n in self._ranked(query) if n not in exclude]
+        if not fill:
+            return ranked[:k]
+        reserve = min(_EVERYDAY_SLOTS, k // 4)
+        hits = ranked[: k - reserve]
+        hits += self._everyday(hits, reserve, exclude)
+        hits += [n for n in ranked if n not in hits][: k - len(hits)]
+        if len(hits) < k:
             mine = list(dict.fromkeys(_server(n) for n in hits))
             others = [s for s in dict.fromkeys(_server(n) for n in self.names) if s not in mine]
             for servers in (mine, others):
@@ -143,6 +160,20 @@ class _Index:
                 slots = itertools.chain.from_iterable(itertools.zip_longest(*queues))
                 hits += itertools.islice((n for n in slots if n is not None), k - len(hits))
         return hits
+
+    def _everyday(self, hits: Sequence[str], slots: int, exclude: Set[str]) -> list[str]:
+        """Up to ``slots`` tools servers list first, round-robin over the hits' servers; deprecated ones skipped."""
+        servers = list(dict.fromkeys(_server(n) for n in hits))
+        queues = [
+            [
+                n
+                for n in self.names
+                if _server(n) == s and n not in hits and n not in exclude and n not in self.deprecated
+            ]
+            for s in servers
+        ]
+        slots_in_order = itertools.chain.from_iterable(itertools.zip_longest(*queues))
+        return list(itertools.islice((n for n in slots_in_order if n is not None), slots))
 
     def _ranked(self, query: str) -> list[str]:
         if not query.strip():
