@@ -5,10 +5,16 @@ database it lives in and reads runs back as `RunSummary` and `RunTimeline` value
 The default is a SQLite file in the user data folder; a ``postgresql://`` URL lets
 several processes share one store (``nexthop serve`` workers).
 
-SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit survives the process
-being killed (SIGKILL), though not a power cut, at a fraction of a full sync's cost
-(https://www.sqlite.org/wal.html). Values are stored as JSON (`_JSONSerializer`), not
-DBOS's default pickle, so a shared store can never make a reader run code.
+SQLite runs in WAL mode with ``synchronous=NORMAL`` (https://www.sqlite.org/wal.html):
+a commit is in the operating system's hands when it returns, so it survives the
+process being killed (SIGKILL), which is the guarantee the tests check. A power cut or
+an operating-system crash may lose the commits since the last checkpoint (the file
+stays consistent; a resumed run runs those steps again, at least once). ``FULL`` would
+make each commit wait for an fsync: 2.1 ms a commit against 0.15 ms measured here,
+with two commits a step. Each step is one statement on SQLite (`SQLiteSteps`).
+
+Values are stored as JSON (`JSONSerializer`), not DBOS's default pickle, so a shared
+store can never make a reader run code.
 """
 
 from __future__ import annotations
