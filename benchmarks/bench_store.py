@@ -105,7 +105,7 @@ async def scale(url: str, workers: int, tasks: int = 30) -> None:
     support = Path(__file__).parents[1] / "tests" / "support" / "work_server.py"
     server = f"work={sys.executable} {support} {tmp / 'work.log'} none 0.2"
     env = {**os.environ, "NEXTHOP_STORE": f"{url.rstrip('/')}_{uuid.uuid4().hex[:8]}"}
-    ports = []
+    ports: list[int] = []
     for _ in range(workers):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
