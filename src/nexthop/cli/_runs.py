@@ -206,14 +206,19 @@ async def _runs(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-async def _show(args: argparse.Namespace, console: Console) -> int:
+async def _timeline(args: argparse.Namespace, verb: str) -> tuple[Any, Trajectory, list[ToolCall]]:
+    """The recorded run ``args.run_id``, or a one-line ConfigError saying why there is none."""
     async with open_store(args) as store:
         if store is None:
-            raise ConfigError("the run store is off (--no-store or NEXTHOP_STORE=off): there is no run to show")
+            raise ConfigError(f"the run store is off (--no-store or NEXTHOP_STORE=off): there is no run to {verb}")
         found = await store.timeline(args.run_id)
     if found is None:
         raise ConfigError(f"no run {one_line(reveal(args.run_id), 64)!r} in the run store; `nexthop runs` lists them")
-    summary, trajectory, in_flight = found
+    return found
+
+
+async def _show(args: argparse.Namespace, console: Console) -> int:
+    summary, trajectory, in_flight = await _timeline(args, "show")
     if args.json:
         out = {**summary.model_dump(mode="json"), "trajectory": trajectory.model_dump(mode="json")}
         out["in_flight"] = [c.model_dump(mode="json") for c in in_flight]
@@ -224,13 +229,7 @@ async def _show(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _report(args: argparse.Namespace, console: Console) -> int:
-    async with open_store(args) as store:
-        if store is None:
-            raise ConfigError("the run store is off (--no-store or NEXTHOP_STORE=off): there is no run to report")
-        found = await store.timeline(args.run_id)
-    if found is None:
-        raise ConfigError(f"no run {one_line(reveal(args.run_id), 64)!r} in the run store; `nexthop runs` lists them")
-    summary, trajectory, in_flight = found
+    summary, trajectory, in_flight = await _timeline(args, "report")
     written = write_report(summary, trajectory, in_flight, args.output)
     if written is not None:
         console.print(f"wrote {escape(written)}")

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import tenacity
 
@@ -56,14 +56,11 @@ from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
+from nexthop.policies._loop_hints import FINISH_HINT, HINTS, LoopPattern, detail
 from nexthop.policies._loop_shapes import CallShape, accretes, cycle_matches, normal_thought, similar_arguments
 from nexthop.policies._transient import BACKOFF_MAX_S, BACKOFF_MULTIPLIER_S, Outcome, backoff_s, classify, is_write
 
 __all__ = ["DoomLoop", "LoopPattern"]
-
-LoopPattern = Literal[
-    "same_call", "similar_call", "same_error", "no_new_information", "cycle", "accretion", "same_thought"
-]
 
 _REPEATS: frozenset[LoopPattern] = frozenset({"same_call", "similar_call"})
 """Shapes about a call being repeated: never a stop after a step whose calls all succeeded."""
@@ -319,8 +316,8 @@ class DoomLoop(RunPolicy):
             return Verdict(
                 kind="hint",
                 policy=self.name,
-                hint=_FINISH_HINT + self._withholding(view, pattern, tool, all_ok),
-                detail=_detail(pattern, tool, count),
+                hint=FINISH_HINT + self._withholding(view, pattern, tool, all_ok),
+                detail=detail(pattern, tool, count),
                 evidence=evidence,
                 records=tuple(records),
             )
@@ -330,7 +327,7 @@ class DoomLoop(RunPolicy):
             kind="stop",
             policy=self.name,
             termination="doom_loop",
-            detail=f"{_detail(pattern, tool, count)}, after a hint at step {self.hinted_at}",
+            detail=f"{detail(pattern, tool, count)}, after a hint at step {self.hinted_at}",
             evidence=evidence,
             records=tuple(records),
         )
@@ -344,9 +341,9 @@ class DoomLoop(RunPolicy):
         return Verdict(
             kind="hint",
             policy=self.name,
-            hint=_HINTS[pattern].format(tool=tool, count=count, error=error)
+            hint=HINTS[pattern].format(tool=tool, count=count, error=error)
             + self._withholding(view, pattern, tool, all_ok),
-            detail=_detail(pattern, tool, count),
+            detail=detail(pattern, tool, count),
             evidence=evidence,
             records=tuple(records),
         )
@@ -358,52 +355,3 @@ class DoomLoop(RunPolicy):
             return ""
         self._withhold = (view.step_index + 1, names)
         return f" ({', '.join(sorted(names))} is not on offer for your next step.)"
-
-
-_FINISH_HINT = (
-    "Your changes succeeded and nothing has failed since; the task's work seems done. If it is, call finish now "
-    "with a short summary. Otherwise do something different: repeating steps will end the run."
-)
-
-_HINTS: dict[LoopPattern, str] = {
-    "same_call": (
-        "You called {tool} with the same arguments {count} times in a row; repeating it will not change the "
-        "outcome. Do something different, or call finish if the task cannot progress."
-    ),
-    "similar_call": (
-        "You called {tool} {count} times in a row with nearly the same arguments. Small changes will not change "
-        "the outcome: do something different, or call finish if the task is done or cannot progress."
-    ),
-    "same_error": (
-        "Your last {count} tool calls failed with the same error ({error}). Do not retry unchanged: change the "
-        "approach or the tool, or call finish and explain what failed."
-    ),
-    "no_new_information": (
-        "Your last {count} steps returned nothing you had not already seen. Use what you have: try a different "
-        "approach, or call finish."
-    ),
-    "cycle": (
-        "You are going round in a cycle ({tool}), {count} times over the same things. If the task is done, call "
-        "finish now; otherwise do something different."
-    ),
-    "accretion": (
-        "Your last {count} calls of {tool} each only added a little to the previous one. If the content is "
-        "complete, stop changing it and call finish; otherwise write the final content once."
-    ),
-    "same_thought": (
-        "You have had the same thought {count} steps in a row while going over the same ground. If the task is "
-        "done, call finish; otherwise do something different."
-    ),
-}
-
-
-def _detail(pattern: LoopPattern, tool: str, count: int) -> str:
-    return {
-        "same_call": f"{tool} was called with the same arguments {count} times in a row",
-        "similar_call": f"{tool} was called with nearly the same arguments {count} times in a row",
-        "same_error": f"{count} calls in a row failed with the same error",
-        "no_new_information": f"{count} steps in a row brought no new information",
-        "cycle": f"the steps went round a cycle of {tool} {count} times",
-        "accretion": f"{count} writes by {tool} in a row each only added a little",
-        "same_thought": f"the same thought {count} steps in a row, over the same ground",
-    }[pattern]
