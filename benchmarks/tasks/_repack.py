@@ -1,56 +1,12 @@
-"""A guard for CPUs that advertise AMX but fault on it, which crashes llama.cpp with SIGILL.
+"""The benchmarks' guard for CPUs that advertise AMX but fault on it: `nexthop.models._repack`.
 
-llama.cpp's CPU backend repacks weights into "extra buffer types" (AMX tiles where the CPU
-reports ``amx_int8``). Some virtual machines report AMX yet trap its instructions: the first
-batch of prompt tokens then dies with SIGILL at ``tilezero`` in ``libggml-cpu``, measured on
-this project's 2-core machines (Xeon, Firecracker). Loading without extra buffer types avoids
-it, at the cost of slower prompt evaluation, for both agents alike.
+Kept so the benchmark runners (``--repack {auto,on,off}``) import it from beside them;
+the one implementation lives in the package, which ``python -m nexthop.models.llama_server``
+shares.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from typing import Any
+from nexthop.models._repack import disable_repack, repack_faults
 
 __all__ = ["disable_repack", "repack_faults"]
-
-_PROBE = """
-import sys
-from llama_cpp import Llama
-from nexthop.models._weights import ensure_embedded_model
-path = sys.argv[1] or str(ensure_embedded_model())
-llm = Llama(model_path=path, n_ctx=256, n_threads=1, verbose=False)
-llm.eval(llm.tokenize(b"word " * 32))
-"""
-
-
-def repack_faults(model_path: str = "", timeout_s: float = 300.0) -> bool:
-    """Whether evaluating a 32-token batch kills a fresh process with SIGILL (seconds: one model load).
-
-    Args:
-        model_path: A GGUF; empty means the embedded model.
-        timeout_s: How long the probe may take; a probe that times out counts as no fault.
-    """
-    try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, model_path], capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == -signal.SIGILL
-
-
-def disable_repack() -> None:
-    """Make every `Llama` created from now on in this process load without extra buffer types."""
-    # llama-cpp-python has no switch for this; every Llama (nexthop's and the baseline's)
-    # builds its model params from this function of its ctypes module.
-    import llama_cpp.llama_cpp as lib
-
-    default = lib.llama_model_default_params
-
-    def params() -> Any:
-        p = default()
-        p.use_extra_bufts = False
-        return p
-
-    lib.llama_model_default_params = params

@@ -9,7 +9,7 @@ It is ``python -m llama_cpp.server`` with the handler of `nexthop.models._llama_
 registered first, so ``--chat_format gguf-tool-calls`` resolves; every other argument
 is the server's own. ``--extra_buffer_types off`` loads the model without llama.cpp's
 extra buffer types (weight repacking): some virtual machines advertise AMX but trap it,
-and a wheel built with AMX then dies with SIGILL on the first prompt (docs/models.md).
+and a wheel built with AMX then dies with SIGILL on the first prompt (`_repack`, docs/models.md).
 Needs ``pip install 'nexthop[local,llama-server]'``.
 """
 
@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from nexthop.models._llama_server import register
+from nexthop.models._repack import disable_repack
 
 __all__ = ["main"]
 
@@ -46,24 +46,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"the server needs llama-cpp-python's server extras: {_INSTALL} ({e})") from e
     register()
     if own.extra_buffer_types == "off":
-        _no_extra_buffer_types()
+        disable_repack()
     sys.argv = [f"{sys.argv[0]} (llama_cpp.server)", *rest]
     server_main()
-
-
-def _no_extra_buffer_types() -> None:
-    # llama-cpp-python has no switch for this; every Llama builds its model params from
-    # this function of its ctypes module (as tests/support/llama_server.py does).
-    import llama_cpp.llama_cpp as lib
-
-    default = lib.llama_model_default_params
-
-    def params() -> Any:
-        p = default()
-        p.use_extra_bufts = False
-        return p
-
-    lib.llama_model_default_params = params
 
 
 if __name__ == "__main__":
