@@ -24,11 +24,10 @@ from nexthop.models._llama_server import (  # noqa: E402
     CHAT_FORMAT,
     TemplateError,
     handle_chat_completion,
-    parse_reply,
     register,
     template_messages,
-    tool_call_grammar,
 )
+from nexthop.models._llama_tool_calls import parse_reply, tool_call_grammar  # noqa: E402
 
 QWEN_TEMPLATE = (Path(__file__).parents[1] / "support" / "qwen2_5_chat_template.jinja").read_text()
 CHATML_NO_TOOLS = (

@@ -19,7 +19,7 @@ from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory, Usage
 from nexthop.host._tools import tool
-from nexthop.models import _llama
+from nexthop.models import _llama, _llama_prefix
 from nexthop.models._llama import LlamaCppModel
 from nexthop.models._llama_kv import PrefixCache, prefix_key
 from nexthop.models._llama_prompt import (
@@ -337,8 +337,8 @@ def fake_state(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         llm.evaluated.pop()  # restored, not evaluated
         return True
 
-    monkeypatch.setattr(_llama, "_read_state", read)
-    monkeypatch.setattr(_llama, "_restore_state", restore)
+    monkeypatch.setattr(_llama_prefix, "read_seq_state", read)
+    monkeypatch.setattr(_llama_prefix, "restore_seq_state", restore)
     monkeypatch.setattr(_llama, "_runtime_version", lambda: "0.3.36")
     return restored
 
@@ -423,7 +423,7 @@ def test_a_corrupt_or_refused_file_is_ignored_and_replaced(
     assert again.prefix_events[0].kind == "saved" and path.read_bytes() == good
     assert fake_state == []
 
-    monkeypatch.setattr(_llama, "_restore_state", lambda *_: False)  # llama.cpp rejects the bytes
+    monkeypatch.setattr(_llama_prefix, "restore_seq_state", lambda *_: False)  # llama.cpp rejects the bytes
     third, llm3 = _fake_loaded(tmp_path, monkeypatch)
     _prime(third, llm3, TOOLS)
     assert third.prefix_events[0].kind == "saved" and len(llm3.evaluated) == 1

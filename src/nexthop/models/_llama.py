@@ -10,13 +10,12 @@ common prefix with them. The prompt is therefore append-only across steps, and e
 request's `Usage` reports how many prompt tokens were evaluated and how many reused.
 
 Across processes the stable prefix (the system message: instructions and tool
-definitions) is restored from disk (`_llama_kv`): the first request of a run evaluates
-only the task message when the same model has seen the same tools before.
+definitions) is restored from disk (`_llama_prefix`, `_llama_kv`): the first request of
+a run evaluates only the task message when the same model has seen the same tools before.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -24,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.from_thread
@@ -41,8 +40,7 @@ from nexthop.models._llama_kv import (
     model_identity,
     prefix_key,
 )
-from nexthop.models._llama_kv import read_seq_state as _read_state
-from nexthop.models._llama_kv import restore_seq_state as _restore_state
+from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
 from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema, system_message
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
@@ -53,8 +51,6 @@ __all__ = ["LlamaCppModel", "PrefixEvent"]
 
 _INSTALL = "pip install 'nexthop[local]'"
 _MAX_KEPT_REPLIES = 4096  # generated texts kept for re-rendering past steps; a few MB at most
-# Below this a prefix evaluates in about a second on 2 cores: not worth a disk round trip.
-_MIN_CACHED_PREFIX = 128
 
 
 def _import_llama_cpp() -> Any:
@@ -70,24 +66,6 @@ def _grammar_check(schema: dict[str, Any]) -> None:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     json_schema_to_gbnf(json.dumps(schema))
-
-
-@dataclass(frozen=True)
-class PrefixEvent:
-    """What the prefix cache did for the first request of a context.
-
-    Attributes:
-        kind: ``loaded`` (restored from ``path``), ``saved`` (evaluated, then written to
-            ``path``) or ``unsaved`` (evaluated; writing failed, the run goes on).
-        tokens: Length of the stable prefix (tokens).
-        path: The cache file.
-        seconds: Wall time of the restore, or of evaluating and writing.
-    """
-
-    kind: Literal["loaded", "saved", "unsaved"]
-    tokens: int
-    path: Path
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -240,15 +218,14 @@ class LlamaCppModel(Model):
         assert self._llm is not None and self._formatter is not None
         text: str = self._formatter(messages=[system_message(request.instructions, request.tools)]).prompt
         alone = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        return list(tokens[: _common_prefix(alone, tokens)])
+        return list(tokens[: common_prefix(alone, tokens)])
 
     def _prime_prefix(self, llm: Llama, request: ModelRequest, tokens: list[int]) -> int:
         """Put the stable prefix's KV state into a cold context before generating.
 
-        Nothing happens when the cache is off, the prefix is short, or the context holds
-        it already (every request after a run's first, while the tools stay the same).
-        Otherwise the state is restored from disk, or evaluated now and written for the
-        next process; a file that fails to restore is replaced the same way.
+        Nothing happens when the cache is off or priming is not worth it
+        (`worth_priming`); otherwise `prime` restores the state from disk, or evaluates
+        it now and writes it for the next process.
 
         Returns:
             Prompt tokens evaluated here (0 unless the prefix had to be evaluated).
@@ -260,31 +237,12 @@ class LlamaCppModel(Model):
         if cache is None:
             return 0
         prefix = self.prefix_tokens(request, tokens)
-        held = llm._input_ids.tolist()  # pyright: ignore[reportPrivateUsage]
-        if (
-            len(prefix) < _MIN_CACHED_PREFIX
-            or len(prefix) >= len(tokens)
-            or _common_prefix(held, prefix) == len(prefix)
-        ):
+        if not worth_priming(llm._input_ids.tolist(), prefix, tokens):  # pyright: ignore[reportPrivateUsage]
             return 0
         key = prefix_key(self._identity, self.n_ctx, prefix, _runtime_version())
-        start = time.perf_counter()
-        state = cache.load(key, prefix)
-        kind: Literal["loaded", "saved", "unsaved"] = "loaded"
-        if state is None or not _restore_state(llm, prefix, state):
-            try:
-                llm.reset()
-                llm.eval(prefix)
-            except RuntimeError as e:
-                raise ModelError(f"local model failed on the prompt prefix: {e}") from e
-            state = _read_state(llm)
-            kind = "unsaved"
-            if state is not None:
-                with contextlib.suppress(OSError):  # a read-only or full disk costs speed, not the run
-                    cache.store(key, prefix, state)
-                    kind = "saved"
-        self.prefix_events.append(PrefixEvent(kind, len(prefix), cache.path(key), time.perf_counter() - start))
-        return 0 if kind == "loaded" else len(prefix)
+        event = prime(llm, cache, key, prefix)
+        self.prefix_events.append(event)
+        return 0 if event.kind == "loaded" else len(prefix)
 
     def _generate(self, request: ModelRequest) -> _Reply:
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
@@ -303,7 +261,7 @@ class LlamaCppModel(Model):
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
         # evaluated and always re-evaluates at least one token to get fresh logits. A
         # prefix evaluated just now by _prime_prefix counts as evaluated, not reused.
-        reused = _common_prefix(llm._input_ids.tolist(), tokens)  # pyright: ignore[reportPrivateUsage]
+        reused = common_prefix(llm._input_ids.tolist(), tokens)  # pyright: ignore[reportPrivateUsage]
         reused = min(reused, len(tokens) - 1) - primed
         deadline = time.monotonic() + settings.timeout_s
         timed_out = False
@@ -384,15 +342,6 @@ def _host_task_cancelled() -> bool:
     except BaseException:  # the backend's cancellation exception: only a signal here
         return True
     return False
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _available_cpus() -> int:
