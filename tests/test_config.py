@@ -585,6 +585,21 @@ def test_a_memory_section_is_on_off_or_settings_and_checked(tmp_path: Path) -> N
     assert message.endswith("(true, false, or an object with top_k, min_score, max_chars, candidates)")
 
 
+def test_a_sandbox_section_mounts_folders_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    assert load_config(write(tmp_path, {"mcpServers": {}})).sandbox is None
+    raw = {"mounts": [{"path": "work"}, {"path": "work", "writable": True}], "limits": {"wall_s": 5}}
+    sandbox = load_config(write(tmp_path, {"mcpServers": {}, "sandbox": raw})).sandbox
+    assert sandbox is not None and sandbox.limits.wall_s == 5
+    assert [(m.path, m.writable) for m in sandbox.mounts] == [(tmp_path / "work", False), (tmp_path / "work", True)]
+    missing = write(tmp_path, {"mcpServers": {}, "sandbox": {"mounts": [{"path": "nowhere"}]}})
+    assert config_error(missing) == (
+        f'{missing}: "sandbox": mount "nowhere" is not a folder ({tmp_path / "nowhere"}); create it or fix the path'
+    )
+    bad = write(tmp_path, {"mcpServers": {}, "sandbox": {"mount": []}})
+    assert config_error(bad).startswith(f'{bad}: "sandbox": field "mount": ')
+
+
 def test_a_bad_policies_section_names_the_file_section_field_and_where_to_read(tmp_path: Path) -> None:
     bad = write(tmp_path, {"mcpServers": {}, "policies": {"doom_loop_n": -1}})
     message = config_error(bad)

@@ -21,6 +21,7 @@ from nexthop._config_entry import read_server
 from nexthop._exceptions import ConfigError
 from nexthop._recalled import RecallConfig
 from nexthop.clients._config import ServerConfig
+from nexthop.host._sandbox import SandboxConfig, SandboxMount
 from nexthop.policies._config import PolicyConfig
 
 __all__ = ["HostConfig", "load_config", "merge"]
@@ -37,6 +38,9 @@ class HostConfig(BaseModel):
         policies: The file's ``policies`` section (see `PolicyConfig`); None if it has none.
         memory: The file's ``memory`` (recall earlier runs, see `RecallConfig`): ``true``
             or an object of settings turns it on; None when absent or ``false``.
+        sandbox: The file's ``sandbox`` section (synthesized tools' limits, mounted folders
+            and packages, see `SandboxConfig`), relative mount paths taken from the file's
+            folder; None if it has none.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +49,7 @@ class HostConfig(BaseModel):
     source: Path | None = None
     policies: PolicyConfig | None = None
     memory: RecallConfig | None = None
+    sandbox: SandboxConfig | None = None
 
     @field_validator("servers")
     @classmethod
@@ -116,7 +121,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> HostC
         if (server := read_server(label, name, raw, env, base_dir)) is not None:
             servers.append(server)
     return HostConfig(
-        servers=tuple(servers), source=file.resolve(), policies=_policies(top, label), memory=_memory(top, label)
+        servers=tuple(servers),
+        source=file.resolve(),
+        policies=_policies(top, label),
+        memory=_memory(top, label),
+        sandbox=_sandbox(top, label, base_dir),
     )
 
 
@@ -128,6 +137,25 @@ def _memory(top: Any, label: str) -> RecallConfig | None:
         return RecallConfig()
     hint = "true, false, or an object with top_k, min_score, max_chars, candidates"
     return _validated(RecallConfig, raw, label, "memory", hint)
+
+
+def _sandbox(top: Any, label: str, base_dir: Path) -> SandboxConfig | None:
+    raw = _section(top, "sandbox")
+    if raw is None:
+        return None
+    hint = (
+        'an object with "mounts" ([{"path": "work", "writable": false}]), "packages", "limits"; see docs/synthesis.md'
+    )
+    config = _validated(SandboxConfig, raw, label, "sandbox", hint)
+    mounts: list[SandboxMount] = []
+    for mount in config.mounts:
+        folder = Path(os.path.normpath(base_dir / mount.path.expanduser()))
+        if not folder.is_dir():
+            raise ConfigError(
+                f'{label}: "sandbox": mount "{mount.path}" is not a folder ({folder}); create it or fix the path'
+            )
+        mounts.append(mount.model_copy(update={"path": folder}))
+    return config.model_copy(update={"mounts": tuple(mounts)})
 
 
 def _policies(top: Any, label: str) -> PolicyConfig | None:

@@ -13,6 +13,7 @@ import pytest
 from embedded import local_model
 
 from nexthop import AgentHost, StdioServerConfig
+from nexthop.host._sandbox import SandboxConfig, SandboxMount
 from nexthop.policies import PolicyConfig
 
 # Deselected by default (see pyproject's addopts): it has not yet passed on this machine kind,
@@ -25,19 +26,22 @@ FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
 async def test_embedded_model_synthesizes_a_checksum_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the run's candidates stay out of the user's library
     text = "nexthop writes its own tools\n"
-    (tmp_path / "notes.txt").write_text(text)
+    work = tmp_path / "work"  # tmp_path is 0700: a written tool (its own uid, as root) could not enter it
+    work.mkdir(mode=0o755)
+    (work / "notes.txt").write_text(text)
     fs = StdioServerConfig(
         name="fs",
         command="npx",
-        args=["-y", FS_PACKAGE, str(tmp_path)],
+        args=["-y", FS_PACKAGE, str(work)],
         tools=("read_text_file", "write_file", "list_directory"),
     )
     task = (
-        f"Compute the SHA-256 hex digest of the contents of the file {tmp_path}/notes.txt and write "
-        f"the digest into the file {tmp_path}/digest.txt."
+        f"Compute the SHA-256 hex digest of the contents of the file {work}/notes.txt and write "
+        f"the digest into the file {work}/digest.txt."
     )
     policy = PolicyConfig(synthesize=True)
-    async with AgentHost(model=local_model(), servers=[fs], max_steps=10, policy=policy) as host:
+    sandbox = SandboxConfig(mounts=(SandboxMount(path=work),))  # written tools may read the workspace, not write it
+    async with AgentHost(model=local_model(), servers=[fs], max_steps=10, policy=policy, sandbox=sandbox) as host:
         result = await host.run(task)
     calls = [
         (c.name, c.arguments, o.content[:200])
@@ -45,6 +49,6 @@ async def test_embedded_model_synthesizes_a_checksum_tool(tmp_path: Path, monkey
         for c, o in zip(s.tool_calls, s.observations, strict=False)
     ]
     assert any(name == "create_tool" for name, _, _ in calls), calls
-    written = tmp_path / "digest.txt"
+    written = work / "digest.txt"
     assert written.exists(), f"no digest.txt; calls were {calls}"
     assert written.read_text().strip() == hashlib.sha256(text.encode()).hexdigest(), calls

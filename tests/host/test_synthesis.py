@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel, tool
 from nexthop._exceptions import ConfigError
 from nexthop.cli._tool_library import print_library, save_tools
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest
+from nexthop.host._sandbox import SandboxConfig, SandboxMount
 from nexthop.host._synthesis import check_definition
 from nexthop.host._tool_library import SavedTool, ToolLibrary
 from nexthop.models import call, finish
@@ -267,7 +269,41 @@ async def test_a_tool_that_opens_a_host_file_is_told_to_take_the_contents() -> N
     model = ScriptedModel([create(source=reads), call("synth__sha", text="/etc/hostname"), finish("x")])
     async with AgentHost(model=model, policy=ON) as host:
         result = await host.run("hash")
-    assert "read them with another tool, pass the contents in" in result.steps[1].observations[0].content
+    seen = result.steps[1].observations[0].content
+    assert "the tool sees none of them: read others with another tool and pass the contents in" in seen
+
+
+async def test_a_mounted_folder_is_readable_read_only_and_named_in_create_tool(tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    (tmp_path / "secret.txt").write_text("not mounted")
+    reads = "def sha(text):\n    return open(text).read()\n"
+    writes = "def put(text):\n    open(text, 'w').write('x')\n    return 'ok'\n"
+    offered: dict[str, str] = {}
+
+    def first(request: ModelRequest) -> ModelResponse:
+        offered.update({t.name: t.description for t in request.tools})
+        return create(source=reads)
+
+    model = ScriptedModel(
+        [
+            first,
+            call("synth__sha", text=str(folder / "notes.txt")),
+            call("synth__sha", text=str(tmp_path / "secret.txt")),
+            create(name="put", source=writes),
+            call("synth__put", text=str(folder / "out.txt")),
+            finish("x"),
+        ]
+    )
+    sandbox = SandboxConfig(mounts=(SandboxMount(path=folder),))
+    async with AgentHost(model=model, policy=ON, sandbox=sandbox) as host:
+        result = await host.run("hash")
+    assert f"sees only {folder} (read-only)" in offered["create_tool"]
+    observations = [s.observations[0] for s in result.steps]
+    assert observations[1].content == "hello" and not observations[1].is_error
+    assert observations[2].is_error and f"the tool sees only {folder} (read-only)" in observations[2].content
+    assert observations[4].is_error and not (folder / "out.txt").exists()
 
 
 async def test_resubmitting_the_same_source_is_refused_and_counts_as_a_revision() -> None:
@@ -277,3 +313,37 @@ async def test_resubmitting_the_same_source_is_refused_and_counts_as_a_revision(
     contents = [s.observations[0].content for s in result.steps[:5]]
     assert "is unchanged" in contents[1] and "is unchanged" in contents[3]
     assert "withdrawn" in contents[4]
+
+
+def test_nexthop_run_sandbox_read_mounts_a_folder_and_refuses_a_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nexthop.cli._app import main
+
+    work = tmp_path / "work"
+    work.mkdir(mode=0o755)
+    (work / "notes.txt").write_text("hello")
+    reads = "def sha(text):\n    return open(text).read()\n"
+    arguments = {"name": "sha", "description": "read", "input_schema": SCHEMA, "source": reads}
+    steps = [
+        {"tool": "create_tool", "arguments": arguments},
+        {"tool": "synth__sha", "arguments": {"text": str(work / "notes.txt")}},
+        {"tool": "finish", "arguments": {"result": "done"}},
+    ]
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(steps))
+    monkeypatch.setenv("NEXTHOP_MODEL", f"scripted:{script}")
+    argv = ["run", "--synthesize", "--no-store", "--json", "--max-steps", "5", "read notes"]
+    assert main([*argv[:-1], "--sandbox-read", str(work), argv[-1]]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["trajectory"]["steps"][1]["observations"][0]["content"] == "hello"
+    assert main([*argv[:-1], "--sandbox-read", str(tmp_path / "nowhere"), argv[-1]]) == 2
+    assert f"--sandbox-read {tmp_path / 'nowhere'}: not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="as root, written tools run as a uid of their own")
+def test_as_root_a_mount_other_users_cannot_read_is_refused_up_front(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match=r"mode 700\) cannot be read by written tools.*chmod o\+rx"):
+        AgentHost(model=ScriptedModel([]), policy=ON, sandbox=SandboxConfig(mounts=(SandboxMount(path=private),)))

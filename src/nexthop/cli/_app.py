@@ -39,7 +39,7 @@ from nexthop.cli._features import (
     task_text,
 )
 from nexthop.cli._memory import add_memory_flags, print_recalled, recall_setting
-from nexthop.cli._policy import add_policy_flags, policy_from_args, terminal_approver
+from nexthop.cli._policy import add_policy_flags, policy_from_args, sandbox_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
 from nexthop.cli._runs import (
     RUNS_COMMANDS,
@@ -53,6 +53,7 @@ from nexthop.cli._runs import (
 from nexthop.cli._tool_library import add_library_flags, library_time, offer_to_save, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
 from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
+from nexthop.host._sandbox import SandboxConfig
 from nexthop.host._tracing import install_otlp
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 from nexthop.models._select import DEFAULT_MODEL, model_from_string
@@ -212,7 +213,9 @@ def _servers(args: argparse.Namespace, names: Sequence[str] = ()) -> list[Server
     return _load(args, names)[0]
 
 
-def _load(args: argparse.Namespace, names: Sequence[str] = ()) -> tuple[list[ServerConfig], PolicyConfig]:
+def _load(
+    args: argparse.Namespace, names: Sequence[str] = ()
+) -> tuple[list[ServerConfig], PolicyConfig, SandboxConfig | None]:
     path = args.config or os.environ.get("NEXTHOP_CONFIG")
     if path is None and _default_config_path().exists():
         path = str(_default_config_path())
@@ -225,11 +228,11 @@ def _load(args: argparse.Namespace, names: Sequence[str] = ()) -> tuple[list[Ser
             raise ConfigError(f"unknown server {name!r}; configured servers: {known}")
     servers = [s for s in by_name.values() if not names or s.name in names]
     policy = policy_from_args(args, file_policy) if hasattr(args, "autonomy") else (file_policy or PolicyConfig())
-    return servers, policy
+    return servers, policy, sandbox_from_args(args, config.sandbox)
 
 
 async def _run(args: argparse.Namespace, console: Console) -> int:
-    servers, policy = _load(args)
+    servers, policy, sandbox = _load(args)
     if args.max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}")
     if args.retries < 0:
@@ -259,6 +262,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
                 hooks=client_hooks(args, console, printer.stop),
                 store=store,
                 recall=recall,
+                sandbox=sandbox,
             )
             await stack.enter_async_context(host)
         printer.servers(host.server_states())
@@ -290,7 +294,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
     from nexthop.servers._server import build_server
     from nexthop.servers._sessions import SessionLimits
 
-    servers, policy = _load(args)
+    servers, policy, sandbox = _load(args)
     address = _http_address(args.http) if args.http else None
     limits = SessionLimits.from_flags(args.max_sessions, args.session_idle_timeout)
     check_allowed(args.allow_host or (), args.allow_origin or ())
@@ -311,6 +315,7 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
         tool_timeout_s=args.tool_timeout,
         hooks=client_hooks(args, None),  # served: each run asks its own calling client
         recall=recall_setting(args),
+        sandbox=sandbox,
     )
     async with open_store(args, "worker") as store, host, serve_runs(store, host):
         StepPrinter(console, quiet=True).servers(host.server_states())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -22,9 +23,10 @@ from nexthop._exceptions import ConfigError
 from nexthop._sanitize import reveal
 from nexthop.cli._render import shown, shown_name
 from nexthop.host._approval import ApprovalDecision, ApprovalRequest, Approver
+from nexthop.host._sandbox import SandboxConfig, SandboxMount
 from nexthop.policies._config import PolicyConfig
 
-__all__ = ["add_policy_flags", "policy_from_args", "terminal_approver"]
+__all__ = ["add_policy_flags", "policy_from_args", "sandbox_from_args", "terminal_approver"]
 
 
 def add_policy_flags(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +82,32 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="let the model write Python tools (create_tool), each call run in a bubblewrap sandbox",
     )
+    group.add_argument(
+        "--sandbox-read",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="with --synthesize: a folder written tools may read (mounted read-only at the same path; "
+        "repeatable; the config file's 'sandbox' section can also mount read-write)",
+    )
+
+
+def sandbox_from_args(args: argparse.Namespace, base: SandboxConfig | None) -> SandboxConfig | None:
+    """The synthesis sandbox: ``base`` (the config file's ``sandbox``) plus each ``--sandbox-read`` folder.
+
+    Raises:
+        ConfigError: A ``--sandbox-read`` folder does not exist.
+    """
+    folders: list[str] = getattr(args, "sandbox_read", None) or []
+    if not folders:
+        return base
+    mounts = list(base.mounts) if base else []
+    for folder in folders:
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(f"--sandbox-read {folder}: not a folder; give an existing folder written tools may read")
+        mounts.append(SandboxMount(path=path))
+    return (base or SandboxConfig()).model_copy(update={"mounts": tuple(mounts)})
 
 
 def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> PolicyConfig:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import stat
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,9 +34,10 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
+from nexthop._exceptions import ConfigError
 from nexthop._toolset import ToolDef, Toolset
 from nexthop._trajectory import Observation, ToolCall
-from nexthop.host._sandbox import SandboxConfig, SandboxOutcome, run_sandboxed
+from nexthop.host._sandbox import SandboxConfig, SandboxMount, SandboxOutcome, run_sandboxed
 from nexthop.host._sandbox_mounts import bwrap_path, package_mounts, runtime_mounts
 from nexthop.host._tool_library import SavedTool, ToolLibrary
 
@@ -44,6 +47,7 @@ __all__ = [
     "SynthesisToolset",
     "SynthesizedTool",
     "check_definition",
+    "create_tool_def",
     "require_sandbox",
     "synthesis_toolsets",
 ]
@@ -51,14 +55,31 @@ __all__ = [
 PREFIX = "synth__"
 MAX_NAME = 48
 
+
+def _describe(mounts: Sequence[SandboxMount]) -> str:
+    # A local model's prompt keeps only the first 160 characters or so: the constraints go first.
+    if not mounts:
+        reach = "no files or network, so pass data in as arguments"
+    else:
+        reach = f"no network; of the host's files it sees only {_folders(mounts)}, at the same paths"
+    return (
+        f"Write a Python function as a new tool ({PREFIX}<name> from the next step). It runs sandboxed: stdlib "
+        f"only, {reach}. Calling create_tool again with the same name revises the tool."
+    )
+
+
+def _folders(mounts: Sequence[SandboxMount]) -> str:
+    return ", ".join(f"{m.path} ({'read-write' if m.writable else 'read-only'})" for m in mounts)
+
+
+def create_tool_def(sandbox: SandboxConfig) -> ToolDef:
+    """``create_tool`` as offered under ``sandbox``: its description names the folders a tool can see."""
+    return CREATE_TOOL.model_copy(update={"description": _describe(sandbox.mounts)}) if sandbox.mounts else CREATE_TOOL
+
+
 CREATE_TOOL = ToolDef(
     name="create_tool",
-    description=(
-        # A local model's prompt keeps only the first 160 characters or so: the constraints go first.
-        f"Write a Python function as a new tool ({PREFIX}<name> from the next step). It runs sandboxed: stdlib "
-        "only, no files or network, so pass data in as arguments. Calling create_tool again with the same name "
-        "revises the tool."
-    ),
+    description=_describe(()),
     input_schema={
         "type": "object",
         "properties": {
@@ -207,7 +228,7 @@ class SynthesisToolset:
                 self.tools[checked.definition.name] = checked
 
     async def list_tools(self) -> list[ToolDef]:
-        return [CREATE_TOOL, *(t.definition for t in self.tools.values())]
+        return [create_tool_def(self.sandbox), *(t.definition for t in self.tools.values())]
 
     async def call_tool(self, call: ToolCall) -> Observation:
         start = time.perf_counter()
@@ -218,7 +239,7 @@ class SynthesisToolset:
         if tool is None:
             return Observation(call_id=call.id, content=f"unknown tool {call.name!r}", is_error=True)
         outcome = await run_sandboxed(tool.source, tool.function, call.arguments, self.sandbox)
-        problem = _failure(outcome, tool)
+        problem = _failure(outcome, tool, self.sandbox.mounts)
         if problem is None:
             if self.library is not None and not tool.recorded:
                 tool.recorded = True
@@ -284,13 +305,31 @@ def require_sandbox(config: SandboxConfig | None) -> SandboxConfig:
 
     Raises:
         SandboxUnavailable: bubblewrap or ``ldd`` is missing (the message says how to install it).
-        ConfigError: An allowlisted package is not installed.
+        ConfigError: An allowlisted package is not installed, or (nexthop running as root) a mounted
+            folder is not readable (writable, for a read-write mount) by other users.
     """
     bwrap_path()
     runtime_mounts()
     config = config or SandboxConfig()
     package_mounts(config.packages)
+    for mount in config.mounts:
+        _check_reachable(mount)
     return config
+
+
+def _check_reachable(mount: SandboxMount) -> None:
+    """A mounted folder the tool's own uid (nexthop as root) could not read is a setup error, said up front."""
+    if os.getuid() != 0:
+        return  # the tool runs as the user's own uid
+    needed = stat.S_IROTH | stat.S_IXOTH | (stat.S_IWOTH if mount.writable else 0)
+    mode = mount.path.stat().st_mode
+    if mode & needed != needed:
+        access = "read-write" if mount.writable else "read"
+        flags = "o+rwx" if mount.writable else "o+rx"
+        raise ConfigError(
+            f"sandbox mount {mount.path} (mode {stat.S_IMODE(mode):o}) cannot be {access} by written tools, which "
+            f"run as an unprivileged uid when nexthop runs as root: chmod {flags} {mount.path}, or mount another folder"
+        )
 
 
 def synthesis_toolsets(
@@ -303,7 +342,7 @@ def synthesis_toolsets(
     return [] if sandbox is None else [SynthesisToolset(sandbox, taken=taken, library=ToolLibrary(), task=task)]
 
 
-def _failure(outcome: SandboxOutcome, tool: SynthesizedTool) -> str | None:
+def _failure(outcome: SandboxOutcome, tool: SynthesizedTool, mounts: Sequence[SandboxMount] = ()) -> str | None:
     """None when the call worked, else what the model should read: the error and the tool's traceback lines."""
     name = tool.definition.name
     if outcome.kind == "returned":
@@ -320,7 +359,11 @@ def _failure(outcome: SandboxOutcome, tool: SynthesizedTool) -> str | None:
     if outcome.stderr.strip() and outcome.kind == "crashed":
         lines.append("stderr: " + outcome.stderr.strip()[-500:])
     if outcome.error.startswith(("FileNotFoundError", "PermissionError", "OSError: [Errno 30]")):
-        lines.append("The tool cannot see the host's files: read them with another tool, pass the contents in.")
+        where = f"only {_folders(mounts)}" if mounts else "none of them"
+        lines.append(
+            f"Of the host's files the tool sees {where}: read others with another tool and pass the "
+            "contents in, and write results with another tool."
+        )
     return "\n".join(lines)
 
 
