@@ -21,10 +21,16 @@ class _FakeLlama(Model):
     """LlamaCppModel's constructor signature, without loading anything."""
 
     def __init__(
-        self, model_path: str | Path | None = None, *, n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        seed: int = 0,
+        recheck: bool = True,
     ) -> None:
         self.model_path = model_path
-        self.n_ctx, self.n_threads, self.seed = n_ctx, n_threads, seed
+        self.n_ctx, self.n_threads, self.seed, self.recheck = n_ctx, n_threads, seed, recheck
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         raise NotImplementedError
@@ -167,6 +173,11 @@ def test_local_options_reach_the_constructor(fake_llama: None, tmp_path: Path) -
     model = model_from_string(f"local:{gguf}?threads=2&seed=7")
     assert isinstance(model, _FakeLlama)
     assert (Path(model.model_path or ""), model.n_threads, model.n_ctx, model.seed) == (gguf, 2, 8192, 7)
+    assert model.recheck is True
+    model = model_from_string("local?recheck=off")
+    assert isinstance(model, _FakeLlama) and model.recheck is False
+    with pytest.raises(ConfigError, match="recheck"):
+        model_from_string("local?recheck=maybe")
 
 
 def test_no_options_keep_the_defaults(fake_llama: None) -> None:
@@ -200,7 +211,10 @@ def test_anthropic_max_retries(keys: None) -> None:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("local?threds=1", "unknown option 'threds' in model 'local?threds=1': local takes n_ctx, seed, threads"),
+        (
+            "local?threds=1",
+            "unknown option 'threds' in model 'local?threds=1': local takes n_ctx, recheck, seed, threads",
+        ),
         ("local?threads=0", "option threads='0' in model 'local?threads=0' must be an integer >= 1; local takes"),
         ("local?threads=two", "option threads='two' in model 'local?threads=two' must be an integer >= 1"),
         ("local?n_ctx=4k", "option n_ctx='4k' in model 'local?n_ctx=4k' must be an integer >= 1 (tokens)"),

@@ -31,6 +31,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
+from nexthop._tool_rank import ToolRanker
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import ToolCall, Usage
 from nexthop.models._llama_kv import (
@@ -42,6 +43,7 @@ from nexthop.models._llama_kv import (
 )
 from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
 from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema, system_message
+from nexthop.models._llama_recheck import Recheck, misfit
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -91,6 +93,9 @@ class LlamaCppModel(Model):
         n_ctx: Context window (tokens). Prompt plus reply must fit in it.
         n_threads: CPU threads for generation; None uses every CPU this process may run on.
         seed: Sampling seed (only matters when a temperature above 0 is requested).
+        recheck: When the tool picked shares no word with the thought written before it
+            and another server's tool does, ask once more offering only the fitting tools
+            (see `nexthop.models._llama_recheck`); the thought is kept.
         prefix_cache_dir: Folder for the KV state of the stable prompt prefix, reused
             across processes (`_llama_kv`); None uses ``<user cache>/nexthop/kv``.
         prefix_cache_bytes: Bound on that folder's size (bytes; least recently used
@@ -102,6 +107,7 @@ class LlamaCppModel(Model):
         load_time_s: Seconds the GGUF took to load; None until the first request.
         prefix_events: What the prefix cache did, one event per cold start of the
             context (a new process, or new tools), oldest first.
+        rechecks: Each second ask made because the first pick did not fit its thought.
 
     Raises:
         MissingExtraError: llama-cpp-python is not installed.
@@ -115,6 +121,7 @@ class LlamaCppModel(Model):
         n_ctx: int = 8192,
         n_threads: int | None = None,
         seed: int = 0,
+        recheck: bool = True,
         prefix_cache_dir: str | Path | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
     ) -> None:
@@ -126,6 +133,9 @@ class LlamaCppModel(Model):
         self.n_ctx = n_ctx
         self.n_threads = n_threads if n_threads is not None else _available_cpus()
         self.seed = seed
+        self.recheck = recheck
+        self.rechecks: list[Recheck] = []
+        self._ranker: ToolRanker | None = None
         self.load_time_s: float | None = None
         self.prefix_events: list[PrefixEvent] = []
         self._prefix_cache = (
@@ -160,7 +170,26 @@ class LlamaCppModel(Model):
         # A generation stopped by cancellation returns a partial reply: the cancellation
         # must win over the error parsing it would raise.
         await anyio.lowlevel.checkpoint_if_cancelled()
-        return self._finish(reply, request)
+        response = self._finish(reply, request)
+        again = self._misfit(response, request.tools)
+        if again is None:
+            return response
+        async with self._lock:
+            schema = self._reply_schema(again, thought=response.thought)
+            reply = await anyio.to_thread.run_sync(self._generate, request, schema)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        second = self._finish(reply, request, again)
+        chosen, picked = response.tool_calls[0].name, second.tool_calls[0].name
+        self.rechecks.append(Recheck(response.thought, chosen, tuple(t.name for t in again), picked))
+        return second.model_copy(update={"usage": response.usage + second.usage})
+
+    def _misfit(self, response: ModelResponse, tools: Sequence[ToolDef]) -> list[ToolDef] | None:
+        if not self.recheck or len(response.tool_calls) != 1:
+            return None
+        key = tuple((t.name, t.description) for t in tools)
+        if self._ranker is None or self._ranker.key != key:
+            self._ranker = ToolRanker(tools)
+        return misfit(response.thought, response.tool_calls[0].name, tools, self._ranker)
 
     async def aclose(self) -> None:
         """Free the loaded model (about 1.1 GB for the embedded one)."""
@@ -244,7 +273,7 @@ class LlamaCppModel(Model):
         self.prefix_events.append(event)
         return 0 if event.kind == "loaded" else len(prefix)
 
-    def _generate(self, request: ModelRequest) -> _Reply:
+    def _generate(self, request: ModelRequest, schema: dict[str, Any] | None = None) -> _Reply:
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
         llm = self._llm
@@ -256,7 +285,8 @@ class LlamaCppModel(Model):
                 f"local model prompt is {len(tokens)} tokens; with max_output_tokens={settings.max_output_tokens} "
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
-        grammar = LlamaGrammar.from_json_schema(json.dumps(self._reply_schema(request.tools)), verbose=False)
+        schema = schema or self._reply_schema(request.tools)
+        grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
         # evaluated and always re-evaluates at least one token to get fresh logits. A
@@ -293,15 +323,17 @@ class LlamaCppModel(Model):
         )
         return _Reply(choice["text"], choice["finish_reason"], timed_out, usage)
 
-    def _finish(self, reply: _Reply, request: ModelRequest) -> ModelResponse:
+    def _finish(self, reply: _Reply, request: ModelRequest, tools: Sequence[ToolDef] | None = None) -> ModelResponse:
         settings = request.settings
         if reply.timed_out:
             raise ModelError(f"local model took longer than timeout_s={settings.timeout_s} s")
         if reply.finish_reason == "length":
             raise ModelError(f"local model reply was cut off at max_output_tokens={settings.max_output_tokens}")
-        return self._parse(reply.text, request.tools, reply.usage)
+        return self._parse(reply.text, request.tools if tools is None else tools, reply.usage)
 
-    def _reply_schema(self, tools: Sequence[ToolDef]) -> dict[str, Any]:
+    def _reply_schema(self, tools: Sequence[ToolDef], thought: str | None = None) -> dict[str, Any]:
+        if thought is not None:  # a second ask (see _llama_recheck): used once, not cached
+            return build_reply_schema(tools, check=_grammar_check, thought=thought)
         # Cached per tool list: conversion is pure and tools rarely change between steps.
         key = tuple(t.model_dump_json() for t in tools)
         if key not in self._schemas:

@@ -125,7 +125,7 @@ def required_only(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_reply_schema(
-    tools: Sequence[ToolDef], check: Callable[[dict[str, Any]], object] | None = None
+    tools: Sequence[ToolDef], check: Callable[[dict[str, Any]], object] | None = None, *, thought: str | None = None
 ) -> dict[str, Any]:
     """Build the JSON schema of one reply, with one branch per tool.
 
@@ -138,6 +138,8 @@ def build_reply_schema(
         check: Raises if a branch cannot be turned into a grammar (llama.cpp's
             converter in production). A failing tool gets `ANY_OBJECT` arguments
             instead of breaking the whole reply grammar.
+        thought: Fix the thought to this text (``const``): the reply then only picks
+            the tool and its arguments, for a thought already written.
 
     Returns:
         The schema, ``{"anyOf": [...]}`` (or the single branch for one tool; a
@@ -147,23 +149,23 @@ def build_reply_schema(
         return {"type": "object", "properties": {THOUGHT_KEY: {"type": "string"}}, "required": [THOUGHT_KEY]}
     branches: list[dict[str, Any]] = []
     for t in tools:
-        branch = _branch(t.name, required_only(simplify_schema(t.input_schema)))
+        branch = _branch(t.name, required_only(simplify_schema(t.input_schema)), thought)
         if check is not None:
             try:
                 check(branch)
             except Exception:  # any converter failure means: fall back, never fail the request
-                branch = _branch(t.name, dict(ANY_OBJECT))
+                branch = _branch(t.name, dict(ANY_OBJECT), thought)
         branches.append(branch)
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
-def _branch(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+def _branch(name: str, arguments: dict[str, Any], thought: str | None = None) -> dict[str, Any]:
     if arguments.get("type", "object") == "object" and "properties" not in arguments:
         arguments = {**arguments, "type": "object"}
     return {
         "type": "object",
         "properties": {
-            THOUGHT_KEY: {"type": "string", "maxLength": _MAX_THOUGHT_CHARS},
+            THOUGHT_KEY: {"type": "string", "maxLength": _MAX_THOUGHT_CHARS} if thought is None else {"const": thought},
             "tool": {"const": name},
             "arguments": arguments,
         },

@@ -18,6 +18,8 @@ that names it and lists the allowed ones::
     local, local:<path>   threads=<n>       CPU threads (default: every CPU this process may use)
                           n_ctx=<tokens>    context window, prompt plus reply (default 8192)
                           seed=<n>          sampling seed (default 0)
+                          recheck=on|off    ask again when the tool picked shares no word
+                                            with the thought and another server's does (default on)
     openai                tool_choice=auto|required|none
                                             sent whenever tools are (default auto)
                           tool_results=tool|user
@@ -102,6 +104,7 @@ _OPTIONS: Mapping[str, Mapping[str, _Option]] = {
         "threads": _Option("n_threads", _positive_int, "an integer >= 1"),
         "n_ctx": _Option("n_ctx", _positive_int, "an integer >= 1 (tokens)"),
         "seed": _Option("seed", _non_negative_int, "an integer >= 0"),
+        "recheck": _Option("recheck", lambda v: _one_of("on", "off")(v) == "on", "on or off"),
     },
     "openai": {
         "tool_choice": _Option("tool_choice", _one_of("auto", "required", "none"), "auto, required or none"),

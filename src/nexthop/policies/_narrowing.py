@@ -17,15 +17,14 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence, Set
-from typing import Any, cast
 
+from nexthop._tool_rank import ToolRanker, server_of
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import PolicyRecord
 from nexthop.policies._base import RunPolicy, RunView, ToolOffer
 
 __all__ = ["ToolNarrowing"]
 
-_SPLIT = re.compile(r"[_\-.]+|(?<=[a-z])(?=[A-Z])")
 _DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
 _EVERYDAY_SLOTS = 2
 """Most slots of the first offer kept for the everyday tools (listed first) of the servers the task touches."""
@@ -82,7 +81,7 @@ class ToolNarrowing(RunPolicy):
     def _index_for(self, tools: Sequence[ToolDef]) -> _Index:
         key = tuple((t.name, t.description) for t in tools)
         if self._index is None or self._index.key != key:
-            self._index = _Index(key, tools)
+            self._index = _Index(tools)
         return self._index
 
     def start(self) -> ToolNarrowing:
@@ -95,36 +94,15 @@ def _task_query(view: RunView) -> str:
     return f"{trajectory.task}\n{trajectory.context}"
 
 
-def _words(text: str) -> str:
-    # Tool names are identifiers (fs__read_text_file, listDirectory): split them into words.
-    return " ".join(_SPLIT.split(text))
-
-
-def _document(tool: ToolDef) -> str:
-    properties: dict[str, Any] = tool.input_schema.get("properties") or {}
-    remote = tool.name.split("__", 1)[-1]
-    # The tool's own name counts twice: it is the densest statement of what the tool does.
-    return " ".join([_words(remote), _words(remote), tool.description, _words(" ".join(properties))])
-
-
 class _Index:
     """A BM25 index over one set of tool definitions."""
 
-    def __init__(self, key: tuple[tuple[str, str], ...], tools: Sequence[ToolDef]) -> None:
-        import bm25s  # pyright: ignore[reportMissingTypeStubs] - numpy-backed: loaded only when narrowing
-        import Stemmer  # pyright: ignore[reportMissingTypeStubs]
-
-        self.key = key
-        self.names = [t.name for t in tools]
+    def __init__(self, tools: Sequence[ToolDef]) -> None:
+        self._ranker = ToolRanker(tools)
+        self.key = self._ranker.key
+        self.names = self._ranker.names
         # Servers keep deprecated aliases first in their listing (the filesystem server's read_file).
         self.deprecated = frozenset(t.name for t in tools if _DEPRECATED.search(t.description))
-        self._bm25s: Any = bm25s
-        self._stem: Any = Stemmer.Stemmer("english").stemWords  # pyright: ignore[reportUnknownMemberType]
-        self._retriever: Any = bm25s.BM25()
-        self._retriever.index(self._tokenize([_document(t) for t in tools]), show_progress=False)
-
-    def _tokenize(self, texts: list[str], *, ids: bool = True) -> Any:
-        return self._bm25s.tokenize(texts, stopwords="en", stemmer=self._stem, return_ids=ids, show_progress=False)
 
     def top(self, query: str, k: int, exclude: Set[str] = frozenset(), *, fill: bool = False) -> list[str]:
         """The names of the ``k`` best tools for ``query`` that score above zero, best first.
@@ -176,15 +154,7 @@ class _Index:
         return list(itertools.islice((n for n in slots_in_order if n is not None), slots))
 
     def _ranked(self, query: str) -> list[str]:
-        if not query.strip():
-            return []
-        tokens: list[list[str]] = self._tokenize([_words(query)], ids=False)
-        if not tokens[0]:
-            return []
-        docs, scores = self._retriever.retrieve(tokens, k=len(self.names), show_progress=False)
-        pairs = zip(cast("list[int]", docs[0].tolist()), cast("list[float]", scores[0].tolist()), strict=True)
-        return [self.names[d] for d, s in pairs if s > 0]
+        return self._ranker.ranked(query)
 
 
-def _server(name: str) -> str:
-    return name.split("__", 1)[0] if "__" in name else ""
+_server = server_of
