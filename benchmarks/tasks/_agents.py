@@ -57,7 +57,7 @@ class RunOptions:
 
     Attributes:
         max_steps: Step budget for both agents (model turns).
-        tools: ``whole`` (every tool of both servers), ``curated`` (examples/servers.json's 7) or
+        tools: ``whole`` (every tool of both servers), ``curated`` (the 7 examples/servers.json once hand-picked) or
             ``many`` (both servers whole plus `_many`'s five: 60+ tools).
         seed: Base seed of the fault proxy's draws.
         fail_rate: Probability that a proxied call fails (Autono: 0.5).

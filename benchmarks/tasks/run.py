@@ -47,7 +47,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tools",
         choices=["whole", "curated", "many"],
         default="whole",
-        help="whole tool sets (20), the 7 of examples/, or many: five more real servers (60+; installs them once)",
+        help="whole tool sets (20), a hand-picked 7, or many: five more real servers (60+; installs them once)",
     )
     p.add_argument("--max-steps", type=int, default=15, help="step budget for both agents (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="base seed of the fault proxy (default: %(default)s)")
