@@ -588,9 +588,9 @@ def test_a_memory_section_is_on_off_or_settings_and_checked(tmp_path: Path) -> N
 def test_a_sandbox_section_mounts_folders_relative_to_the_file(tmp_path: Path) -> None:
     (tmp_path / "work").mkdir()
     assert load_config(write(tmp_path, {"mcpServers": {}})).sandbox is None
-    raw = {"mounts": [{"path": "work"}, {"path": "work", "writable": True}], "limits": {"wall_s": 5}}
+    raw = {"mounts": [{"path": "work"}, {"path": "work", "writable": True}], "limits": {"wall_s": 5}, "workdir": "work"}
     sandbox = load_config(write(tmp_path, {"mcpServers": {}, "sandbox": raw})).sandbox
-    assert sandbox is not None and sandbox.limits.wall_s == 5
+    assert sandbox is not None and sandbox.limits.wall_s == 5 and sandbox.workdir == tmp_path / "work"
     assert [(m.path, m.writable) for m in sandbox.mounts] == [(tmp_path / "work", False), (tmp_path / "work", True)]
     missing = write(tmp_path, {"mcpServers": {}, "sandbox": {"mounts": [{"path": "nowhere"}]}})
     assert config_error(missing) == (
@@ -598,6 +598,8 @@ def test_a_sandbox_section_mounts_folders_relative_to_the_file(tmp_path: Path) -
     )
     bad = write(tmp_path, {"mcpServers": {}, "sandbox": {"mount": []}})
     assert config_error(bad).startswith(f'{bad}: "sandbox": field "mount": ')
+    stray = write(tmp_path, {"mcpServers": {}, "sandbox": {"workdir": "work"}})
+    assert "workdir work is not one of the mounts" in config_error(stray)
 
 
 def test_a_bad_policies_section_names_the_file_section_field_and_where_to_read(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 Run: ``make bench-synthesis`` or ``python -m benchmarks.synthesis [--limit N] [--task ID]
 [--modes on,off] [--max-steps 10] [--timeout 900] [--json FILE]``.
 
-Each task gets a fresh workspace and the filesystem server (read, write, list: the
-curated tools of examples/servers.json); ``on`` adds ``create_tool``, whose tools run in
-the bubblewrap sandbox. ``off`` is the static-tools baseline on the same tasks. Printed:
+Each task gets a fresh workspace and the filesystem server (read, write, list: three
+tools, so that the task is the synthesis and not the choice among tools); ``on`` adds
+``create_tool``, whose tools run in the bubblewrap sandbox with the workspace mounted
+read-only as their working directory. ``off`` is the static-tools baseline on the same tasks. Printed:
 success per mode, tools written per task, revisions per tool, seconds per task.
 """
 
@@ -30,6 +31,7 @@ from benchmarks.tasks._repack import disable_repack, repack_faults
 from benchmarks.tasks._task import Task
 
 from nexthop import AgentHost, RunResult, StdioServerConfig
+from nexthop.host._sandbox import SandboxConfig, SandboxMount
 from nexthop.models._select import model_from_string
 from nexthop.policies import PolicyConfig
 
@@ -78,11 +80,16 @@ async def run_one(task: Task, mode: str, model: SharedModel, max_steps: int, tim
         tools=("read_text_file", "write_file", "list_directory"),
     )
     policy = PolicyConfig(synthesize=mode == "on", pin_file=root / "pins.json")
+    # As a user would set it up: written tools read the workspace (read-only), relative paths
+    # resolve there as they do for the filesystem server; results go out through write_file.
+    sandbox = SandboxConfig(mounts=(SandboxMount(path=workspace),), workdir=workspace) if mode == "on" else None
     start = time.perf_counter()
     stop, steps, written, revisions = "timeout", 0, 0, 0
     try:
         with anyio.move_on_after(timeout_s):
-            async with AgentHost(model=model, servers=[fs], max_steps=max_steps, policy=policy) as host:
+            async with AgentHost(
+                model=model, servers=[fs], max_steps=max_steps, policy=policy, sandbox=sandbox
+            ) as host:
                 result = await host.run(task.prompt)
             stop, steps = result.termination.kind, len(result.trajectory.steps)
             written, revisions = synthesis_counts(result)

@@ -155,7 +155,8 @@ def _sandbox(top: Any, label: str, base_dir: Path) -> SandboxConfig | None:
                 f'{label}: "sandbox": mount "{mount.path}" is not a folder ({folder}); create it or fix the path'
             )
         mounts.append(mount.model_copy(update={"path": folder}))
-    return config.model_copy(update={"mounts": tuple(mounts)})
+    workdir = None if config.workdir is None else Path(os.path.normpath(base_dir / config.workdir.expanduser()))
+    return config.model_copy(update={"mounts": tuple(mounts), "workdir": workdir})
 
 
 def _policies(top: Any, label: str) -> PolicyConfig | None:

@@ -347,3 +347,20 @@ def test_as_root_a_mount_other_users_cannot_read_is_refused_up_front(tmp_path: P
     private.mkdir(mode=0o700)
     with pytest.raises(ConfigError, match=r"mode 700\) cannot be read by written tools.*chmod o\+rx"):
         AgentHost(model=ScriptedModel([]), policy=ON, sandbox=SandboxConfig(mounts=(SandboxMount(path=private),)))
+
+
+async def test_with_a_workdir_relative_paths_read_the_mounted_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("relative")
+    reads = "def sha(text):\n    return open(text).read()\n"
+    model = ScriptedModel([create(source=reads), call("synth__sha", text="notes.txt"), finish("x")])
+    sandbox = SandboxConfig(mounts=(SandboxMount(path=folder),), workdir=folder)
+    async with AgentHost(model=model, policy=ON, sandbox=sandbox) as host:
+        result = await host.run("hash")
+    assert result.steps[1].observations[0].content == "relative"
+
+
+def test_a_workdir_must_be_a_mount(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is not one of the mounts"):
+        SandboxConfig(workdir=tmp_path)

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import anyio
 import anyio.abc
 import anyio.to_thread
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nexthop.host._sandbox_mounts import (
     SandboxUnavailable,
@@ -95,12 +95,25 @@ class SandboxConfig(BaseModel):
         limits: Per-call limits.
         mounts: Host folders to mount (the run's roots); none by default.
         packages: Installed distributions to mount read-only (default none: stdlib only).
+        workdir: The tool's working directory: one of the mounts' paths, so that relative
+            paths mean what they mean to a server started in that folder; None keeps the
+            private scratch folder.
+
+    Raises:
+        ValidationError: ``workdir`` is not the path of a mount.
     """
 
     model_config = _FROZEN
     limits: SandboxLimits = Field(default_factory=SandboxLimits)
     mounts: tuple[SandboxMount, ...] = ()
     packages: tuple[str, ...] = ()
+    workdir: Path | None = None
+
+    @model_validator(mode="after")
+    def _workdir_is_mounted(self) -> SandboxConfig:
+        if self.workdir is not None and self.workdir not in {m.path for m in self.mounts}:
+            raise ValueError(f"workdir {self.workdir} is not one of the mounts; mount it or leave workdir out")
+        return self
 
 
 class SandboxOutcome(BaseModel):
@@ -157,7 +170,7 @@ def bwrap_command(config: SandboxConfig, scratch: str, package_binds: list[tuple
     cmd += [arg for h in runtime.hidden for arg in ("--tmpfs", h)]
     for m in config.mounts:
         cmd += ["--bind" if m.writable else "--ro-bind", str(m.path), str(m.path)]
-    cmd += ["--bind", scratch, _SCRATCH, "--chdir", _SCRATCH]
+    cmd += ["--bind", scratch, _SCRATCH, "--chdir", str(config.workdir or _SCRATCH)]
     env = {"HOME": _SCRATCH, "TMPDIR": _SCRATCH, "LANG": "C.UTF-8", "PATH": "/nonexistent"}
     cmd += [arg for k, v in env.items() for arg in ("--setenv", k, v)]
     return [*cmd, runtime.executable, "-I", "-S", "-B", "-X", "utf8", "-c", _RUNNER]

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import anyio.to_thread
@@ -56,12 +57,13 @@ PREFIX = "synth__"
 MAX_NAME = 48
 
 
-def _describe(mounts: Sequence[SandboxMount]) -> str:
+def _describe(mounts: Sequence[SandboxMount], workdir: Path | None = None) -> str:
     # A local model's prompt keeps only the first 160 characters or so: the constraints go first.
     if not mounts:
         reach = "no files or network, so pass data in as arguments"
     else:
         reach = f"no network; of the host's files it sees only {_folders(mounts)}, at the same paths"
+        reach += f", and relative paths start in {workdir}" if workdir else ""
     return (
         f"Write a Python function as a new tool ({PREFIX}<name> from the next step). It runs sandboxed: stdlib "
         f"only, {reach}. Calling create_tool again with the same name revises the tool."
@@ -74,7 +76,9 @@ def _folders(mounts: Sequence[SandboxMount]) -> str:
 
 def create_tool_def(sandbox: SandboxConfig) -> ToolDef:
     """``create_tool`` as offered under ``sandbox``: its description names the folders a tool can see."""
-    return CREATE_TOOL.model_copy(update={"description": _describe(sandbox.mounts)}) if sandbox.mounts else CREATE_TOOL
+    if not sandbox.mounts:
+        return CREATE_TOOL
+    return CREATE_TOOL.model_copy(update={"description": _describe(sandbox.mounts, sandbox.workdir)})
 
 
 CREATE_TOOL = ToolDef(
