@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nexthop.cli._app import _parser, main  # pyright: ignore[reportPrivateUsage]
+from nexthop.cli._app import main
+from nexthop.cli._parser import build_parser as _parser
 from nexthop.cli._policy import policy_from_args
 
 DEMO = Path(__file__).resolve().parent / "support" / "demo_server.py"

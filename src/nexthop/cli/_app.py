@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import platformdirs
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
@@ -28,31 +27,28 @@ from nexthop._exceptions import ConfigError, ModelError, NexthopError, ServerCon
 from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import RunResult
-from nexthop.cli._auth import add_auth_parser, auth_command
+from nexthop.cli._auth import auth_command
 from nexthop.cli._features import (
-    add_client_flags,
-    add_prompt_flag,
     catalog_json,
     client_hooks,
     print_catalogs,
     server_catalogs,
     task_text,
 )
-from nexthop.cli._memory import add_memory_flags, print_recalled, recall_setting
-from nexthop.cli._policy import add_policy_flags, policy_from_args, sandbox_from_args, terminal_approver
+from nexthop.cli._memory import print_recalled, recall_setting
+from nexthop.cli._parser import build_parser, default_config_path
+from nexthop.cli._policy import policy_from_args, sandbox_from_args, terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools, shown, shown_name
 from nexthop.cli._runs import (
     RUNS_COMMANDS,
-    add_runs_parsers,
-    add_store_flags,
     new_run_id,
     open_store,
     resume_command,
     serve_runs,
 )
-from nexthop.cli._tool_library import add_library_flags, library_time, offer_to_save, print_library, save_tools
+from nexthop.cli._tool_library import library_time, offer_to_save, print_library, save_tools
 from nexthop.clients._config import ServerConfig, parse_server_flag
-from nexthop.host._host import DEFAULT_MAX_STEPS, AgentHost
+from nexthop.host._host import AgentHost
 from nexthop.host._sandbox import SandboxConfig
 from nexthop.host._tracing import install_otlp
 from nexthop.models._model import Model, ModelRequest, ModelResponse
@@ -65,149 +61,6 @@ __all__ = ["EXIT_CODES", "main"]
 EXIT_CODES = {"completed": 0, "usage": 2, "max_steps": 3, "error": 4, "servers": 5, "cancelled": 130}
 """Exit status per outcome; a termination kind not listed (added by policies) exits 6."""
 
-_EPILOG = """\
-exit codes: 0 completed, 2 bad usage or config, 3 step budget ran out, 4 model or host error,
-            5 a server failed under --strict, 6 stopped by a policy, 130 cancelled (Ctrl-C)
-environment: NEXTHOP_MODEL (default model), NEXTHOP_CONFIG (default config file),
-             ANTHROPIC_API_KEY, OPENAI_API_KEY
-"""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nexthop",
-        description="An MCP-native agent host: connect MCP servers, then let a model reach a goal with their tools.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    servers = argparse.ArgumentParser(add_help=False)
-    servers.add_argument(
-        "--config",
-        metavar="FILE",
-        help="server config JSON with 'mcpServers' (Claude Desktop, Cursor) or 'servers' (VS Code); "
-        f"default: $NEXTHOP_CONFIG, else {_default_config_path()} if it exists",
-    )
-    servers.add_argument(
-        "--server",
-        action="append",
-        default=[],
-        metavar="NAME=COMMAND",
-        help="add a stdio server, e.g. --server 'fs=npx -y @modelcontextprotocol/server-filesystem .' (repeatable)",
-    )
-    servers.add_argument("--strict", action="store_true", help="fail if any server fails to start")
-    servers.add_argument("-v", "--verbose", action="store_true", help="log connection details to stderr")
-
-    run = sub.add_parser(
-        "run", parents=[servers], help="run a task", description="Run a task with the configured MCP servers' tools."
-    )
-    run.add_argument(
-        "task", nargs="?", default=None, help="the goal, in plain language (@server:uri attaches a resource)"
-    )
-    run.add_argument(
-        "--model",
-        default=None,
-        help="anthropic:<model>, openai:<model>, openai:<model>@<base_url>, local (embedded, the default) "
-        "or local:<path.gguf>; default: $NEXTHOP_MODEL, else local",
-    )
-    run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="step budget (default 30)")
-    run.add_argument(
-        "--retries",
-        type=int,
-        default=0,
-        metavar="N",
-        help="retry a run that stops early (loop, abandoned, budget) up to N times, with a reflection (default 0)",
-    )
-    run.add_argument("--json", action="store_true", help="print the RunResult with its trajectory as JSON on stdout")
-    run.add_argument("-q", "--quiet", action="store_true", help="do not show steps live")
-    add_policy_flags(run)
-    add_client_flags(run)
-    add_prompt_flag(run)
-    add_store_flags(run)
-    add_memory_flags(run)
-
-    serve = sub.add_parser(
-        "serve",
-        parents=[servers],
-        help="serve this host over MCP (tool run_task)",
-        description="Expose this host as an MCP server, so an IDE or another agent can hand it whole tasks "
-        "with the tool run_task and read every run back as nexthop://runs/{run_id}. stdio by default.",
-    )
-    serve.add_argument("--model", default=None, help="as for run; default: $NEXTHOP_MODEL, else local")
-    serve.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N", help="default step budget")
-    serve.add_argument(
-        "--http",
-        metavar="[HOST:]PORT",
-        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to 127.0.0.1)",
-    )
-    add_policy_flags(serve)
-    add_client_flags(serve)
-    add_store_flags(serve)
-    add_memory_flags(serve)
-    serve.add_argument(
-        "--allow-host",
-        action="append",
-        metavar="NAME[:PORT]",
-        help="also accept this Host header over HTTP (e.g. a DNS name clients use; a bare NAME takes the served "
-        "port or none); repeatable",
-    )
-    serve.add_argument(
-        "--allow-origin",
-        action="append",
-        metavar="SCHEME://NAME[:PORT]",
-        help="also accept requests from this browser Origin over HTTP (default: only the served origin); repeatable",
-    )
-    serve.add_argument(
-        "--max-sessions",
-        type=int,
-        default=None,
-        metavar="N",
-        help="most 2025-11-25 HTTP sessions held at once; at the cap the idlest is ended (default 256)",
-    )
-    serve.add_argument(
-        "--session-idle-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="end an HTTP session after this long with no request in flight (default 600)",
-    )
-    serve.add_argument(
-        "--token",
-        default=None,
-        help="require 'Authorization: Bearer TOKEN' over HTTP; default $NEXTHOP_TOKEN; required off loopback",
-    )
-    serve.add_argument(
-        "--publish-tools",
-        action="store_true",
-        help="also serve the tool library's saved tools (nexthop tools --save), each call in a bubblewrap sandbox",
-    )
-
-    tools = sub.add_parser(
-        "tools",
-        parents=[servers],
-        help="list servers and their tools",
-        description="Connect and list each server's tools.",
-    )
-    tools.add_argument("names", nargs="*", metavar="SERVER", help="only these servers")
-    tools.add_argument("--json", action="store_true", help="print as JSON")
-    tools.add_argument(
-        "--approve",
-        action="append",
-        metavar="SERVER__TOOL",
-        help="trust the current definition of a blocked tool: changed since pinned, new on a pinned server, "
-        "or named like another (repeatable)",
-    )
-    tools.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
-    add_library_flags(tools)
-    add_auth_parser(sub, [servers])
-    add_runs_parsers(sub, [servers])
-    return parser
-
-
-def _default_config_path() -> Path:
-    return Path(platformdirs.user_config_dir("nexthop")) / "servers.json"
-
 
 def _servers(args: argparse.Namespace, names: Sequence[str] = ()) -> list[ServerConfig]:
     return _load(args, names)[0]
@@ -217,8 +70,8 @@ def _load(
     args: argparse.Namespace, names: Sequence[str] = ()
 ) -> tuple[list[ServerConfig], PolicyConfig, SandboxConfig | None]:
     path = args.config or os.environ.get("NEXTHOP_CONFIG")
-    if path is None and _default_config_path().exists():
-        path = str(_default_config_path())
+    if path is None and default_config_path().exists():
+        path = str(default_config_path())
     config = merge(load_config(path) if path is not None else HostConfig(), map(parse_server_flag, args.server))
     file_policy = config.policies
     by_name = {s.name: s for s in config.servers}
@@ -425,7 +278,7 @@ def _clean_log_record(record: logging.LogRecord) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nexthop`` command; returns the exit status (see `EXIT_CODES`)."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
     install_otlp(os.environ)  # OpenTelemetry traces, only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md)
     if args.verbose:

@@ -261,14 +261,14 @@ def _print_timeline(out: Console, summary: Any, trajectory: Trajectory, in_fligh
 
 
 async def _resume(args: argparse.Namespace, console: Console, *, load: Callable[..., Any]) -> int:
-    """Resume a run with a host built as ``nexthop run`` builds one (``load(args)`` gives servers and policy)."""
+    """Resume a run with a host built as ``nexthop run`` builds one (``load(args)`` gives servers, policy, sandbox)."""
     from nexthop.cli._policy import terminal_approver
     from nexthop.cli._render import StepPrinter, print_result
     from nexthop.host import _durable
     from nexthop.host._host import AgentHost
     from nexthop.models._select import DEFAULT_MODEL, model_from_string
 
-    servers, policy = load(args)
+    servers, policy, sandbox = load(args)
     printer = StepPrinter(console, quiet=args.quiet)
     async with open_store(args) as store:
         if store is None:
@@ -295,7 +295,9 @@ async def _resume(args: argparse.Namespace, console: Console, *, load: Callable[
         # The run's own model unless told otherwise: a different one may take the rest of the run elsewhere.
         model = model_from_string(args.model or summary.model or os.environ.get("NEXTHOP_MODEL") or DEFAULT_MODEL)
         approver = terminal_approver(console, before_prompt=printer.stop)
-        async with AgentHost(model=model, servers=servers, policy=policy, approver=approver, store=store) as host:
+        async with AgentHost(
+            model=model, servers=servers, policy=policy, approver=approver, store=store, sandbox=sandbox
+        ) as host:
             try:
                 result: RunResult = await _durable.resume(
                     store, host, summary.run_id, _durable.RunCallbacks(on_event=printer)
