@@ -327,7 +327,7 @@ def test_nexthop_run_sandbox_read_mounts_a_folder_and_refuses_a_missing_one(
     arguments = {"name": "sha", "description": "read", "input_schema": SCHEMA, "source": reads}
     steps = [
         {"tool": "create_tool", "arguments": arguments},
-        {"tool": "synth__sha", "arguments": {"text": str(work / "notes.txt")}},
+        {"tool": "synth__sha", "arguments": {"text": "notes.txt"}},  # the first --sandbox-read is the workdir
         {"tool": "finish", "arguments": {"result": "done"}},
     ]
     script = tmp_path / "script.json"

@@ -87,13 +87,16 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FOLDER",
-        help="with --synthesize: a folder written tools may read (mounted read-only at the same path; "
-        "repeatable; the config file's 'sandbox' section can also mount read-write)",
+        help="with --synthesize: a folder written tools may read, mounted read-only at the same path "
+        "(repeatable; the first is their working directory unless the config file's 'sandbox' names one; "
+        "that section can also mount read-write)",
     )
 
 
 def sandbox_from_args(args: argparse.Namespace, base: SandboxConfig | None) -> SandboxConfig | None:
     """The synthesis sandbox: ``base`` (the config file's ``sandbox``) plus each ``--sandbox-read`` folder.
+
+    The first folder given is the working directory when ``base`` names none.
 
     Raises:
         ConfigError: A ``--sandbox-read`` folder does not exist.
@@ -107,7 +110,9 @@ def sandbox_from_args(args: argparse.Namespace, base: SandboxConfig | None) -> S
         if not path.is_dir():
             raise ConfigError(f"--sandbox-read {folder}: not a folder; give an existing folder written tools may read")
         mounts.append(SandboxMount(path=path))
-    return (base or SandboxConfig()).model_copy(update={"mounts": tuple(mounts)})
+    base = base or SandboxConfig()
+    workdir = base.workdir or Path(folders[0]).expanduser().resolve()
+    return base.model_copy(update={"mounts": tuple(mounts), "workdir": workdir})
 
 
 def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> PolicyConfig:
