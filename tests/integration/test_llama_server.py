@@ -1,8 +1,8 @@
 """OpenAIModel against a real llama-cpp-python OpenAI-compatible server on the embedded GGUF.
 
 The server is llama-cpp-python's own (``llama_cpp.server``, started through
-``tests/support/llama_server.py``, which turns off the AMX code paths these VMs fault
-on) with the stock ``chatml-function-calling`` handler, on a free port for each test and
+``python -m nexthop.models.llama_server --extra_buffer_types off``, which turns off the AMX
+code paths these VMs fault on) with the stock ``chatml-function-calling`` handler, on a free port for each test and
 stopped after it. These need the ``local`` and ``llama-server`` extras; the model runs on
 the CPU, so the task is tiny.
 """
@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 import httpx2
@@ -27,14 +26,14 @@ from nexthop.models._weights import ensure_embedded_model
 
 pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
 
-LAUNCHER = Path(__file__).resolve().parents[1] / "support" / "llama_server.py"
+LAUNCHER = ("-m", "nexthop.models.llama_server", "--extra_buffer_types", "off")
 START_TIMEOUT_S = 120  # loading the 1.1 GB GGUF takes seconds, more on a busy machine
 READY = "Uvicorn running on "
 
 
 @asynccontextmanager
 async def _llama_server(
-    launcher: tuple[str, ...] = (str(LAUNCHER),), chat: tuple[str, ...] = ("--chat_format", "chatml-function-calling")
+    launcher: tuple[str, ...] = LAUNCHER, chat: tuple[str, ...] = ("--chat_format", "chatml-function-calling")
 ) -> AsyncIterator[str]:
     """Start the server on port 0 and yield its base URL (``http://127.0.0.1:<port>/v1``).
 
@@ -160,7 +159,7 @@ async def test_the_gguf_tool_calls_handler_runs_a_tool_task_on_the_real_server()
         orders[order_id] = customer
         return f"order {order_id} recorded for {customer}"
 
-    launcher = ("-m", "nexthop.models.llama_server", "--extra_buffer_types", "off")
+    launcher = LAUNCHER
     chat = ("--chat_format", "gguf-tool-calls", "--chat_template_kwargs", '{"parallel_tool_calls": false}')
     task = "Call record_order to record order 7 for the customer Ada, then call finish."
     async with _llama_server(launcher, chat) as base_url:
