@@ -17,6 +17,7 @@ would otherwise log once per call.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -164,11 +165,31 @@ def _content_text(blocks: list[Any]) -> str:
             parts.append(block.text)
         elif kind == "resource" and hasattr(block.resource, "text"):
             parts.append(block.resource.text)
+        elif kind == "resource" and (text := _blob_text(block.resource)) is not None:
+            parts.append(text)
         elif kind == "resource_link":
             parts.append(f"[resource {block.uri}]")
         else:  # images and audio cannot be shown to a text model; say they were there
             parts.append(f"[{kind} content, {len(json.dumps(block.model_dump(mode='json')))} bytes]")
     return "\n".join(parts)
+
+
+_TEXT_TYPES = ("application/json", "application/xml", "application/yaml", "application/javascript")
+
+
+def _blob_text(resource: Any) -> str | None:
+    """A base64 blob of a text MIME type (``text/*``, JSON, XML, ``+json``/``+xml``) as text; else None.
+
+    Servers embed files as blobs (MCP 2025-06-18, embedded resources); a text model can
+    read one of these, where "[resource content, N bytes]" would tell it nothing.
+    """
+    mime = (getattr(resource, "mime_type", None) or "").split(";", 1)[0].strip().lower()
+    if not (mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))):
+        return None
+    try:
+        return base64.b64decode(resource.blob, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError):
+        return None
 
 
 def _sole_member(error: BaseException) -> BaseException | None:
