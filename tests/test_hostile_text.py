@@ -45,8 +45,8 @@ from nexthop.cli._policy import terminal_approver
 from nexthop.cli._render import StepPrinter, print_result, print_tools
 from nexthop.clients import MCPConnection
 from nexthop.host._approval import ApprovalRequest
-from nexthop.host._host import ServerState
 from nexthop.host._loop import ActionEvent
+from nexthop.host._views import ServerState
 from nexthop.models import call, finish
 from nexthop.policies._config import PolicyConfig
 from nexthop.servers._server import build_server

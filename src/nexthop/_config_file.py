@@ -147,15 +147,18 @@ def _sandbox(top: Any, label: str, base_dir: Path) -> SandboxConfig | None:
         'an object with "mounts" ([{"path": "work", "writable": false}]), "packages", "limits"; see docs/synthesis.md'
     )
     config = _validated(SandboxConfig, raw, label, "sandbox", hint)
+
+    def from_file(path: Path) -> Path:  # a relative path is taken from the file's folder
+        return Path(os.path.normpath(base_dir / path.expanduser()))
+
     mounts: list[SandboxMount] = []
     for mount in config.mounts:
-        folder = Path(os.path.normpath(base_dir / mount.path.expanduser()))
-        if not folder.is_dir():
+        if not (folder := from_file(mount.path)).is_dir():
             raise ConfigError(
                 f'{label}: "sandbox": mount "{mount.path}" is not a folder ({folder}); create it or fix the path'
             )
         mounts.append(mount.model_copy(update={"path": folder}))
-    workdir = None if config.workdir is None else Path(os.path.normpath(base_dir / config.workdir.expanduser()))
+    workdir = None if config.workdir is None else from_file(config.workdir)
     return config.model_copy(update={"mounts": tuple(mounts), "workdir": workdir})
 
 

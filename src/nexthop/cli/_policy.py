@@ -104,15 +104,13 @@ def sandbox_from_args(args: argparse.Namespace, base: SandboxConfig | None) -> S
     folders: list[str] = getattr(args, "sandbox_read", None) or []
     if not folders:
         return base
-    mounts = list(base.mounts) if base else []
-    for folder in folders:
-        path = Path(folder).expanduser().resolve()
+    paths = [Path(folder).expanduser().resolve() for folder in folders]
+    for folder, path in zip(folders, paths, strict=True):
         if not path.is_dir():
             raise ConfigError(f"--sandbox-read {folder}: not a folder; give an existing folder written tools may read")
-        mounts.append(SandboxMount(path=path))
     base = base or SandboxConfig()
-    workdir = base.workdir or Path(folders[0]).expanduser().resolve()
-    return base.model_copy(update={"mounts": tuple(mounts), "workdir": workdir})
+    mounts = (*base.mounts, *(SandboxMount(path=path) for path in paths))
+    return base.model_copy(update={"mounts": mounts, "workdir": base.workdir or paths[0]})
 
 
 def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> PolicyConfig:

@@ -20,8 +20,8 @@ from rich.table import Table
 from nexthop._sanitize import one_line, reveal
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import RunResult, Step
-from nexthop.host._host import ServerState
 from nexthop.host._loop import ActionEvent, RunEvent
+from nexthop.host._views import ServerState
 
 __all__ = ["StepPrinter", "print_result", "print_tools", "shown", "shown_name"]
 

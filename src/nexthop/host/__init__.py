@@ -12,9 +12,10 @@ from nexthop._trajectory import (
     Trajectory,
     Usage,
 )
-from nexthop.host._host import DEFAULT_INSTRUCTIONS, DEFAULT_MAX_STEPS, AgentHost, Observer, RunHandle, ServerState
+from nexthop.host._host import DEFAULT_INSTRUCTIONS, DEFAULT_MAX_STEPS, AgentHost, Observer
 from nexthop.host._loop import ActionEvent, RunEvent
 from nexthop.host._tools import FunctionTool, FunctionToolset, tool
+from nexthop.host._views import RunHandle, ServerState
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",

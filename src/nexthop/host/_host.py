@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from nexthop.host._synthesis import require_sandbox, synthesis_toolsets
 from nexthop.host._tools import FunctionTool, FunctionToolset
 from nexthop.host._tracing import TracedModel, agent_span, record_run
 from nexthop.host._validation import ArgumentValidator
+from nexthop.host._views import RunHandle, ServerState
 from nexthop.models._model import Model, ModelSettings
 from nexthop.policies._base import Policy, RunPolicy
 from nexthop.policies._budget import StepBudget
@@ -42,7 +42,7 @@ from nexthop.policies._taint import Taint
 if TYPE_CHECKING:
     from nexthop.host._store import RunStore
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer", "RunHandle", "ServerState"]
+__all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_MAX_STEPS", "AgentHost", "Observer"]
 
 DEFAULT_MAX_STEPS = 30
 DEFAULT_INSTRUCTIONS = (
@@ -51,29 +51,6 @@ DEFAULT_INSTRUCTIONS = (
     "that moves the task forward. If a tool fails, read its error and adapt: fix the arguments or try "
     "another way. When the task is done, call `finish` with the final answer."
 )
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """One configured MCP server as the host sees it.
-
-    Attributes:
-        name: The server's name from the config.
-        state: ``pending``, ``connected``, ``failed`` or ``closed``.
-        error: One line saying why it failed (untrusted: it may quote the server's stderr).
-        protocol_version: The MCP revision spoken, once connected.
-        last_error: The most recent failure, kept after the server came back.
-        restarts: How many times it was restarted after it died.
-        capabilities: What it declared (``tools``, ``resources``, ``prompts`` ...).
-    """
-
-    name: str
-    state: str
-    error: str | None
-    protocol_version: str | None
-    last_error: str | None = None
-    restarts: int = 0
-    capabilities: tuple[str, ...] = ()
 
 
 Observer = Callable[[RunEvent], Awaitable[None] | None]
@@ -392,27 +369,3 @@ class AgentHost:
             finally:
                 if handle.result is None:  # the caller left early: stop the run rather than wait for it
                     handle.cancel()
-
-
-class RunHandle:
-    """A run started by `AgentHost.iter`: iterate it for events; ``result`` is set at the end."""
-
-    def __init__(self, receive: Any) -> None:
-        self._receive = receive
-        self._scope: anyio.CancelScope | None = None
-        self.result: RunResult | None = None
-
-    def cancel(self) -> None:
-        """Cancel the run; in-flight tool calls are cancelled on their servers."""
-        if self._scope is not None:
-            self._scope.cancel()
-
-    def __aiter__(self) -> AsyncIterator[RunEvent]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[RunEvent]:
-        async with self._receive:
-            async for event in self._receive:
-                if isinstance(event, RunResult):
-                    self.result = event
-                yield event

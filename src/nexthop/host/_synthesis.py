@@ -217,6 +217,7 @@ class SynthesisToolset:
         task: str = "",
     ) -> None:
         self.sandbox = sandbox or SandboxConfig()
+        self._create_tool = create_tool_def(self.sandbox)  # the sandbox is fixed for the run
         self.max_revisions = max_revisions
         self.max_source_chars = max_source_chars
         self.tools: dict[str, SynthesizedTool] = {}
@@ -232,7 +233,7 @@ class SynthesisToolset:
                 self.tools[checked.definition.name] = checked
 
     async def list_tools(self) -> list[ToolDef]:
-        return [create_tool_def(self.sandbox), *(t.definition for t in self.tools.values())]
+        return [self._create_tool, *(t.definition for t in self.tools.values())]
 
     async def call_tool(self, call: ToolCall) -> Observation:
         start = time.perf_counter()

@@ -119,7 +119,7 @@ class _Index:
         high on "listed" and never names reading (measured on the task benchmark: the model
         then called ``list_directory`` on the file until it was stopped).
         """
-        ranked = [n for n in self._ranked(query) if n not in exclude]
+        ranked = [n for n in self._ranker.ranked(query) if n not in exclude]
         if not fill:
             return ranked[:k]
         reserve = min(_EVERYDAY_SLOTS, k // 4)
@@ -127,11 +127,11 @@ class _Index:
         hits += self._everyday(hits, reserve, exclude)
         hits += [n for n in ranked if n not in hits][: k - len(hits)]
         if len(hits) < k:
-            mine = list(dict.fromkeys(_server(n) for n in hits))
-            others = [s for s in dict.fromkeys(_server(n) for n in self.names) if s not in mine]
+            mine = list(dict.fromkeys(server_of(n) for n in hits))
+            others = [s for s in dict.fromkeys(server_of(n) for n in self.names) if s not in mine]
             for servers in (mine, others):
                 queues = [
-                    [n for n in self.names if _server(n) == s and n not in hits and n not in exclude] for s in servers
+                    [n for n in self.names if server_of(n) == s and n not in hits and n not in exclude] for s in servers
                 ]
                 # Round-robin over the servers, each in its own listing order (servers list
                 # their everyday tools first), so no single server takes every free slot.
@@ -141,20 +141,14 @@ class _Index:
 
     def _everyday(self, hits: Sequence[str], slots: int, exclude: Set[str]) -> list[str]:
         """Up to ``slots`` tools servers list first, round-robin over the hits' servers; deprecated ones skipped."""
-        servers = list(dict.fromkeys(_server(n) for n in hits))
+        servers = list(dict.fromkeys(server_of(n) for n in hits))
         queues = [
             [
                 n
                 for n in self.names
-                if _server(n) == s and n not in hits and n not in exclude and n not in self.deprecated
+                if server_of(n) == s and n not in hits and n not in exclude and n not in self.deprecated
             ]
             for s in servers
         ]
         slots_in_order = itertools.chain.from_iterable(itertools.zip_longest(*queues))
         return list(itertools.islice((n for n in slots_in_order if n is not None), slots))
-
-    def _ranked(self, query: str) -> list[str]:
-        return self._ranker.ranked(query)
-
-
-_server = server_of
