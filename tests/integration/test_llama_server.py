@@ -175,3 +175,38 @@ async def test_the_gguf_tool_calls_handler_runs_a_tool_task_on_the_real_server()
     assert made[0] == ("record_order", {"order_id": 7, "customer": "Ada"}), calls
     assert made[-1][0] == "finish", calls
     assert all(len(s.tool_calls) == 1 for s in result.steps), calls  # parallel_tool_calls false
+
+
+@pytest.mark.timeout(1800)
+async def test_json_actions_run_a_tool_task_through_the_stock_handler() -> None:
+    """``actions=json_object`` on the server's default chat format, the GGUF's own template.
+
+    No tools are sent; ``response_format`` holds the reply to nexthop's schema. Not
+    ``chatml-function-calling``: it HTML-escapes every message (docs/models.md).
+    """
+    orders: dict[int, str] = {}
+
+    @tool
+    def record_order(order_id: int, customer: str) -> str:
+        """Record one order in the order book.
+
+        Args:
+            order_id: The order's number.
+            customer: The customer's name.
+        """
+        orders[order_id] = customer
+        return f"order {order_id} recorded for {customer}"
+
+    task = "Record order 7 for the customer Ada."
+    async with _llama_server(LAUNCHER, ()) as base_url:
+        model = OpenAIModel(
+            "qwen", base_url=base_url, actions="json_object", temperature=0.0, repeat_penalty=1.0, max_retries=0
+        )
+        async with AgentHost(model=model, tools=[record_order], max_steps=4) as host:
+            with anyio.fail_after(1500):
+                result = await host.run(task)
+        await model.aclose()
+    calls = [(s.thought[:200], [(c.name, c.arguments) for c in s.tool_calls]) for s in result.steps]
+    assert orders == {7: "Ada"}, (result.termination, result.result[:300], calls)
+    assert result.termination.kind == "completed", (result.termination, calls)
+    assert all(len(s.tool_calls) == 1 for s in result.steps), calls  # one action a reply, by the schema

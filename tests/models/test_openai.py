@@ -384,3 +384,12 @@ async def test_an_empty_reply_sends_no_turn_but_its_nudge(fake_provider: FakePro
         {"role": "user", "content": "t"},
         {"role": "user", "content": "Note from the host: Call a tool, or finish with your answer."},
     ]
+
+
+async def test_repeat_penalty_is_sent_only_when_set(fake_provider: FakeProvider) -> None:
+    # llama-cpp-python's server applies 1.1 when a request names none (docs/models.md).
+    fake_provider.reply(_completion("ok"))
+    await _ask(fake_provider, _bare())
+    await _ask(fake_provider, _bare(), repeat_penalty=1.0)
+    assert "repeat_penalty" not in fake_provider.requests[0].body
+    assert fake_provider.requests[1].body["repeat_penalty"] == 1.0

@@ -223,7 +223,7 @@ def test_anthropic_max_retries(keys: None) -> None:
         (
             "openai:m@http://h/v1?tool_choice=any",
             "option tool_choice='any' in model 'openai:m@http://h/v1?tool_choice=any' must be auto, required or none;"
-            " openai takes max_retries, temperature, tool_choice, tool_results",
+            " openai takes actions, max_retries, recheck, repeat_penalty, temperature, tool_choice, tool_results",
         ),
         ("openai:m@http://h/v1?temperature=9", "option temperature='9' in model"),
         ("openai:m@http://h/v1?threads=1", "unknown option 'threads' in model 'openai:m@http://h/v1?threads=1'"),

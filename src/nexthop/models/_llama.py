@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
@@ -42,7 +42,7 @@ from nexthop.models._llama_kv import (
     prefix_key,
 )
 from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
-from nexthop.models._llama_prompt import THOUGHT_KEY, build_messages, build_reply_schema, system_message
+from nexthop.models._llama_prompt import build_messages, build_reply_schema, parse_reply, system_message
 from nexthop.models._llama_recheck import Recheck, misfit
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
@@ -341,20 +341,12 @@ class LlamaCppModel(Model):
         return self._schemas[key]
 
     def _parse(self, text: str, tools: Sequence[ToolDef], usage: Usage) -> ModelResponse:
-        try:
-            reply = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ModelError(f"local model reply is not JSON ({e.msg}): {text[:200]!r}") from e
-        thought = str(reply.get(THOUGHT_KEY, ""))
-        if not tools:
+        thought, call = parse_reply(text, tools, who="local model")
+        if call is None:
             return ModelResponse(thought=thought, usage=usage)
-        name, arguments = reply.get("tool"), reply.get("arguments")
-        if name not in {t.name for t in tools} or not isinstance(arguments, dict):
-            raise ModelError(f"local model reply names no tool on offer: {text[:200]!r}")
-        # JSON object keys are always strings.
-        call = ToolCall(id=f"l{next(self._ids)}", name=name, arguments=cast("dict[str, Any]", arguments))
-        self._remember(call.id, text)
-        return ModelResponse(thought=thought, tool_calls=(call,), usage=usage)
+        tool_call = ToolCall(id=f"l{next(self._ids)}", name=call[0], arguments=call[1])
+        self._remember(tool_call.id, text)
+        return ModelResponse(thought=thought, tool_calls=(tool_call,), usage=usage)
 
     def _remember(self, call_id: str, text: str) -> None:
         # The exact text, not a re-serialization: the next prompt must repeat the tokens

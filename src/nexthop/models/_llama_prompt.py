@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from nexthop._exceptions import ModelError
 from nexthop._sanitize import flatten
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Step, Trajectory
@@ -28,6 +29,7 @@ __all__ = [
     "build_reply_schema",
     "canonical_action",
     "observation_message",
+    "parse_reply",
     "required_only",
     "simplify_schema",
     "system_message",
@@ -257,3 +259,36 @@ def build_messages(
         if step.observations or step.hint:
             messages.append({"role": "user", "content": observation_message(step)})
     return messages
+
+
+def parse_reply(text: str, tools: Sequence[ToolDef], *, who: str) -> tuple[str, tuple[str, dict[str, Any]] | None]:
+    """Read one reply made under `build_reply_schema`'s schema.
+
+    Args:
+        text: The reply text, one JSON object.
+        tools: The tools that were on offer.
+        who: Names the model in errors, e.g. ``local model``.
+
+    Returns:
+        ``(thought, (tool name, arguments))``, or ``(thought, None)`` when no tool was
+        on offer (a plain answer).
+
+    Raises:
+        ModelError: The text is not JSON, or names no tool on offer, or its arguments
+            are not an object (possible only where no grammar held the reply to the schema).
+    """
+    try:
+        reply = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{who} reply is not JSON ({e.msg}): {text[:200]!r}") from e
+    if not isinstance(reply, dict):
+        raise ModelError(f"{who} reply is not a JSON object: {text[:200]!r}")
+    reply = cast("dict[str, Any]", reply)
+    thought = str(reply.get(THOUGHT_KEY, ""))
+    if not tools:
+        return thought, None
+    name, arguments = reply.get("tool"), reply.get("arguments")
+    if name not in {t.name for t in tools} or not isinstance(arguments, dict):
+        raise ModelError(f"{who} reply names no tool on offer: {text[:200]!r}")
+    # JSON object keys are always strings.
+    return thought, (cast("str", name), cast("dict[str, Any]", arguments))

@@ -14,7 +14,9 @@ from openai import AsyncOpenAI
 
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._sanitize import one_line
+from nexthop.models._llama_recheck import Recheck
 from nexthop.models._model import Model, ModelRequest, ModelResponse
+from nexthop.models._openai_actions import ActionFormat, JsonActions, reply_format
 from nexthop.models._openai_mapping import (
     ToolResults,
     completion_to_response,
@@ -22,7 +24,7 @@ from nexthop.models._openai_mapping import (
     trajectory_to_messages,
 )
 
-__all__ = ["OpenAIModel", "ToolChoice"]
+__all__ = ["ActionFormat", "OpenAIModel", "ToolChoice"]
 
 ToolChoice = Literal["auto", "required", "none"]
 """The ``tool_choice`` values nexthop sends; ``auto`` lets the model call tools or reply."""
@@ -61,6 +63,24 @@ class OpenAIModel(Model):
             docs/models.md).
         temperature: Sampling temperature for runs whose settings give none; None
             leaves it to the server (llama-cpp-python's server defaults to 0.8).
+        actions: ``tools`` asks for OpenAI tool calls. ``json_object`` and
+            ``json_schema`` send no tools: the server is asked for one JSON reply under
+            a schema (``response_format`` of that type), in the embedded model's
+            protocol, for servers that hold a schema better than they handle tool
+            calls (llama-cpp-python's ``chatml-function-calling``; see
+            `nexthop.models._openai_actions`). ``tool_choice`` and ``tool_results``
+            then do not apply.
+        repeat_penalty: Sent as llama.cpp's ``repeat_penalty`` request field (read by
+            llama-cpp-python's server and llama.cpp's ``llama-server``; not an OpenAI
+            field) when set. llama-cpp-python's server applies 1.1 to requests that give
+            none, which penalizes every token of the last 64 in the context, and so the
+            values a call must copy from the observation just shown (docs/models.md);
+            1.0 turns it off, as the embedded model runs.
+        recheck: With JSON actions, ask once more when a writing tool's pick shares no
+            word with the thought before it (`nexthop.models._llama_recheck`).
+
+    Attributes:
+        rechecks: With JSON actions, each second ask made (else empty).
 
     Raises:
         ConfigError: No model id, or no API key for OpenAI itself (no ``base_url``,
@@ -78,6 +98,9 @@ class OpenAIModel(Model):
         tool_choice: ToolChoice = "auto",
         tool_results: ToolResults = "tool",
         temperature: float | None = None,
+        actions: ActionFormat = "tools",
+        repeat_penalty: float | None = None,
+        recheck: bool = True,
     ) -> None:
         if not model.strip():
             raise ConfigError("empty OpenAI model name: use openai:<model>[@<base_url>], e.g. openai:gpt-4o")
@@ -99,6 +122,10 @@ class OpenAIModel(Model):
                 key = _NO_KEY
             client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=max_retries)
         self._client = client
+        self.actions: ActionFormat = actions
+        self.repeat_penalty = repeat_penalty
+        self._json = JsonActions(f"model {self.name}", recheck=recheck) if actions != "tools" else None
+        self.rechecks: list[Recheck] = self._json.rechecks if self._json is not None else []
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Ask the model for the next action.
@@ -111,12 +138,47 @@ class OpenAIModel(Model):
 
         Returns:
             The next action: ``message.content`` as the thought, function tool calls
-            as tool calls, and the usage with ``requests=1``.
+            as tool calls, and the usage with ``requests=1``. With JSON actions, the
+            reply's fields instead, and the usage of both asks when a second was made.
 
         Raises:
             ModelError: The server could not be reached, timed out, rejected the key,
-                answered with an error status or with no choices; one line says which.
+                answered with an error status or with no choices, or (JSON actions) its
+                reply was not one under the schema; one line says which.
         """
+        if self._json is not None:
+            return await self._json_request(request)
+        response = await self._create(
+            request,
+            messages=trajectory_to_messages(request.instructions, request.trajectory, self.tool_results),
+            tools=tools_to_openai(request.tools) if request.tools else openai.omit,
+            tool_choice=self.tool_choice if request.tools else openai.omit,
+        )
+        return response
+
+    async def _json_request(self, request: ModelRequest) -> ModelResponse:
+        protocol = self._json
+        assert protocol is not None and self.actions != "tools"
+        messages = protocol.messages(request)
+        schema = protocol.schema(request.tools)
+        reply = await self._create(request, messages=messages, response_format=reply_format(self.actions, schema))
+        first = protocol.parse(reply.thought, request.tools, reply.usage)
+        again = protocol.misfit(first, request.tools)
+        if again is None:
+            return first
+        schema = protocol.schema(again, thought=first.thought)
+        reply = await self._create(request, messages=messages, response_format=reply_format(self.actions, schema))
+        return protocol.record(first, again, protocol.parse(reply.thought, again, reply.usage))
+
+    async def _create(
+        self,
+        request: ModelRequest,
+        *,
+        messages: Any,
+        tools: Any = openai.omit,
+        tool_choice: Any = openai.omit,
+        response_format: Any = openai.omit,
+    ) -> ModelResponse:
         settings = request.settings
         # OpenAI's newer models accept only max_completion_tokens, while compatible
         # servers (Ollama, older llama.cpp) understand only the older max_tokens.
@@ -125,13 +187,15 @@ class OpenAIModel(Model):
         try:
             completion = await self._client.chat.completions.create(
                 model=self.model,
-                messages=trajectory_to_messages(request.instructions, request.trajectory, self.tool_results),
-                tools=tools_to_openai(request.tools) if request.tools else openai.omit,
-                tool_choice=self.tool_choice if request.tools else openai.omit,
                 max_tokens=cap if self.base_url else openai.omit,
                 max_completion_tokens=openai.omit if self.base_url else cap,
                 temperature=openai.omit if temperature is None else temperature,
                 timeout=settings.timeout_s,
+                messages=messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                extra_body={"repeat_penalty": self.repeat_penalty} if self.repeat_penalty is not None else None,
             )
         except openai.OpenAIError as e:
             raise _to_model_error(e, where=self._where(), timeout_s=settings.timeout_s) from e

@@ -28,10 +28,18 @@ that names it and lists the allowed ones::
                                             see docs/models.md)
                           temperature=<t>   used when the run sets none (default: the server's)
                           max_retries=<n>   SDK retries with backoff (default 2)
+                          actions=tools|json_object|json_schema
+                                            tool calls (default), or one JSON reply under a
+                                            schema sent as response_format of that type, for
+                                            servers better at schemas than at tool calls
+                          recheck=on|off    with JSON actions, as for local (default on)
+                          repeat_penalty=<p>
+                                            llama.cpp's request field, for llama.cpp servers
+                                            (llama-cpp-python's defaults to 1.1; 1 turns it off)
     anthropic             max_retries=<n>
 
 Examples: ``local?threads=1&n_ctx=4096``, ``local:~/models/qwen.gguf?threads=2``,
-``openai:qwen@http://127.0.0.1:8000/v1?tool_results=user&temperature=0``.
+``openai:qwen@http://127.0.0.1:8000/v1?actions=json_object&temperature=0``.
 
 ``ScriptedModel`` from a string only replays a file; scripts in code use the class.
 """
@@ -73,9 +81,9 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _temperature(text: str) -> float:
+def _zero_to_two(text: str) -> float:
     value = float(text)
-    if not 0 <= value <= 2:  # the Chat Completions range; also rejects nan
+    if not 0 <= value <= 2:  # the Chat Completions temperature range; also rejects nan
         raise ValueError(text)
     return value
 
@@ -99,18 +107,24 @@ class _Option:
 
 
 _MAX_RETRIES = _Option("max_retries", _non_negative_int, "an integer >= 0")
+_RECHECK = _Option("recheck", lambda v: _one_of("on", "off")(v) == "on", "on or off")
 _OPTIONS: Mapping[str, Mapping[str, _Option]] = {
     "local": {
         "threads": _Option("n_threads", _positive_int, "an integer >= 1"),
         "n_ctx": _Option("n_ctx", _positive_int, "an integer >= 1 (tokens)"),
         "seed": _Option("seed", _non_negative_int, "an integer >= 0"),
-        "recheck": _Option("recheck", lambda v: _one_of("on", "off")(v) == "on", "on or off"),
+        "recheck": _RECHECK,
     },
     "openai": {
         "tool_choice": _Option("tool_choice", _one_of("auto", "required", "none"), "auto, required or none"),
         "tool_results": _Option("tool_results", _one_of("tool", "user"), "tool or user"),
-        "temperature": _Option("temperature", _temperature, "a number from 0 to 2"),
+        "temperature": _Option("temperature", _zero_to_two, "a number from 0 to 2"),
         "max_retries": _MAX_RETRIES,
+        "actions": _Option(
+            "actions", _one_of("tools", "json_object", "json_schema"), "tools, json_object or json_schema"
+        ),
+        "recheck": _RECHECK,
+        "repeat_penalty": _Option("repeat_penalty", _zero_to_two, "a number from 0 to 2"),
     },
     "anthropic": {"max_retries": _MAX_RETRIES},
     "scripted": {},
