@@ -233,6 +233,14 @@ def test_parse_reply_into_a_tool_call_and_keep_its_text(tmp_path: Path, monkeypa
         model._parse('{"remaining_work": "", "tool": "rm", "arguments": {}}', TOOLS, Usage())
 
 
+def test_a_raw_control_character_in_a_string_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen in the task benchmark (os_edit_port): the grammar let a raw tab through inside
+    # file content, and json.loads' strict mode ended a run whose work was done as an error.
+    model = _unloaded_model(tmp_path, monkeypatch)
+    text = '{"remaining_work": "done", "tool": "finish", "arguments": {"result": "a\tb\nc"}}'
+    assert model._parse(text, TOOLS, Usage()).tool_calls[0].arguments == {"result": "a\tb\nc"}
+
+
 @pytest.mark.embedded
 @pytest.mark.anyio
 @pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")

@@ -278,7 +278,9 @@ def parse_reply(text: str, tools: Sequence[ToolDef], *, who: str) -> tuple[str, 
             are not an object (possible only where no grammar held the reply to the schema).
     """
     try:
-        reply = json.loads(text)
+        # Not strict: llama.cpp's JSON grammar lets raw control characters (a tab in file
+        # content) into strings, and refusing them would throw away a well-formed action.
+        reply = json.loads(text, strict=False)
     except json.JSONDecodeError as e:
         raise ModelError(f"{who} reply is not JSON ({e.msg}): {text[:200]!r}") from e
     if not isinstance(reply, dict):
