@@ -18,7 +18,10 @@ from nexthop.policies import PolicyConfig
 
 # It passed once the workspace was mounted read-only (109 s on 2 threads, 243 s on 1 under load);
 # before, the model wrote a tool that opened the file by path in a sandbox that could not see it.
-pytestmark = [pytest.mark.embedded, pytest.mark.anyio]
+# Back under model_eval (out of CI) at stop 17: on this machine and commit it passed 2 of 5 runs,
+# the failures writing a digest of the model's own making without calling create_tool. What
+# the model achieves is a measure (make bench-synthesis), not a gate; run it with -m model_eval.
+pytestmark = [pytest.mark.embedded, pytest.mark.model_eval, pytest.mark.anyio]
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
 
 
