@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -90,6 +91,24 @@ async def _drain(process: Process, log: list[str], url: list[str], ready: anyio.
     ready.set()  # the server exited: stop waiting either way
 
 
+def _order_book() -> tuple[dict[int, str], Any]:
+    """An order book the tiny tasks write to, and its ``record_order`` tool."""
+    orders: dict[int, str] = {}
+
+    @tool
+    def record_order(order_id: int, customer: str) -> str:
+        """Record one order in the order book.
+
+        Args:
+            order_id: The order's number.
+            customer: The customer's name.
+        """
+        orders[order_id] = customer
+        return f"order {order_id} recorded for {customer}"
+
+    return orders, record_order
+
+
 async def test_the_real_server_refuses_null_content_and_takes_ours() -> None:
     """The schema the fake enforces (tests/support/fake_provider.py) is the real one."""
     call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -121,18 +140,7 @@ async def test_the_real_server_refuses_null_content_and_takes_ours() -> None:
 
 @pytest.mark.timeout(1800)  # two or three steps of a 1.5B model on a shared 2-core CPU
 async def test_openai_model_runs_a_tool_task_on_the_real_server() -> None:
-    orders: dict[int, str] = {}
-
-    @tool
-    def record_order(order_id: int, customer: str) -> str:
-        """Record one order in the order book.
-
-        Args:
-            order_id: The order's number.
-            customer: The customer's name.
-        """
-        orders[order_id] = customer
-        return f"order {order_id} recorded for {customer}"
+    orders, record_order = _order_book()
 
     task = "Call record_order to record order 7 for the customer Ada, then call finish."
     async with _llama_server() as base_url:
@@ -150,18 +158,7 @@ async def test_openai_model_runs_a_tool_task_on_the_real_server() -> None:
 @pytest.mark.timeout(1800)
 async def test_the_gguf_tool_calls_handler_runs_a_tool_task_on_the_real_server() -> None:
     """nexthop's handler (docs/models.md): tool messages as they are, one call per reply, calls required."""
-    orders: dict[int, str] = {}
-
-    @tool
-    def record_order(order_id: int, customer: str) -> str:
-        """Record one order in the order book.
-
-        Args:
-            order_id: The order's number.
-            customer: The customer's name.
-        """
-        orders[order_id] = customer
-        return f"order {order_id} recorded for {customer}"
+    orders, record_order = _order_book()
 
     launcher = LAUNCHER
     chat = ("--chat_format", "gguf-tool-calls", "--chat_template_kwargs", '{"parallel_tool_calls": false}')
@@ -188,18 +185,7 @@ async def test_json_actions_run_a_tool_task_through_the_stock_handler() -> None:
     No tools are sent; ``response_format`` holds the reply to nexthop's schema. Not
     ``chatml-function-calling``: it HTML-escapes every message (docs/models.md).
     """
-    orders: dict[int, str] = {}
-
-    @tool
-    def record_order(order_id: int, customer: str) -> str:
-        """Record one order in the order book.
-
-        Args:
-            order_id: The order's number.
-            customer: The customer's name.
-        """
-        orders[order_id] = customer
-        return f"order {order_id} recorded for {customer}"
+    orders, record_order = _order_book()
 
     task = "Record order 7 for the customer Ada."
     async with _llama_server(LAUNCHER, ()) as base_url:

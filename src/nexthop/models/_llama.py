@@ -31,7 +31,6 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
-from nexthop._tool_rank import ToolRanker
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import ToolCall, Usage
 from nexthop.models._llama_kv import (
@@ -43,7 +42,7 @@ from nexthop.models._llama_kv import (
 )
 from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
 from nexthop.models._llama_prompt import build_messages, build_reply_schema, parse_reply, system_message
-from nexthop.models._llama_recheck import Recheck, misfit
+from nexthop.models._llama_recheck import Recheck, Rechecker
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -134,8 +133,8 @@ class LlamaCppModel(Model):
         self.n_threads = n_threads if n_threads is not None else _available_cpus()
         self.seed = seed
         self.recheck = recheck
-        self.rechecks: list[Recheck] = []
-        self._ranker: ToolRanker | None = None
+        self._rechecker = Rechecker(recheck)
+        self.rechecks: list[Recheck] = self._rechecker.rechecks
         self.load_time_s: float | None = None
         self.prefix_events: list[PrefixEvent] = []
         self._prefix_cache = (
@@ -171,25 +170,14 @@ class LlamaCppModel(Model):
         # must win over the error parsing it would raise.
         await anyio.lowlevel.checkpoint_if_cancelled()
         response = self._finish(reply, request)
-        again = self._misfit(response, request.tools)
+        again = self._rechecker.misfit(response, request.tools)
         if again is None:
             return response
         async with self._lock:
             schema = self._reply_schema(again, thought=response.thought)
             reply = await anyio.to_thread.run_sync(self._generate, request, schema)
         await anyio.lowlevel.checkpoint_if_cancelled()
-        second = self._finish(reply, request, again)
-        chosen, picked = response.tool_calls[0].name, second.tool_calls[0].name
-        self.rechecks.append(Recheck(response.thought, chosen, tuple(t.name for t in again), picked))
-        return second.model_copy(update={"usage": response.usage + second.usage})
-
-    def _misfit(self, response: ModelResponse, tools: Sequence[ToolDef]) -> list[ToolDef] | None:
-        if not self.recheck or len(response.tool_calls) != 1:
-            return None
-        key = tuple((t.name, t.description) for t in tools)
-        if self._ranker is None or self._ranker.key != key:
-            self._ranker = ToolRanker(tools)
-        return misfit(response.thought, response.tool_calls[0].name, tools, self._ranker)
+        return self._rechecker.record(response, again, self._finish(reply, request, again))
 
     async def aclose(self) -> None:
         """Free the loaded model (about 1.1 GB for the embedded one)."""

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 from nexthop._tool_rank import ToolRanker, server_of
 from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop.models._model import ModelResponse
 
-__all__ = ["Recheck", "misfit"]
+__all__ = ["Recheck", "Rechecker", "misfit"]
 
 MIN_TOOLS = 4
 """Fewer tools on offer than this: no check (the model sees them all at a glance)."""
@@ -78,3 +79,36 @@ def misfit(thought: str, chosen: str, tools: Sequence[ToolDef], ranker: ToolRank
         return None
     keep = set(fitting[:ALTERNATIVES])
     return [t for t in tools if t.name in keep]
+
+
+class Rechecker:
+    """The recheck's state for one model: its ranker (rebuilt when the tools change) and its log.
+
+    Shared by `LlamaCppModel` and `OpenAIModel`'s JSON actions, which ask again the same way.
+
+    Args:
+        enabled: False turns the check off (``recheck=off``).
+
+    Attributes:
+        rechecks: Each second ask made, oldest first.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.rechecks: list[Recheck] = []
+        self._ranker: ToolRanker | None = None
+
+    def misfit(self, response: ModelResponse, tools: Sequence[ToolDef]) -> list[ToolDef] | None:
+        """The tools to offer in a second ask, or None when the pick fits its thought (see `misfit`)."""
+        if not self.enabled or len(response.tool_calls) != 1:
+            return None
+        key = tuple((t.name, t.description) for t in tools)
+        if self._ranker is None or self._ranker.key != key:
+            self._ranker = ToolRanker(tools)
+        return misfit(response.thought, response.tool_calls[0].name, tools, self._ranker)
+
+    def record(self, first: ModelResponse, offered: Sequence[ToolDef], second: ModelResponse) -> ModelResponse:
+        """Log a second ask; the result is ``second`` carrying both asks' usage."""
+        chosen, picked = first.tool_calls[0].name, second.tool_calls[0].name
+        self.rechecks.append(Recheck(first.thought, chosen, tuple(t.name for t in offered), picked))
+        return second.model_copy(update={"usage": first.usage + second.usage})

@@ -125,7 +125,7 @@ class OpenAIModel(Model):
         self.actions: ActionFormat = actions
         self.repeat_penalty = repeat_penalty
         self._json = JsonActions(f"model {self.name}", recheck=recheck) if actions != "tools" else None
-        self.rechecks: list[Recheck] = self._json.rechecks if self._json is not None else []
+        self.rechecks: list[Recheck] = self._json.recheck.rechecks if self._json is not None else []
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Ask the model for the next action.
@@ -163,12 +163,12 @@ class OpenAIModel(Model):
         schema = protocol.schema(request.tools)
         reply = await self._create(request, messages=messages, response_format=reply_format(self.actions, schema))
         first = protocol.parse(reply.thought, request.tools, reply.usage)
-        again = protocol.misfit(first, request.tools)
+        again = protocol.recheck.misfit(first, request.tools)
         if again is None:
             return first
         schema = protocol.schema(again, thought=first.thought)
         reply = await self._create(request, messages=messages, response_format=reply_format(self.actions, schema))
-        return protocol.record(first, again, protocol.parse(reply.thought, again, reply.usage))
+        return protocol.recheck.record(first, again, protocol.parse(reply.thought, again, reply.usage))
 
     async def _create(
         self,

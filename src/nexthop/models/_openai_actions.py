@@ -27,11 +27,10 @@ import itertools
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from nexthop._tool_rank import ToolRanker
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import ToolCall, Usage
 from nexthop.models._llama_prompt import build_messages, build_reply_schema, parse_reply
-from nexthop.models._llama_recheck import Recheck, misfit
+from nexthop.models._llama_recheck import Rechecker
 from nexthop.models._model import ModelRequest, ModelResponse
 
 __all__ = ["ActionFormat", "JsonActions", "reply_format"]
@@ -68,16 +67,14 @@ class JsonActions:
             and another server's tool does (`nexthop.models._llama_recheck.misfit`).
 
     Attributes:
-        rechecks: Each second ask made, oldest first.
+        recheck: The second-ask check and its log (`Rechecker`).
     """
 
     def __init__(self, who: str, *, recheck: bool = True) -> None:
         self.who = who
-        self.recheck = recheck
-        self.rechecks: list[Recheck] = []
+        self.recheck = Rechecker(recheck)
         self._ids = itertools.count(1)
         self._replies: dict[str, str] = {}
-        self._ranker: ToolRanker | None = None
 
     def messages(self, request: ModelRequest) -> list[dict[str, str]]:
         """The chat messages for ``request``: system, task, then each past step."""
@@ -104,18 +101,3 @@ class JsonActions:
             self._replies.pop(next(iter(self._replies)))
         self._replies[tool_call.id] = text
         return ModelResponse(thought=thought, tool_calls=(tool_call,), usage=usage)
-
-    def misfit(self, response: ModelResponse, tools: Sequence[ToolDef]) -> list[ToolDef] | None:
-        """The tools to offer in a second ask, or None when the pick fits its thought."""
-        if not self.recheck or len(response.tool_calls) != 1:
-            return None
-        key = tuple((t.name, t.description) for t in tools)
-        if self._ranker is None or self._ranker.key != key:
-            self._ranker = ToolRanker(tools)
-        return misfit(response.thought, response.tool_calls[0].name, tools, self._ranker)
-
-    def record(self, first: ModelResponse, offered: Sequence[ToolDef], second: ModelResponse) -> ModelResponse:
-        """Note a second ask; the result carries both asks' usage."""
-        chosen, picked = first.tool_calls[0].name, second.tool_calls[0].name
-        self.rechecks.append(Recheck(first.thought, chosen, tuple(t.name for t in offered), picked))
-        return second.model_copy(update={"usage": first.usage + second.usage})
