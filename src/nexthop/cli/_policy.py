@@ -63,6 +63,11 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         "--completion-check", action="store_true", default=None, help="ask once at finish if the task is met"
     )
     group.add_argument(
+        "--no-failed-write-check",
+        action="store_true",
+        help="accept finish even when a failed write was never redone (by default the model is sent back once)",
+    )
+    group.add_argument(
         "--text-replies",
         type=int,
         metavar="N",
@@ -129,6 +134,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "max_tokens": args.max_tokens,
         "max_wall_time_s": args.max_time,
         "completion_check": args.completion_check,
+        "failed_write_check": False if args.no_failed_write_check else None,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,
         "synthesize": args.synthesize,

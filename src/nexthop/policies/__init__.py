@@ -22,6 +22,7 @@ from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
+from nexthop.policies._failed_writes import FailedWriteCheck
 from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 from nexthop.policies._registry import start_policies
@@ -38,6 +39,7 @@ __all__ = [
     "CompletionCheck",
     "DenialLimit",
     "DoomLoop",
+    "FailedWriteCheck",
     "PermissionCheck",
     "Permissions",
     "Personality",

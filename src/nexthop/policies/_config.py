@@ -45,6 +45,9 @@ class PolicyConfig(BaseModel):
         max_wall_time_s: Wall-time budget for a run (seconds); None is unlimited.
         completion_check: Ask the model once, when it calls ``finish``, whether the
             result meets the task (after Reflexion, Shinn et al. 2023, arXiv 2303.11366).
+        failed_write_check: Send the model back once when it calls ``finish`` while the
+            last call of some writing tool failed and was never redone (see
+            `FailedWriteCheck`).
         pin_file: Where tool pins are stored; None uses the user config folder; pinning
             is off when ``pinning`` is False.
         pinning: Block tools whose definition changed since first use, until re-approved.
@@ -72,6 +75,7 @@ class PolicyConfig(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_wall_time_s: float | None = Field(default=None, gt=0)
     completion_check: bool = False
+    failed_write_check: bool = True
     pinning: bool = True
     pin_file: Path | None = None
     text_replies: int = Field(default=2, ge=1)

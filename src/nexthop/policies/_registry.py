@@ -13,6 +13,7 @@ from nexthop.policies._completion import CompletionCheck
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
+from nexthop.policies._failed_writes import FailedWriteCheck
 from nexthop.policies._names import ToolNameCheck
 from nexthop.policies._narrowing import ToolNarrowing
 from nexthop.policies._permissions import PermissionCheck
@@ -29,8 +30,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
     save the run), abandonment, denials, the permissions (they answer only per call),
     the tool-name check (always on), pinning and narrowing (only per step's tools;
-    narrowing last, so it ranks only tools that may be offered), and the completion check
-    last (it speaks only at ``finish``). The step budget is added by the host, before
+    narrowing last, so it ranks only tools that may be offered), and the failed-write and
+    completion checks last (they speak only at ``finish``). The step budget is added by the host, before
     all of these.
 
     Args:
@@ -60,6 +61,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     if config.narrow_tools_over is not None:
         threshold = config.narrow_tools_over
         policies.append(ToolNarrowing(threshold, top_k=min(config.narrow_top_k, threshold)))
+    if config.failed_write_check:
+        policies.append(FailedWriteCheck())
     if config.completion_check:
         policies.append(CompletionCheck())
     return policies

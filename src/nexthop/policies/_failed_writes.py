@@ -1,0 +1,75 @@
+"""The failed-write check: a ``finish`` that follows a failed change, never redone, is sent back once.
+
+A small model often calls ``finish`` right after a write failed, reporting the change
+as done ("moved", "added to the table"): in the task benchmark at c67d8da, 10 of
+nexthop's 26 failed runs ended in such a claim. The trajectory already holds the
+evidence, so no model is asked to judge: if the last call of some writing tool failed
+and no later call of that tool succeeded, the model is shown which one and sent back,
+once per run. A second ``finish`` is accepted, so a change that cannot be made
+(the user denied it, the server refuses it) still ends the run with the model's account.
+
+Unlike the completion check (after Reflexion), which asks the model to reflect on every
+first ``finish``, this speaks only when the run's own observations contradict it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nexthop._sanitize import one_line
+from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._trajectory import Observation, PolicyRecord, ToolCall
+from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
+from nexthop.policies._transient import is_write
+
+__all__ = ["FailedWriteCheck"]
+
+_HINT = (
+    "Not finished: {tool} failed at step {step} ({error}), and no call of {tool} has succeeded since, so that "
+    "change was not made. If the task needs it, make it now, fixing what the error says; if it cannot be done, "
+    "call finish again and say what failed."
+)
+
+
+class FailedWriteCheck(RunPolicy):
+    """Sends the model back once when it finishes with a failed write never redone.
+
+    A write is a call of a tool `is_write` says changes state. A failure is any error
+    but a denial (a person or a policy refused it: sending the model back would only ask
+    again). The hint records ``PolicyRecord(policy="failed_write_check", event="check",
+    data={"tool", "step"})`` on the step of the ``finish`` it sends back.
+    """
+
+    name = "failed_write_check"
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._writes: dict[str, bool] = {}
+        self._failed: dict[str, tuple[int, str]] = {}  # tool -> (step, error) of its last call, if that failed
+
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        self._writes[call.name] = is_write(tool)
+        return ALLOW
+
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        for call, obs in zip(calls, observations, strict=False):
+            if call.name == FINISH_TOOL.name or not self._writes.get(call.name, False) or obs.denied:
+                continue
+            if obs.is_error:
+                self._failed[call.name] = (view.step_index, obs.content)
+            else:
+                self._failed.pop(call.name, None)
+        return GO_ON
+
+    def on_finish(self, view: RunView, result: str) -> Verdict:
+        if self.asked or not self._failed:
+            return GO_ON
+        self.asked = True
+        tool, (step, error) = max(self._failed.items(), key=lambda item: item[1][0])  # the latest failure
+        return Verdict(
+            kind="hint",
+            policy=self.name,
+            detail=f"finish after {tool} failed at step {step} and was not redone",
+            hint=_HINT.format(tool=tool, step=step, error=one_line(error, 200)),
+            records=(PolicyRecord(policy=self.name, event="check", data={"tool": tool, "step": step}),),
+        )

@@ -1,0 +1,108 @@
+"""The failed-write check: a finish after a failed write, never redone, is sent back once."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import pytest
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.cli._parser import build_parser
+from nexthop.cli._policy import policy_from_args
+from nexthop.clients import MCPConnection
+from nexthop.models import call, finish
+from nexthop.policies import FailedWriteCheck, PolicyConfig
+from nexthop.policies._base import RunView
+
+pytestmark = pytest.mark.anyio
+
+
+def folders() -> MCPConnection:
+    """A file tree in memory: moving into a folder that does not exist fails, as the filesystem server's does."""
+    server = MCPServer("fs")
+    dirs: set[str] = set()
+    files = {"data.csv"}
+
+    @server.tool()
+    def move_file(source: str, destination: str) -> str:
+        """Move a file."""
+        parent = str(PurePosixPath(destination).parent)
+        if parent not in (".", "") and parent not in dirs:
+            raise ToolError(f"ENOENT: no such file or directory, rename '{source}' -> '{destination}'")
+        files.discard(source)
+        files.add(destination)
+        return f"Successfully moved {source} to {destination}"
+
+    @server.tool()
+    def create_directory(path: str) -> str:
+        """Create a folder."""
+        dirs.add(path)
+        return f"Successfully created directory {path}"
+
+    @server.tool()
+    def read_text_file(path: str) -> str:
+        """Read a file."""
+        if path not in files:
+            raise ToolError(f"ENOENT: no such file or directory, open '{path}'")
+        return "a,b"
+
+    return MCPConnection("fs", server)
+
+
+async def run(script: list[ModelResponse], policy: PolicyConfig | None = None) -> RunResult:
+    async with AgentHost(model=ScriptedModel(script), servers=[folders()], policy=policy) as host:
+        return await host.run("Move data.csv into the backup folder.")
+
+
+def checks(result: RunResult) -> list[tuple[int, dict[str, object]]]:
+    return [(s.index, r.data) for s in result.steps for r in s.records if r.policy == "failed_write_check"]
+
+
+MOVE = call("fs__move_file", source="data.csv", destination="backup/data.csv")
+
+
+async def test_a_finish_after_a_failed_write_is_sent_back_with_the_error_and_the_fix_completes() -> None:
+    result = await run(
+        [MOVE, finish("moved"), call("fs__create_directory", path="backup"), MOVE, finish("moved for real")]
+    )
+    assert (result.status, result.result) == ("completed", "moved for real")
+    assert checks(result) == [(2, {"tool": "fs__move_file", "step": 1})]
+    hint = result.steps[1].hint
+    assert hint.startswith("Not finished: fs__move_file failed at step 1 (")
+    assert "ENOENT" in hint and "call finish again and say what failed" in hint
+    assert len(result.steps) == 5
+
+
+async def test_the_second_finish_is_accepted_so_an_impossible_change_still_ends_the_run() -> None:
+    result = await run([MOVE, finish("moved"), finish("could not move: no backup folder")])
+    assert (result.status, result.result) == ("completed", "could not move: no backup folder")
+    assert [i for i, _ in checks(result)] == [2]
+    assert result.steps[2].hint == ""
+
+
+async def test_no_check_after_a_failed_read_or_a_write_redone_or_when_turned_off() -> None:
+    # A failed read changed nothing the task asked for.
+    read = await run([call("fs__read_text_file", path="nope.csv"), finish("no such file")])
+    assert (read.status, len(read.steps), checks(read)) == ("completed", 2, [])
+    # The same tool succeeding later clears the failure.
+    redone = await run([MOVE, call("fs__create_directory", path="backup"), MOVE, finish("moved")])
+    assert (redone.status, len(redone.steps), checks(redone)) == ("completed", 4, [])
+    # Off: the claim is accepted as it stands.
+    off = await run([MOVE, finish("moved")], PolicyConfig(failed_write_check=False))
+    assert (off.status, off.result, checks(off)) == ("completed", "moved", [])
+
+
+def test_a_denied_write_is_not_sent_back_and_the_cli_flag_turns_the_check_off() -> None:
+    check = FailedWriteCheck()
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    write = ToolCall(id="1", name="fs__write_file", arguments={"path": "a"})
+    check.check_call(view, write, ToolDef(name="fs__write_file"))
+    check.after_step(view, [write], [Observation(call_id="1", content="denied by policy", is_error=True, denied=True)])
+    assert check.on_finish(view, "could not write").kind == "go_on"
+    parser = build_parser()
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).failed_write_check is True
+    assert policy_from_args(parser.parse_args(["run", "t", "--no-failed-write-check"]), None).failed_write_check is False
