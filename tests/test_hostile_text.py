@@ -187,17 +187,23 @@ def test_with_colour_only_rich_emits_escape_sequences() -> None:
     assert hidden_chars(without_colour, allowed="\n") == []
 
 
-def test_verbose_logs_are_cleaned_before_rich_shows_them() -> None:
-    from rich.logging import RichHandler
-
-    from nexthop.cli._app import _clean_log_record  # pyright: ignore[reportPrivateUsage]
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_logs_are_cleaned_before_rich_shows_them_verbose_or_not(level: int) -> None:
+    # Without --verbose the handler still cleans: the SDK warns with names a model chose
+    # ("Tool X not listed by server"), which Python's last-resort handler printed raw.
+    from nexthop.cli._app import log_handler
 
     console, buffer = plain_console()
-    handler = RichHandler(console=console, show_path=False)
-    handler.addFilter(_clean_log_record)
+    logger = logging.getLogger(f"nexthop.tests.hostile.{level}")
+    logger.propagate, logger.level = False, logging.DEBUG
+    logger.addHandler(log_handler(console, level))
     for text in TEXTS:
-        handler.handle(logging.LogRecord("mcp", logging.WARNING, __file__, 1, "server said %s", (text,), None))
-    assert hidden_chars(buffer.getvalue(), allowed="\n") == []
+        logger.warning("Tool %s not listed by server", text)
+        logger.info("info %s", text)
+    shown = buffer.getvalue()
+    assert hidden_chars(shown, allowed="\n") == []
+    assert shown.count("WARNING") == len(TEXTS)
+    assert shown.count(" INFO ") == (len(TEXTS) if level == logging.INFO else 0)
 
 
 # -- the terminal, end to end ------------------------------------------------------------

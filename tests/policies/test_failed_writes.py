@@ -105,4 +105,5 @@ def test_a_denied_write_is_not_sent_back_and_the_cli_flag_turns_the_check_off() 
     assert check.on_finish(view, "could not write").kind == "go_on"
     parser = build_parser()
     assert policy_from_args(parser.parse_args(["run", "t"]), None).failed_write_check is True
-    assert policy_from_args(parser.parse_args(["run", "t", "--no-failed-write-check"]), None).failed_write_check is False
+    off = policy_from_args(parser.parse_args(["run", "t", "--no-failed-write-check"]), None)
+    assert off.failed_write_check is False

@@ -56,7 +56,7 @@ from nexthop.models._select import DEFAULT_MODEL, model_from_string
 from nexthop.policies._config import PolicyConfig
 from nexthop.policies._pinning import PinStore, default_pin_file
 
-__all__ = ["EXIT_CODES", "main"]
+__all__ = ["EXIT_CODES", "log_handler", "main"]
 
 EXIT_CODES = {"completed": 0, "usage": 2, "max_steps": 3, "error": 4, "servers": 5, "cancelled": 130}
 """Exit status per outcome; a termination kind not listed (added by policies) exits 6."""
@@ -270,6 +270,13 @@ def _review_pins(args: argparse.Namespace, console: Console, tools: list[ToolDef
     return {name: block.diff for name, block in blocked.items()}
 
 
+def log_handler(console: Console, level: int) -> logging.Handler:
+    """The CLI's log handler: rich on ``console``, from ``level`` up, each line cleaned first."""
+    handler = RichHandler(console=console, show_path=False, level=level)
+    handler.addFilter(_clean_log_record)
+    return handler
+
+
 def _clean_log_record(record: logging.LogRecord) -> bool:
     """Clean a log line before rich shows it: libraries log what servers send (errors, stderr)."""
     record.msg, record.args = clean_text(record.getMessage(), 4000), None
@@ -281,10 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
     install_otlp(os.environ)  # OpenTelemetry traces, only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md)
-    if args.verbose:
-        handler = RichHandler(console=console, show_path=False)
-        handler.addFilter(_clean_log_record)
-        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # Always a cleaning handler: without one, Python's last-resort handler would print a
+    # library's warnings raw, and the mcp SDK's quote what servers and models send.
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, handlers=[log_handler(console, level)])
     command = {
         "run": _run,
         "tools": _tools,

@@ -16,8 +16,9 @@ FINISH_HINT = (
 )
 
 FAILED_AGAIN_HINT = (
-    "{tool} failed again with the same arguments ({error}); unchanged, it will keep failing. Act on what the error says: take a different step ({tool} is not on offer for your next step), or call "
-    "finish and explain what failed."
+    "{tool} failed again with the same arguments ({error}); unchanged, it will keep failing. Act on what the "
+    "error says: take a different step ({tool} is not on offer for your next step), or call finish and explain "
+    "what failed."
 )
 
 HINTS: dict[LoopPattern, str] = {
