@@ -221,16 +221,16 @@ def _unloaded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LlamaCpp
 def test_parse_reply_into_a_tool_call_and_keep_its_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = _unloaded_model(tmp_path, monkeypatch)
     text = '{"remaining_work": "done", "tool": "finish", "arguments": {"result": "ok"}}'
-    response = model._parse(text, TOOLS, Usage(requests=1))
+    response = model._replies.action(text, TOOLS, Usage(requests=1))
     assert response.thought == "done"
     assert response.tool_calls == (ToolCall(id="l1", name="finish", arguments={"result": "ok"}),)
-    assert model._replies == {"l1": text}
+    assert model._replies.texts == {"l1": text}
     assert model.name == "llama-cpp:model.gguf"
 
     with pytest.raises(ModelError, match="not JSON"):
-        model._parse('{"remaining_work": "cut', TOOLS, Usage())
+        model._replies.action('{"remaining_work": "cut', TOOLS, Usage())
     with pytest.raises(ModelError, match="no tool on offer"):
-        model._parse('{"remaining_work": "", "tool": "rm", "arguments": {}}', TOOLS, Usage())
+        model._replies.action('{"remaining_work": "", "tool": "rm", "arguments": {}}', TOOLS, Usage())
 
 
 def test_a_raw_control_character_in_a_string_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,7 +238,7 @@ def test_a_raw_control_character_in_a_string_is_kept(tmp_path: Path, monkeypatch
     # file content, and json.loads' strict mode ended a run whose work was done as an error.
     model = _unloaded_model(tmp_path, monkeypatch)
     text = '{"remaining_work": "done", "tool": "finish", "arguments": {"result": "a\tb\nc"}}'
-    assert model._parse(text, TOOLS, Usage()).tool_calls[0].arguments == {"result": "a\tb\nc"}
+    assert model._replies.action(text, TOOLS, Usage()).tool_calls[0].arguments == {"result": "a\tb\nc"}
 
 
 @pytest.mark.embedded
@@ -256,7 +256,8 @@ async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache(tmp_path
         for i in range(3):
             request = ModelRequest(instructions=instructions, trajectory=traj, tools=TOOLS)
             response = await model.request(request)
-            prompts.append(model._formatter(messages=build_messages(instructions, TOOLS, traj, model._replies)).prompt)
+            messages = build_messages(instructions, TOOLS, traj, model._replies.texts)
+            prompts.append(model._formatter(messages=messages).prompt)
             usages.append(response.usage)
             (call,) = response.tool_calls
             offered = {t.name: t for t in TOOLS}

@@ -16,7 +16,6 @@ a run evaluates only the task message when the same model has seen the same tool
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import time
@@ -32,7 +31,7 @@ import anyio.to_thread
 
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
-from nexthop._trajectory import ToolCall, Usage
+from nexthop._trajectory import Usage
 from nexthop.models._llama_kv import (
     DEFAULT_PREFIX_CACHE_BYTES,
     PrefixCache,
@@ -41,8 +40,9 @@ from nexthop.models._llama_kv import (
     prefix_key,
 )
 from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
-from nexthop.models._llama_prompt import build_messages, build_reply_schema, parse_reply, system_message
+from nexthop.models._llama_prompt import build_messages, system_message
 from nexthop.models._llama_recheck import Recheck, Rechecker
+from nexthop.models._llama_replies import ReplyMemory, ReplySchemas
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -146,9 +146,8 @@ class LlamaCppModel(Model):
         self._llm: Llama | None = None
         self._formatter: Any = None
         self._lock = anyio.Lock()
-        self._ids = itertools.count(1)
-        self._replies: dict[str, str] = {}
-        self._schemas: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._replies = ReplyMemory("l", _MAX_KEPT_REPLIES, "local model")
+        self._schemas = ReplySchemas(_grammar_check)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Generate the next action; see `Model.request`.
@@ -174,7 +173,7 @@ class LlamaCppModel(Model):
         if again is None:
             return response
         async with self._lock:
-            schema = self._reply_schema(again, thought=response.thought)
+            schema = self._schemas(again, thought=response.thought)
             reply = await anyio.to_thread.run_sync(self._generate, request, schema)
         await anyio.lowlevel.checkpoint_if_cancelled()
         return self._rechecker.record(response, again, self._finish(reply, request, again))
@@ -221,7 +220,7 @@ class LlamaCppModel(Model):
     def prompt_tokens(self, request: ModelRequest) -> list[int]:
         """Tokens of the prompt for ``request`` (the model must be loaded)."""
         assert self._llm is not None and self._formatter is not None
-        messages = build_messages(request.instructions, request.tools, request.trajectory, self._replies)
+        messages = build_messages(request.instructions, request.tools, request.trajectory, self._replies.texts)
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
@@ -273,7 +272,7 @@ class LlamaCppModel(Model):
                 f"local model prompt is {len(tokens)} tokens; with max_output_tokens={settings.max_output_tokens} "
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
-        schema = schema or self._reply_schema(request.tools)
+        schema = schema or self._schemas(request.tools)
         grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
@@ -317,31 +316,7 @@ class LlamaCppModel(Model):
             raise ModelError(f"local model took longer than timeout_s={settings.timeout_s} s")
         if reply.finish_reason == "length":
             raise ModelError(f"local model reply was cut off at max_output_tokens={settings.max_output_tokens}")
-        return self._parse(reply.text, request.tools if tools is None else tools, reply.usage)
-
-    def _reply_schema(self, tools: Sequence[ToolDef], thought: str | None = None) -> dict[str, Any]:
-        if thought is not None:  # a second ask (see _llama_recheck): used once, not cached
-            return build_reply_schema(tools, check=_grammar_check, thought=thought)
-        # Cached per tool list: conversion is pure and tools rarely change between steps.
-        key = tuple(t.model_dump_json() for t in tools)
-        if key not in self._schemas:
-            self._schemas[key] = build_reply_schema(tools, check=_grammar_check)
-        return self._schemas[key]
-
-    def _parse(self, text: str, tools: Sequence[ToolDef], usage: Usage) -> ModelResponse:
-        thought, call = parse_reply(text, tools, who="local model")
-        if call is None:
-            return ModelResponse(thought=thought, usage=usage)
-        tool_call = ToolCall(id=f"l{next(self._ids)}", name=call[0], arguments=call[1])
-        self._remember(tool_call.id, text)
-        return ModelResponse(thought=thought, tool_calls=(tool_call,), usage=usage)
-
-    def _remember(self, call_id: str, text: str) -> None:
-        # The exact text, not a re-serialization: the next prompt must repeat the tokens
-        # already in the KV cache for the prefix to be reused.
-        if len(self._replies) >= _MAX_KEPT_REPLIES:
-            self._replies.pop(next(iter(self._replies)))
-        self._replies[call_id] = text
+        return self._replies.action(reply.text, request.tools if tools is None else tools, reply.usage)
 
 
 def _runtime_version() -> str:

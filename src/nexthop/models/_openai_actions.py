@@ -23,14 +23,14 @@ embedded model's protocol over the wire instead of tool calls:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from nexthop._toolset import ToolDef
-from nexthop._trajectory import ToolCall, Usage
-from nexthop.models._llama_prompt import build_messages, build_reply_schema, parse_reply
+from nexthop._trajectory import Usage
+from nexthop.models._llama_prompt import build_messages
 from nexthop.models._llama_recheck import Rechecker
+from nexthop.models._llama_replies import ReplyMemory, ReplySchemas
 from nexthop.models._model import ModelRequest, ModelResponse
 
 __all__ = ["ActionFormat", "JsonActions", "reply_format"]
@@ -68,36 +68,23 @@ class JsonActions:
 
     Attributes:
         recheck: The second-ask check and its log (`Rechecker`).
+        schema: The reply schema for a tool list (`ReplySchemas`, cached per list).
     """
 
     def __init__(self, who: str, *, recheck: bool = True) -> None:
         self.who = who
         self.recheck = Rechecker(recheck)
-        self._ids = itertools.count(1)
-        self._replies: dict[str, str] = {}
+        self.schema = ReplySchemas()  # the server turns it into a grammar: nothing to check here
+        self._replies = ReplyMemory("j", _MAX_KEPT_REPLIES, who)
 
     def messages(self, request: ModelRequest) -> list[dict[str, str]]:
         """The chat messages for ``request``: system, task, then each past step."""
-        return build_messages(request.instructions, request.tools, request.trajectory, self._replies)
-
-    @staticmethod
-    def schema(tools: Sequence[ToolDef], thought: str | None = None) -> dict[str, Any]:
-        """The reply schema for ``tools``; with ``thought``, the thought is fixed (a second ask)."""
-        return build_reply_schema(tools, thought=thought)
+        return build_messages(request.instructions, request.tools, request.trajectory, self._replies.texts)
 
     def parse(self, text: str, tools: Sequence[ToolDef], usage: Usage) -> ModelResponse:
-        """Turn a reply's text into the next action.
+        """Turn a reply's text into the next action, its exact text kept for replay (`ReplyMemory`).
 
         Raises:
             ModelError: The text is not a reply under the schema (see `parse_reply`).
         """
-        thought, call = parse_reply(text, tools, who=self.who)
-        if call is None:
-            return ModelResponse(thought=thought, usage=usage)
-        tool_call = ToolCall(id=f"j{next(self._ids)}", name=call[0], arguments=call[1])
-        # The exact text, so that the next prompt repeats what the server already holds
-        # in its cache for this conversation.
-        if len(self._replies) >= _MAX_KEPT_REPLIES:
-            self._replies.pop(next(iter(self._replies)))
-        self._replies[tool_call.id] = text
-        return ModelResponse(thought=thought, tool_calls=(tool_call,), usage=usage)
+        return self._replies.action(text, tools, usage)
