@@ -65,6 +65,9 @@ class RunOptions:
         keep: Keep workspaces (their paths go to stderr) instead of deleting them.
         retry_handling: nexthop's handling of transient failures (the host's own retries and
             the doom-loop detector's excuse for a model's retry); False measures nexthop without it.
+        retries: nexthop's retries with reflection (``AgentHost.run(task, retries=N)``): a run that
+            stops early is run again with the failed attempt and the model's reflection as memory.
+            Steps, tokens and time then count every attempt.
     """
 
     max_steps: int = 15
@@ -74,6 +77,7 @@ class RunOptions:
     timeout_s: float = 900.0
     keep: bool = False
     retry_handling: bool = True
+    retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,12 +219,14 @@ async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOp
         model=model, servers=_servers(task, workspace, options), max_steps=options.max_steps, policy=policy
     )
     async with host:
-        result: RunResult = await host.run(task.prompt)
+        result: RunResult = await host.run(task.prompt, retries=options.retries)
     if options.keep:  # what the model did, beside the state it left, for reading a failure
         (workspace.parent / "trajectory.json").write_text(result.trajectory.model_dump_json(indent=1))
+        for attempt in result.attempts:
+            (workspace.parent / f"attempt-{attempt.index}.json").write_text(attempt.model_dump_json(indent=1))
     return {
         "stop": result.termination.kind,
-        "steps": len(result.trajectory.steps),
+        "steps": len(result.trajectory.steps) + sum(len(a.trajectory.steps) for a in result.attempts),
         "wall_s": result.wall_time_s,
         "usage": result.usage,
         "detail": result.result or result.termination.detail,

@@ -58,6 +58,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_false",
         help="nexthop without its transient-failure handling (host retries, the doom-loop excuse): the 'before' figure",
     )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="nexthop only: run a task again up to N times when it stops early, with a reflection (default: 0)",
+    )
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
     p.add_argument("--no-repack", dest="repack", action="store_const", const="off", help=argparse.SUPPRESS)
     p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
@@ -243,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_s=args.timeout,
         keep=args.keep,
         retry_handling=args.retry_handling,
+        retries=args.retries,
     )
     tools_on_offer, tools_per_server = _tools_on_offer(tasks, options)
     no_repack = _choose_no_repack(args.repack, args.model)
@@ -257,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "agents": agents,
             "tools": args.tools,
             "retry_handling": args.retry_handling,
+            "retries": args.retries,
             "tools_on_offer": tools_on_offer,
             "tools_per_server": tools_per_server,
             "max_steps": args.max_steps,

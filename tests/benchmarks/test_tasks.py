@@ -158,3 +158,27 @@ def test_summary_per_agent_and_category_ignores_runs_without_steps_in_per_step_c
     assert by_key["react", "recovery"]["success"] == 1.0
     assert ("react", "one_step") not in by_key
     assert by_key["nexthop", "all"]["tasks"] == 3
+
+
+async def test_retries_run_a_task_again_and_count_every_attempt(tmp_path: Path) -> None:
+    # The real servers, a scripted model: attempt 1 reads and hits the step budget of 1; its
+    # reflection is asked; attempt 2 writes the file. Judged by the state left, as always.
+    from benchmarks.tasks._agents import RunOptions, run_task
+
+    from nexthop import ScriptedModel
+    from nexthop.models import call, reply
+
+    task = next(t for t in TASKS if t.id == "os_write_greeting")
+    model = ScriptedModel(
+        [
+            call("fs__list_allowed_directories"),
+            reply("I only looked around; I should write greeting.txt at once."),
+            call("fs__write_file", path="greeting.txt", content="Hello from nexthop"),
+        ]
+    )
+    outcome = await run_task(task, "nexthop", model, RunOptions(max_steps=1, retries=1, timeout_s=120))
+    assert (outcome.passed, outcome.stop, outcome.steps) == (True, "max_steps", 2)
+    without = await run_task(
+        task, "nexthop", ScriptedModel([call("fs__list_allowed_directories")]), RunOptions(max_steps=1)
+    )
+    assert (without.passed, without.steps) == (False, 1)
