@@ -20,9 +20,10 @@ over ``n`` repeats (the functions behind them are in `nexthop.policies._loop_sha
 
 A call that exactly repeats the call before it, both failing with a permanent error,
 is withheld at once, before any shape is reached: the same call cannot end
-differently, and a 1.5B model under a grammar repeats a failed read from step 1 until
-the stop (7 of nexthop's 26 failed runs in the task benchmark at c67d8da). This note is
-not the run's one hint: the stop still needs a shape, a hint, then a detection.
+differently, and a 1.5B model under a grammar repeats a failed call, most often a read
+of a file that does not exist yet, until the stop (7 of nexthop's 26 failed runs in the
+task benchmark at c67d8da, 6 of them from step 1). This note is not the run's one hint:
+the stop still needs a shape, a hint, then a detection.
 
 The first detection is a hint shown with the step's observations, and the tools it
 names are withheld from the next step's offer when the step's calls succeeded (their
