@@ -107,3 +107,48 @@ def test_a_denied_write_is_not_sent_back_and_the_cli_flag_turns_the_check_off() 
     assert policy_from_args(parser.parse_args(["run", "t"]), None).failed_write_check is True
     off = policy_from_args(parser.parse_args(["run", "t", "--no-failed-write-check"]), None)
     assert off.failed_write_check is False
+
+
+async def test_an_error_the_server_did_not_flag_counts_when_the_result_starts_with_it() -> None:
+    # The SQLite reference server answers a bad statement as a success: "Database error: ...".
+    server = MCPServer("db")
+    tables: set[str] = {"cities"}
+
+    @server.tool()
+    def write_query(query: str) -> str:
+        """Run an INSERT, UPDATE or DELETE."""
+        table = query.split()[2]
+        return "[{'affected_rows': 1}]" if table in tables else f"Database error: no such table: {table}"
+
+    script = [
+        call("db__write_query", query="INSERT INTO city VALUES ('Oslo')"),
+        finish("added"),
+        call("db__write_query", query="INSERT INTO cities VALUES ('Oslo')"),
+        finish("added to cities"),
+    ]
+    async with AgentHost(model=ScriptedModel(script), servers=[MCPConnection("db", server)]) as host:
+        result = await host.run("Add Oslo to the city table.")
+    assert checks(result) == [(2, {"tool": "db__write_query", "step": 1})]
+    assert "no such table: city" in result.steps[1].hint
+    assert (result.status, result.result) == ("completed", "added to cities")
+
+
+@pytest.mark.parametrize(
+    ("content", "failed"),
+    [
+        ("Database error: no such table: city", True),
+        ("Error executing tool write_file: EACCES", True),
+        ("  ERROR - disk full", True),
+        ("Errors: none, 3 rows written", False),
+        ("Successfully wrote 'error: x' to notes.txt", False),
+    ],
+)
+def test_only_a_result_that_starts_with_an_error_label_counts_as_an_unflagged_failure(
+    content: str, failed: bool
+) -> None:
+    check = FailedWriteCheck()
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    write = ToolCall(id="1", name="fs__write_file", arguments={"path": "a"})
+    check.check_call(view, write, ToolDef(name="fs__write_file"))
+    check.after_step(view, [write], [Observation(call_id="1", content=content)])
+    assert (check.on_finish(view, "done").kind == "hint") == failed

@@ -8,12 +8,19 @@ and no later call of that tool succeeded, the model is shown which one and sent 
 once per run. A second ``finish`` is accepted, so a change that cannot be made
 (the user denied it, the server refuses it) still ends the run with the model's account.
 
+Some servers report a failure as plain text without MCP's ``isError``: the SQLite
+reference server answers a bad statement with ``Database error: no such table: city``
+as a success. A write whose result *starts* with an error label ("Error: ...",
+"Database error: ...", "Error executing tool ...") is taken as failed here too; only
+the start counts, so a written text that merely mentions an error does not.
+
 Unlike the completion check (after Reflexion), which asks the model to reflect on every
 first ``finish``, this speaks only when the run's own observations contradict it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from nexthop._sanitize import one_line
@@ -23,6 +30,9 @@ from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView
 from nexthop.policies._transient import is_write
 
 __all__ = ["FailedWriteCheck"]
+
+_ERROR_LABEL = re.compile(r"\A\s*(?:[a-z]+ )?error\b", re.IGNORECASE)
+"""An error label at the very start of a result: ``Error: ...``, ``Database error: ...``, ``ERROR ...``."""
 
 _HINT = (
     "Not finished: {tool} failed at step {step} ({error}), and no call of {tool} has succeeded since, so that "
@@ -36,7 +46,8 @@ class FailedWriteCheck(RunPolicy):
 
     A write is a call of a tool `is_write` says changes state. A failure is any error
     but a denial (a person or a policy refused it: sending the model back would only ask
-    again). The hint records ``PolicyRecord(policy="failed_write_check", event="check",
+    again), or a result that starts with an error label though the server did not flag
+    it. The hint records ``PolicyRecord(policy="failed_write_check", event="check",
     data={"tool", "step"})`` on the step of the ``finish`` it sends back.
     """
 
@@ -55,7 +66,7 @@ class FailedWriteCheck(RunPolicy):
         for call, obs in zip(calls, observations, strict=False):
             if call.name == FINISH_TOOL.name or not self._writes.get(call.name, False) or obs.denied:
                 continue
-            if obs.is_error:
+            if obs.is_error or _ERROR_LABEL.match(obs.content):
                 self._failed[call.name] = (view.step_index, obs.content)
             else:
                 self._failed.pop(call.name, None)
