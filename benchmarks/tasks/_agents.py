@@ -98,6 +98,9 @@ class Outcome:
         cached_input_tokens: Prompt tokens reused from the KV or prompt cache (tokens).
         output_tokens: Generated tokens (tokens).
         detail: The run's own last words (answer or error), cut to 300 characters.
+        policy_events: nexthop's loop and finish-time policy records, ``"step:policy:event"``
+            in order (doom loop, failed-write and completion checks, text replies): what
+            the host did to the run, for telling which mechanism acted in which task.
     """
 
     task: str
@@ -112,6 +115,7 @@ class Outcome:
     cached_input_tokens: int
     output_tokens: int
     detail: str
+    policy_events: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for ``--json``."""
@@ -209,6 +213,10 @@ async def count_tools(task: Task, options: RunOptions) -> tuple[int, dict[str, i
     return tool_count_line(t.server for t in tools)
 
 
+_REPORTED_POLICIES = frozenset({"doom_loop", "failed_write_check", "completion_check", "text_replies"})
+"""Policies whose records an outcome lists: the ones that steer a run (narrowing and retries leave many more)."""
+
+
 async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOptions) -> dict[str, Any]:
     # Never the user's own pins; the wall-time cap is nexthop's own budget, so a slow run
     # still returns its partial trajectory (steps, tokens) instead of being cut off.
@@ -230,6 +238,12 @@ async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOp
         "wall_s": result.wall_time_s,
         "usage": result.usage,
         "detail": result.result or result.termination.detail,
+        "events": tuple(
+            f"{step.index}:{r.policy}:{r.event}"
+            for step in result.trajectory.steps
+            for r in step.records
+            if r.policy in _REPORTED_POLICIES
+        ),
     }
 
 
@@ -293,6 +307,7 @@ async def run_task(task: Task, agent: AgentName, brain: Any, options: RunOptions
         cached_input_tokens=usage.cached_input_tokens if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,
         detail=" ".join(str(run["detail"]).split())[:300],
+        policy_events=tuple(run.get("events", ())),
     )
 
 

@@ -182,3 +182,18 @@ async def test_retries_run_a_task_again_and_count_every_attempt(tmp_path: Path) 
         task, "nexthop", ScriptedModel([call("fs__list_allowed_directories")]), RunOptions(max_steps=1)
     )
     assert (without.passed, without.steps) == (False, 1)
+
+
+async def test_an_outcome_lists_the_steering_policies_events_in_order() -> None:
+    from benchmarks.tasks._agents import RunOptions, run_task
+
+    from nexthop import ScriptedModel
+    from nexthop.models import call, finish
+
+    task = next(t for t in TASKS if t.id == "os_write_greeting")
+    outside = call("fs__write_file", path="/outside/greeting.txt", content="Hello from nexthop")
+    model = ScriptedModel([outside, finish("written"), finish("could not write outside the workspace")])
+    outcome = await run_task(task, "nexthop", model, RunOptions(max_steps=3, timeout_s=120))
+    assert (outcome.passed, outcome.stop) == (False, "completed")
+    assert outcome.policy_events == ("2:failed_write_check:check",)
+    assert outcome.to_json()["policy_events"] == ("2:failed_write_check:check",)
