@@ -18,13 +18,6 @@ over ``n`` repeats (the functions behind them are in `nexthop.policies._loop_sha
 - ``same_thought``: the same thought text ``n`` steps in a row while no call breaks new
   ground (seen one step late: a step's thought is on the trajectory only after it).
 
-A call that exactly repeats the call before it, both failing with a permanent error,
-is withheld at once, before any shape is reached: the same call cannot end
-differently, and a 1.5B model under a grammar repeats a failed call, most often a read
-of a file that does not exist yet, until the stop (7 of nexthop's 26 failed runs in the
-task benchmark at c67d8da, 6 of them from step 1). This note is not the run's one hint:
-the stop still needs a shape, a hint, then a detection.
-
 The first detection is a hint shown with the step's observations, and the tools it
 names are withheld from the next step's offer when the step's calls succeeded (their
 results are in front of the model; after a failure the fix may be the same tool with
@@ -63,7 +56,7 @@ from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
-from nexthop.policies._loop_hints import FAILED_AGAIN_HINT, FINISH_HINT, HINTS, LoopPattern, detail
+from nexthop.policies._loop_hints import FINISH_HINT, HINTS, LoopPattern, detail
 from nexthop.policies._loop_shapes import CallShape, accretes, cycle_matches, normal_thought, similar_arguments
 from nexthop.policies._transient import BACKOFF_MAX_S, BACKOFF_MULTIPLIER_S, Outcome, backoff_s, classify, is_write
 
@@ -138,8 +131,7 @@ class DoomLoop(RunPolicy):
 
     The hint and the stop leave a `PolicyRecord` (``event`` ``hint`` or ``stop``) whose
     ``data`` is the evidence: ``{"pattern", "tool", "count"}``; the offer to finish is
-    event ``finish_offer``; a failed call repeated unchanged ``failed_repeat``
-    (``{"tool"}``); an excused failure ``transient``
+    event ``finish_offer``; an excused failure ``transient``
     (``{"tool", "retry", "of"}``); the pause before its retry ``backoff``
     (``{"tool", "attempt", "backoff_s", "wait_s"}``). One hint per run: a model told
     once that it is looping, and looping again, is not recovering.
@@ -178,7 +170,6 @@ class DoomLoop(RunPolicy):
         self._wrote = False
         self._failed_since_write = False
         self._withhold: tuple[int, frozenset[str]] | None = None  # (step, tools) after a hint
-        self._failed: str | None = None  # the key of the last counted call, if it failed permanently
 
     def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
         """Withhold, for one step, the tools the last hint named (see the module docstring)."""
@@ -211,14 +202,10 @@ class DoomLoop(RunPolicy):
         self._grew = None
         counted: list[_Counted] = []
         withheld = self._withhold[1] if self._withhold and self._withhold[0] == view.step_index else frozenset[str]()
-        repeated: tuple[str, str] | None = None  # (tool, error) of a failed call that repeats a failed call
         for call, obs in pairs:
             shape, outcome = CallShape.of(call.name, call.arguments), classify(obs)
             if self._excused(call.name, outcome, view, records):
                 continue
-            if outcome == "permanent" and shape.key == self._failed:
-                repeated = (call.name, obs.content)
-            self._failed = shape.key if outcome == "permanent" else None
             retried = self._transient.pop(call.name, 0) > 0 if outcome != "transient" else False
             if not retried:
                 self._calls.see(shape)
@@ -231,21 +218,7 @@ class DoomLoop(RunPolicy):
         self._see_step(view.step_index, counted)
         found = self._detect(view)
         all_ok = all(not o.is_error for _, o in pairs)
-        if not found and repeated is not None:
-            return self._failed_again(view, *repeated, records)
         return self._answer(view, found, all_ok, records)
-
-    def _failed_again(self, view: RunView, tool: str, error: str, records: list[PolicyRecord]) -> Verdict:
-        """The note after a failed call repeated unchanged: the tool is withheld for one step (not the run's hint)."""
-        self._withhold = (view.step_index + 1, frozenset({tool}))
-        records.append(PolicyRecord(policy=self.name, event="failed_repeat", data={"tool": tool}))
-        return Verdict(
-            kind="hint",
-            policy=self.name,
-            hint=FAILED_AGAIN_HINT.format(tool=tool, error=one_line(error, 200)),
-            detail=f"{tool} failed twice with the same arguments",
-            records=tuple(records),
-        )
 
     def _excused(self, tool: str, outcome: Outcome, view: RunView, records: list[PolicyRecord]) -> bool:
         """Whether a call is an excused transient failure (within the bound); schedules its retry's pause."""

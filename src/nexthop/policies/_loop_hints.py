@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["FAILED_AGAIN_HINT", "FINISH_HINT", "HINTS", "LoopPattern", "detail"]
+__all__ = ["FINISH_HINT", "HINTS", "LoopPattern", "detail"]
 
 LoopPattern = Literal[
     "same_call", "similar_call", "same_error", "no_new_information", "cycle", "accretion", "same_thought"
@@ -13,12 +13,6 @@ LoopPattern = Literal[
 FINISH_HINT = (
     "Your changes succeeded and nothing has failed since; the task's work seems done. If it is, call finish now "
     "with a short summary. Otherwise do something different: repeating steps will end the run."
-)
-
-FAILED_AGAIN_HINT = (
-    "{tool} failed again with the same arguments ({error}); unchanged, it will keep failing. Act on what the "
-    "error says: take a different step ({tool} is not on offer for your next step), or call finish and explain "
-    "what failed."
 )
 
 HINTS: dict[LoopPattern, str] = {
