@@ -37,6 +37,7 @@ __all__ = [
     "run_task",
     "server_configs",
     "sqlite_server_command",
+    "workspace_root",
 ]
 
 AgentName = Literal["nexthop", "react"]
@@ -274,7 +275,11 @@ async def run_task(task: Task, agent: AgentName, brain: Any, options: RunOptions
     Returns:
         The outcome; a crash or a timeout is an outcome too (``stop`` says which), never an exception.
     """
-    root = Path(tempfile.mkdtemp(prefix=f"nexthop-bench-{task.id}-"))
+    # The same path every time: it shows up in the servers' messages (an error names the
+    # allowed directory), and a random one made greedy runs of one task differ from run to run.
+    root = workspace_root(task.id, agent)
+    _remove(root)
+    root.mkdir(parents=True)
     workspace = root / "work"
     workspace.mkdir()
     task.setup(workspace)
@@ -309,6 +314,15 @@ async def run_task(task: Task, agent: AgentName, brain: Any, options: RunOptions
         detail=" ".join(str(run["detail"]).split())[:300],
         policy_events=tuple(run.get("events", ())),
     )
+
+
+def workspace_root(task_id: str, agent: AgentName) -> Path:
+    """Where a run of ``task_id`` by ``agent`` works: a fixed path under the temp folder, emptied before each run.
+
+    Fixed so that a greedy model meets the same text every time; two benchmark processes
+    never run the same task with the same agent at once.
+    """
+    return Path(tempfile.gettempdir()) / "nexthop-bench" / agent / task_id
 
 
 def _remove(root: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -197,3 +198,25 @@ async def test_an_outcome_lists_the_steering_policies_events_in_order() -> None:
     assert (outcome.passed, outcome.stop) == (False, "completed")
     assert outcome.policy_events == ("2:failed_write_check:check",)
     assert outcome.to_json()["policy_events"] == ("2:failed_write_check:check",)
+
+
+async def test_a_task_runs_in_the_same_emptied_workspace_every_time() -> None:
+    # A greedy model meets the workspace path in server messages: a random path made runs differ.
+    from benchmarks.tasks._agents import RunOptions, run_task, workspace_root
+
+    from nexthop import ScriptedModel
+    from nexthop.models import call
+
+    task = next(t for t in TASKS if t.id == "os_write_greeting")
+    root = workspace_root(task.id, "nexthop")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "leftover.txt").write_text("from an earlier run")
+    seen: list[str] = []
+    for _ in range(2):
+        model = ScriptedModel([call("fs__read_text_file", path="missing.txt")])  # ENOENT names the path
+        await run_task(task, "nexthop", model, RunOptions(max_steps=1, keep=True))
+        assert not (root / "leftover.txt").exists()
+        seen.append(json.loads((root / "trajectory.json").read_text())["steps"][0]["observations"][0]["content"])
+        (root / "leftover.txt").write_text("from this run")
+    assert seen[0] == seen[1] and str(root / "work") in seen[0]
+    assert workspace_root(task.id, "react") != root
