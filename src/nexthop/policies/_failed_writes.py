@@ -1,9 +1,9 @@
 """The failed-write check: a ``finish`` that follows a failed change, never redone, is sent back once.
 
-A small model often calls ``finish`` right after a write failed, reporting the change
-as done ("moved", "added to the table"): in the task benchmark at c67d8da, 10 of
-nexthop's 26 failed runs ended in such a claim. The trajectory already holds the
-evidence, so no model is asked to judge: if the last call of some writing tool failed
+A small model may call ``finish`` claiming work that is not done: in the task benchmark
+at c67d8da, 10 of nexthop's 26 failed runs ended that way. Where the claim follows a write
+that failed, the trajectory already holds the evidence, so no model is asked to judge:
+if the last call of some writing tool failed
 and no later call of that tool succeeded, the model is shown which one and sent back,
 once per run. A second ``finish`` is accepted, so a change that cannot be made
 (the user denied it, the server refuses it) still ends the run with the model's account.
@@ -15,7 +15,10 @@ as a success. A write whose result *starts* with an error label ("Error: ...",
 the start counts, so a written text that merely mentions an error does not.
 
 Unlike the completion check (after Reflexion), which asks the model to reflect on every
-first ``finish``, this speaks only when the run's own observations contradict it.
+first ``finish``, this speaks only when the run's own observations contradict it. Measured
+(benchmarks/tasks/results/README.md): it is silent on most false completions, which follow
+a write that succeeded but did the wrong thing; and a failure whose goal already holds
+("table products already exists") sends the model back for nothing, at the cost of a step.
 """
 
 from __future__ import annotations
