@@ -68,7 +68,7 @@ class RunOptions:
             the doom-loop detector's excuse for a model's retry); False measures nexthop without it.
         retries: nexthop's retries with reflection (``AgentHost.run(task, retries=N)``): a run that
             stops early is run again with the failed attempt and the model's reflection as memory.
-            Steps, tokens and time then count every attempt.
+            Steps, tokens and time then count every attempt; ``timeout_s`` caps each attempt.
     """
 
     max_steps: int = 15
@@ -286,7 +286,8 @@ async def run_task(task: Task, agent: AgentName, brain: Any, options: RunOptions
     start = time.perf_counter()
     run: dict[str, Any] = {"stop": "timeout", "steps": 0, "wall_s": options.timeout_s, "usage": None, "detail": ""}
     try:
-        with anyio.move_on_after(options.timeout_s + _GRACE_S):  # a backstop: both agents stop themselves
+        # A backstop (both agents stop themselves); each retry is a run with its own wall-time cap.
+        with anyio.move_on_after((options.retries + 1) * (options.timeout_s + _GRACE_S)):
             if agent == "nexthop":
                 run = await _run_nexthop(task, workspace, brain, options)
             else:
