@@ -3,10 +3,10 @@
 A small model may call ``finish`` claiming work that is not done: in the task benchmark
 at c67d8da, 10 of nexthop's 26 failed runs ended that way. Where the claim follows a write
 that failed, the trajectory already holds the evidence, so no model is asked to judge:
-if the last call of some writing tool failed
-and no later call of that tool succeeded, the model is shown which one and sent back,
-once per run. A second ``finish`` is accepted, so a change that cannot be made
-(the user denied it, the server refuses it) still ends the run with the model's account.
+if the last call of some writing tool failed and no later call of that tool succeeded,
+the model is shown which one and sent back, once per run. A second ``finish`` is
+accepted, so a change that cannot be made (the user denied it, the server refuses it)
+still ends the run with the model's account.
 
 Some servers report a failure as plain text without MCP's ``isError``: the SQLite
 reference server answers a bad statement with ``Database error: no such table: city``
@@ -30,7 +30,7 @@ from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
-from nexthop.policies._transient import is_write
+from nexthop.policies._transient import classify, is_write
 
 __all__ = ["FailedWriteCheck"]
 
@@ -67,9 +67,10 @@ class FailedWriteCheck(RunPolicy):
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         for call, obs in zip(calls, observations, strict=False):
-            if call.name == FINISH_TOOL.name or not self._writes.get(call.name, False) or obs.denied:
+            outcome = classify(obs)  # the doom loop's reading: denied, transient, permanent or ok
+            if call.name == FINISH_TOOL.name or not self._writes.get(call.name, False) or outcome == "denied":
                 continue
-            if obs.is_error or _ERROR_LABEL.match(obs.content):
+            if outcome != "ok" or _ERROR_LABEL.match(obs.content):
                 self._failed[call.name] = (view.step_index, obs.content)
             else:
                 self._failed.pop(call.name, None)
