@@ -27,6 +27,7 @@ from nexthop.models._llama_prompt import (
     THOUGHT_KEY,
     build_messages,
     build_reply_schema,
+    opening_thought,
     simplify_schema,
     system_prompt,
 )
@@ -116,6 +117,24 @@ def test_reply_schema_has_one_branch_per_tool_in_order() -> None:
     jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"result": "x"}}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"path": "x"}}, schema)
+
+
+def test_the_first_reply_states_the_task_as_its_remaining_work() -> None:
+    task = 'Save settings.json with this content:\n{"theme": "dark"}'
+    first = Trajectory(task=task)
+    thought = opening_thought(first)
+    assert thought == 'Save settings.json with this content: {"theme": "dark"}'
+    schema = build_reply_schema(TOOLS, thought=thought)
+    jsonschema.validate({THOUGHT_KEY: thought, "tool": "read_file", "arguments": {"path": "a"}}, schema)
+    with pytest.raises(jsonschema.ValidationError):  # a description copied as the thought no longer fits
+        jsonschema.validate({THOUGHT_KEY: "Read a text file.", "tool": "read_file", "arguments": {"path": "a"}}, schema)
+
+    later = Trajectory(task=task, steps=[Step(index=1, thought=thought)])
+    assert opening_thought(later) is None  # from step 2 on, the model says what is left
+    retried = Trajectory(task=task, memory=Trajectory(task=task))
+    assert opening_thought(retried) is None  # an earlier attempt may have done part of it
+    assert opening_thought(Trajectory(task="x" * 301)) is None  # longer than the thought's cap
+    assert opening_thought(Trajectory(task=" \n")) is None
 
 
 def test_reply_schema_without_tools_is_a_plain_answer() -> None:
@@ -471,3 +490,33 @@ def test_cache_folder_stays_bounded_least_recently_used_first(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.kv", "c.kv"] and c.exists()
     big = cache.store("d", [1], b"z" * 5000)  # larger than the bound alone: kept, the rest go
     assert [p.name for p in tmp_path.iterdir()] == [big.name]
+
+
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+def test_only_a_runs_first_request_fixes_the_thought(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, llm = _fake_loaded(tmp_path, monkeypatch, prefix_cache_bytes=0)
+    asked: list[str | None] = []
+    schemas = model._schemas
+
+    def spy(tools: Any, thought: str | None = None) -> dict[str, Any]:
+        asked.append(thought)
+        return schemas(tools, thought)
+
+    replies = iter(
+        [
+            '{"remaining_work": "Uppercase a.txt", "tool": "read_file", "arguments": {"path": "a.txt"}}',
+            '{"remaining_work": "write A", "tool": "write_file", "arguments": {"path": "a.txt", "content": "A"}}',
+        ]
+    )
+
+    def complete(tokens: list[int], **_: Any) -> dict[str, Any]:
+        return {"choices": [{"text": next(replies), "finish_reason": "stop"}], "usage": {"completion_tokens": 9}}
+
+    monkeypatch.setattr(model, "_schemas", spy)
+    monkeypatch.setattr(llm, "create_completion", complete, raising=False)
+    traj = Trajectory(task="Uppercase a.txt")
+    first = model._generate(ModelRequest(instructions="Be brief.", trajectory=traj, tools=TOOLS))
+    traj.steps.append(Step(index=1, thought="Uppercase a.txt"))
+    model._generate(ModelRequest(instructions="Be brief.", trajectory=traj, tools=TOOLS))
+    assert asked == ["Uppercase a.txt", None]
+    assert first.text.startswith('{"remaining_work": "Uppercase a.txt"')

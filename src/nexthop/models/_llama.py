@@ -40,7 +40,7 @@ from nexthop.models._llama_kv import (
     prefix_key,
 )
 from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
-from nexthop.models._llama_prompt import build_messages, system_message
+from nexthop.models._llama_prompt import build_messages, opening_thought, system_message
 from nexthop.models._llama_recheck import Recheck, Rechecker
 from nexthop.models._llama_replies import ReplyMemory, ReplySchemas
 from nexthop.models._model import Model, ModelRequest, ModelResponse
@@ -272,7 +272,7 @@ class LlamaCppModel(Model):
                 f"local model prompt is {len(tokens)} tokens; with max_output_tokens={settings.max_output_tokens} "
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
-        schema = schema or self._schemas(request.tools)
+        schema = schema or self._schemas(request.tools, thought=opening_thought(request.trajectory))
         grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is

@@ -29,6 +29,7 @@ __all__ = [
     "build_reply_schema",
     "canonical_action",
     "observation_message",
+    "opening_thought",
     "parse_reply",
     "required_only",
     "simplify_schema",
@@ -205,6 +206,31 @@ def _brief(description: str) -> str:
     cut = text[:_MAX_DESCRIPTION_CHARS]
     end = cut.rfind(". ")
     return cut[: end + 1] if end > 40 else cut.rstrip() + "…"
+
+
+def opening_thought(trajectory: Trajectory) -> str | None:
+    """The thought to fix for a run's first reply: the task itself, or None to let the model write one.
+
+    Before the first step the remaining work is, by definition, the whole task, so the
+    model need not write it. Left free, the embedded 1.5B model often wrote something
+    else there and then acted on it: a tool's description copied from the system prompt
+    ("Read the complete contents of the file as text." before saving a new file, then
+    four reads of the missing file), "None" or "No more work to do" at step 1. A first
+    reply that states the task also shows, in the model's own history, what the field
+    holds at later steps.
+
+    Args:
+        trajectory: The run so far.
+
+    Returns:
+        The task on one line, when the run has no step yet, carries no earlier attempt
+        (``memory``: part of the work may be done) and the task fits the thought's
+        300-character cap; None otherwise.
+    """
+    if trajectory.steps or trajectory.memory is not None:
+        return None
+    task = flatten(trajectory.task)
+    return task if 0 < len(task) <= _MAX_THOUGHT_CHARS else None
 
 
 def canonical_action(step: Step) -> str:
