@@ -307,6 +307,33 @@ async def test_embedded_model_makes_valid_calls_and_reuses_its_kv_cache(tmp_path
     assert third.input_tokens < full_third / 4, usages
 
 
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+def test_grammar_literals_escape_quotes_and_backslashes() -> None:
+    from nexthop.models._llama_gbnf import schema_grammar
+
+    text = 'a "b" \\c'
+    grammar = schema_grammar({"type": "object", "properties": {"t": {"const": text}}, "required": ["t"]})
+    # JSON form "a \"b\" \\c", then every quote and backslash of it escaped for GBNF
+    assert '"\\"a \\\\\\"b\\\\\\" \\\\\\\\c\\""' in grammar, grammar
+
+
+@pytest.mark.embedded
+@pytest.mark.anyio
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+async def test_a_task_with_quotes_and_backslashes_is_the_first_thought(tmp_path: Path) -> None:
+    # Before the grammar's literals were escaped whole, this task made llama.cpp fail to
+    # parse the grammar and then crash the process (SIGSEGV) while sampling.
+    task = 'Save C:\\temp\\a.json with this content: {"theme": "dark"}'
+    model = LlamaCppModel(n_ctx=4096, prefix_cache_dir=tmp_path)
+    try:
+        request = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task=task), tools=TOOLS)
+        response = await model.request(request)
+    finally:
+        await model.aclose()
+    assert response.thought == task
+    assert response.tool_calls[0].name in {t.name for t in TOOLS}
+
+
 def test_optional_arguments_are_dropped_only_when_some_are_required() -> None:
     from nexthop.models._llama_prompt import required_only
 

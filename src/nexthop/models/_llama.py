@@ -16,7 +16,6 @@ a run evaluates only the task message when the same model has seen the same tool
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ import anyio.to_thread
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Usage
+from nexthop.models._llama_gbnf import schema_grammar
 from nexthop.models._llama_kv import (
     DEFAULT_PREFIX_CACHE_BYTES,
     PrefixCache,
@@ -64,9 +64,7 @@ def _import_llama_cpp() -> Any:
 
 def _grammar_check(schema: dict[str, Any]) -> None:
     """Raise if llama.cpp cannot turn ``schema`` into a grammar (used per tool branch)."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    json_schema_to_gbnf(json.dumps(schema))
+    schema_grammar(schema)
 
 
 @dataclass(frozen=True)
@@ -273,7 +271,7 @@ class LlamaCppModel(Model):
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
         schema = schema or self._schemas(request.tools, thought=opening_thought(request.trajectory))
-        grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        grammar = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
         # evaluated and always re-evaluates at least one token to get fresh logits. A

@@ -1,0 +1,54 @@
+"""JSON schema to a llama.cpp grammar, with every literal escaped whole.
+
+llama-cpp-python 0.3.36 converts a JSON schema to GBNF with its copy of llama.cpp's
+``json_schema_to_grammar.py`` (`llama_cpp.llama_grammar.SchemaConverter`). That copy
+escapes quotes and line breaks in a grammar literal but not the backslash, so a string
+whose JSON form holds an escape (a ``const`` with a quote in it: ``{"x": 1}`` becomes
+``"{\\"x\\": 1}"``) turns into a literal that llama.cpp cannot parse. llama.cpp then
+prints "parse: error parsing grammar" and the process dies with SIGSEGV while sampling
+(measured here: exit 139). The embedded model fixes the thought of a reply to known
+text (the task, or the thought of a first ask), so any quote in a task or a thought
+crashed the run. llama.cpp's own converter now escapes the backslash too; this module
+does the same until the copy catches up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = ["schema_grammar"]
+
+_LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n"}
+_LITERAL_SPECIAL = re.compile(r'[\\"\r\n]')
+
+
+def _format_literal(literal: str) -> str:
+    return '"' + _LITERAL_SPECIAL.sub(lambda m: _LITERAL_ESCAPES[m.group(0)], literal) + '"'
+
+
+def schema_grammar(schema: dict[str, Any]) -> str:
+    """The GBNF grammar of ``schema``, as llama-cpp-python makes it but with literals escaped whole.
+
+    Args:
+        schema: A JSON schema (the reply schema of `build_reply_schema`, or one branch).
+
+    Returns:
+        Grammar text for ``LlamaGrammar.from_string``.
+
+    Raises:
+        Exception: Whatever the converter raises for a schema it cannot take (an
+            unknown type, an unsupported keyword); callers fall back on a looser schema.
+    """
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    class _Converter(SchemaConverter):
+        def _format_literal(self, literal: str) -> str:  # pyright: ignore[reportIncompatibleMethodOverride]
+            return _format_literal(literal)
+
+    no_order: dict[str, int] = {}
+    converter: Any = _Converter(prop_order=no_order, allow_fetch=False, dotall=False, raw_pattern=False)
+    # resolve_refs rewrites the schema it is given: hand it a copy.
+    converter.visit(converter.resolve_refs(json.loads(json.dumps(schema)), "stdin"), "")
+    return str(converter.format_grammar())
