@@ -69,6 +69,8 @@ class RunOptions:
         retries: nexthop's retries with reflection (``AgentHost.run(task, retries=N)``): a run that
             stops early is run again with the failed attempt and the model's reflection as memory.
             Steps, tokens and time then count every attempt; ``timeout_s`` caps each attempt.
+        narrow_tools: nexthop's tool narrowing (`PolicyConfig.narrow_tools_over`): narrow past
+            this many tools; None turns it off; ``"default"`` keeps nexthop's default (12).
     """
 
     max_steps: int = 15
@@ -79,6 +81,7 @@ class RunOptions:
     keep: bool = False
     retry_handling: bool = True
     retries: int = 0
+    narrow_tools: int | None | Literal["default"] = "default"
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,8 @@ async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOp
     policy = PolicyConfig(pin_file=workspace.parent / "pins.json", max_wall_time_s=options.timeout_s)
     if not options.retry_handling:
         policy = policy.model_copy(update={"call_retries": 0, "transient_retries": 0})
+    if options.narrow_tools != "default":
+        policy = policy.model_copy(update={"narrow_tools_over": options.narrow_tools})
     host = AgentHost(
         model=model, servers=_servers(task, workspace, options), max_steps=options.max_steps, policy=policy
     )

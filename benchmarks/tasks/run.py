@@ -65,6 +65,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help="nexthop only: run a task again up to N times when it stops early, with a reflection (default: 0)",
     )
+    p.add_argument(
+        "--narrow-tools",
+        type=_narrow_tools,
+        default="default",
+        metavar="N|off",
+        help="nexthop only: narrow the tools on offer past N tools, or never (default: nexthop's own, 12)",
+    )
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
     p.add_argument("--no-repack", dest="repack", action="store_const", const="off", help=argparse.SUPPRESS)
     p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
@@ -216,6 +223,19 @@ def _tools_on_offer(tasks: Sequence[Task], options: RunOptions) -> tuple[int, di
     return total, per_server
 
 
+def _narrow_tools(value: str) -> int | None:
+    """``--narrow-tools``: a tool count of at least 1, or ``off``."""
+    if value == "off":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a tool count of at least 1 or 'off', got {value!r}")
+    return count
+
+
 def _choose_no_repack(setting: str, model: str) -> bool:
     if not model.startswith("local") or setting == "on":
         return False
@@ -251,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep=args.keep,
         retry_handling=args.retry_handling,
         retries=args.retries,
+        narrow_tools=args.narrow_tools,
     )
     tools_on_offer, tools_per_server = _tools_on_offer(tasks, options)
     no_repack = _choose_no_repack(args.repack, args.model)
@@ -266,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tools": args.tools,
             "retry_handling": args.retry_handling,
             "retries": args.retries,
+            "narrow_tools": args.narrow_tools,
             "tools_on_offer": tools_on_offer,
             "tools_per_server": tools_per_server,
             "max_steps": args.max_steps,

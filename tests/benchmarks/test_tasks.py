@@ -200,6 +200,32 @@ async def test_an_outcome_lists_the_steering_policies_events_in_order() -> None:
     assert outcome.to_json()["policy_events"] == ("2:failed_write_check:check",)
 
 
+async def test_narrowing_can_be_set_or_turned_off_for_nexthop() -> None:
+    from benchmarks.tasks._agents import RunOptions, run_task
+
+    from nexthop import ModelRequest, ModelResponse, ScriptedModel
+    from nexthop.models import finish
+
+    class Counting(ScriptedModel):
+        offered: list[int] = []
+
+        async def request(self, request: ModelRequest) -> ModelResponse:
+            self.offered.append(len(request.tools))
+            return await super().request(request)
+
+    task = next(t for t in TASKS if t.id == "os_write_greeting")
+    counts: dict[str, int] = {}
+    for name, setting in (("default", "default"), ("off", None), ("six", 6)):
+        model = Counting([finish("nothing done")])
+        model.offered = []
+        await run_task(task, "nexthop", model, RunOptions(max_steps=1, timeout_s=120, narrow_tools=setting))
+        counts[name] = model.offered[0]
+    # 22 tools listed (the SQLite server's resources add two) and finish: all of them only when off.
+    assert counts["off"] == 23
+    assert counts["default"] < counts["off"]
+    assert counts["six"] <= 7
+
+
 async def test_a_task_runs_in_the_same_emptied_workspace_every_time() -> None:
     # A greedy model meets the workspace path in server messages: a random path made runs differ.
     from benchmarks.tasks._agents import RunOptions, run_task, workspace_root
