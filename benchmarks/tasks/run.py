@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from benchmarks.tasks._agents import AgentName, Outcome, RunOptions, SharedModel, count_tools, run_task
@@ -223,10 +223,12 @@ def _tools_on_offer(tasks: Sequence[Task], options: RunOptions) -> tuple[int, di
     return total, per_server
 
 
-def _narrow_tools(value: str) -> int | None:
-    """``--narrow-tools``: a tool count of at least 1, or ``off``."""
+def _narrow_tools(value: str) -> int | Literal["default"] | None:
+    """``--narrow-tools``: a tool count of at least 1, ``off`` or ``default`` (argparse converts the default too)."""
     if value == "off":
         return None
+    if value == "default":
+        return "default"
     try:
         count = int(value)
     except ValueError:

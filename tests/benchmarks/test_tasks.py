@@ -226,6 +226,17 @@ async def test_narrowing_can_be_set_or_turned_off_for_nexthop() -> None:
     assert counts["six"] <= 7
 
 
+def test_narrow_tools_flag_takes_a_count_off_or_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.tasks.run import main
+
+    assert main(["--list", "--task", "os_write_greeting"]) == 0  # the flag's default passes its own check
+    assert main(["--list", "--task", "os_write_greeting", "--narrow-tools", "off"]) == 0
+    assert main(["--list", "--task", "os_write_greeting", "--narrow-tools", "30"]) == 0
+    with pytest.raises(SystemExit):
+        main(["--list", "--narrow-tools", "0"])
+    assert "expected a tool count of at least 1 or 'off', got '0'" in capsys.readouterr().err
+
+
 async def test_a_task_runs_in_the_same_emptied_workspace_every_time() -> None:
     # A greedy model meets the workspace path in server messages: a random path made runs differ.
     from benchmarks.tasks._agents import RunOptions, run_task, workspace_root
