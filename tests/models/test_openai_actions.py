@@ -149,6 +149,24 @@ async def test_a_write_that_misses_its_thought_is_asked_again(fake_provider: Fak
     assert (recheck.chosen, recheck.picked) == ("fs__write_file", "db__write_query")
 
 
+async def test_a_recheck_leaves_a_thought_with_quotes_free_for_the_servers_converter(
+    fake_provider: FakeProvider,
+) -> None:
+    # llama-cpp-python's server would turn a const holding a quote into a grammar llama.cpp cannot parse.
+    thought = 'Insert the row ("pen", 3) into the orders table.'
+    fake_provider.reply(_content(_reply(thought, "fs__write_file", {"path": "orders.csv", "content": "x"})))
+    fake_provider.reply(_content(_reply("Insert it.", "db__write_query", {"query": "INSERT INTO orders VALUES (1)"})))
+    model = _model(fake_provider, actions="json_object")
+    response = await model.request(ModelRequest(instructions="", trajectory=Trajectory(task="t"), tools=TOOLS))
+    await model.aclose()
+
+    assert [c.name for c in response.tool_calls] == ["db__write_query"]
+    second = _branches(fake_provider.requests[1].body["response_format"]["schema"])
+    assert all(
+        b["properties"][THOUGHT_KEY]["type"] == "string" and "const" not in b["properties"][THOUGHT_KEY] for b in second
+    )
+
+
 async def test_recheck_off_keeps_the_first_pick(fake_provider: FakeProvider) -> None:
     thought = "Insert every row into the orders table."
     fake_provider.reply(_content(_reply(thought, "fs__write_file", {"path": "orders.csv", "content": "x"})))

@@ -166,7 +166,11 @@ class OpenAIModel(Model):
         again = protocol.recheck.misfit(first, request.tools)
         if again is None:
             return first
-        schema = protocol.schema(again, thought=first.thought)
+        # A thought with a quote or a backslash goes free in the second ask: llama-cpp-python's
+        # server converts the schema with the converter whose unescaped literals crash llama.cpp
+        # (see nexthop.models._llama_gbnf), and nexthop cannot fix a server's converter.
+        fixed = first.thought if not ('"' in first.thought or "\\" in first.thought) else None
+        schema = protocol.schema(again, thought=fixed)
         reply = await self._create(request, messages=messages, response_format=reply_format(self.actions, schema))
         return protocol.recheck.record(first, again, protocol.parse(reply.thought, again, reply.usage))
 
