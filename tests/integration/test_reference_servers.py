@@ -148,6 +148,11 @@ async def test_sqlite_server_lists_and_really_stores(db: Reference, tmp_path: Pa
         # This server reports SQL errors as ordinary text, not with isError; the model still sees why.
         wrong = await use(group, "db__read_query", query="SELECT * FROM no_such_table")
         assert "no such table" in wrong.content
+        # It lists a resource but answers resources/templates/list with "Method not found":
+        # the listing must still work (it failed every time, and the model looped on it).
+        listing = await use(group, "db__list_resources")
+        assert not listing.is_error, listing.content
+        assert "memo://insights" in listing.content
 
     with sqlite3.connect(tmp_path / "x.db") as conn:
         assert conn.execute("SELECT id, name FROM pets ORDER BY id").fetchall() == [(1, "Rex"), (2, "Tom")]

@@ -134,13 +134,30 @@ async def fetch_catalog(client: mcp.Client, capabilities: tuple[str, ...]) -> Se
     if "resources" in capabilities:
         resources = [_resource(r) for page in await _pages(client.list_resources) for r in page.resources]
         templates = [
-            _template(t) for page in await _pages(client.list_resource_templates) for t in page.resource_templates
+            _template(t)
+            for page in await _optional_pages(client.list_resource_templates)
+            for t in page.resource_templates
         ]
     if "prompts" in capabilities:
         prompts = [_prompt(p) for page in await _pages(client.list_prompts) for p in page.prompts]
     return ServerCatalog(
         capabilities=capabilities, resources=tuple(resources), templates=tuple(templates), prompts=tuple(prompts)
     )
+
+
+async def _optional_pages(fetch: Any) -> list[Any]:
+    """Like `_pages`, but no pages when the server lacks the method.
+
+    Servers built on older SDKs list resources yet answer ``resources/templates/list``
+    with "Method not found" (the SQLite reference server, mcp-server-sqlite 2025.4.25):
+    they have no templates, and their resources must still be listed.
+    """
+    try:
+        return await _pages(fetch)
+    except mcp.MCPError as e:
+        if e.error.code != mcp_types.METHOD_NOT_FOUND:
+            raise
+        return []
 
 
 async def _pages(fetch: Any) -> list[Any]:
