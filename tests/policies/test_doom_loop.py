@@ -301,6 +301,17 @@ async def test_finish_calls_are_not_counted() -> None:
     assert result.termination.kind == "completed" and events(result) == []
 
 
+def test_a_write_the_server_answered_with_an_error_label_is_no_success() -> None:
+    # Seen in the task benchmark: after CREATE TABLE answered "Database error: table users
+    # already exists" (no isError), the doom loop told the model its changes had succeeded.
+    driver = Driver()
+    created = "Database error: table users already exists"
+    verdicts = [driver.one("db__create_table", created, query="CREATE TABLE users (id INTEGER)") for _ in range(4)]
+    assert kinds(verdicts) == ["go_on", "go_on", "hint", "stop"]
+    assert verdicts[2].evidence["pattern"] == "same_call"
+    assert not any(r.event == "finish_offer" for v in verdicts for r in v.records)
+
+
 def test_argument_order_does_not_make_calls_different() -> None:
     policy = DoomLoop(2)
     view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)

@@ -96,6 +96,22 @@ def test_marks_and_kinds_of_observation_are_classified() -> None:
     assert classify(unmarked) == "permanent"
 
 
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        ("Database error: no such table: city", "permanent"),  # the SQLite reference server, no isError
+        ("Error: table users already exists", "permanent"),
+        ("Error - ENOENT: no such file", "permanent"),
+        ("Error executing tool fetch: the service is temporarily unavailable", "transient"),
+        ("ERROR disk full\nINFO retry", "ok"),  # a log read back: no colon, dash or 'executing' after the label
+        ("Done; no error: 3 rows", "ok"),  # a label counts only at the very start
+        ("[{'affected_rows': 1}]", "ok"),
+    ],
+)
+def test_a_success_that_starts_with_an_error_label_is_a_failure(text: str, outcome: str) -> None:
+    assert classify(Observation(call_id="1", content=text)) == outcome
+
+
 def test_backoff_doubles_from_half_a_second_to_eight() -> None:
     assert [backoff_s(k) for k in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
 

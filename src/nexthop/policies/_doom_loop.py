@@ -217,7 +217,7 @@ class DoomLoop(RunPolicy):
             return Verdict(records=tuple(records))
         self._see_step(view.step_index, counted)
         found = self._detect(view)
-        all_ok = all(not o.is_error for _, o in pairs)
+        all_ok = all(classify(o) == "ok" for _, o in pairs)
         return self._answer(view, found, all_ok, records)
 
     def _excused(self, tool: str, outcome: Outcome, view: RunView, records: list[PolicyRecord]) -> bool:

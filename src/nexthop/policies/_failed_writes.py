@@ -8,11 +8,9 @@ the model is shown which one and sent back, once per run. A second ``finish`` is
 accepted, so a change that cannot be made (the user denied it, the server refuses it)
 still ends the run with the model's account.
 
-Some servers report a failure as plain text without MCP's ``isError``: the SQLite
-reference server answers a bad statement with ``Database error: no such table: city``
-as a success. A write whose result *starts* with an error label ("Error: ...",
-"Database error: ...", "Error executing tool ...") is taken as failed here too; only
-the start counts, so a written text that merely mentions an error does not.
+A failure is read with `classify`, so a result that starts with an error label
+("Database error: no such table: city" from the SQLite reference server, which sets no
+``isError``) counts as one.
 
 Unlike the completion check (after Reflexion), which asks the model to reflect on every
 first ``finish``, this speaks only when the run's own observations contradict it. Measured
@@ -23,7 +21,6 @@ a write that succeeded but did the wrong thing; and a failure whose goal already
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from nexthop._sanitize import one_line
@@ -33,9 +30,6 @@ from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView
 from nexthop.policies._transient import classify, is_write
 
 __all__ = ["FailedWriteCheck"]
-
-_ERROR_LABEL = re.compile(r"\A\s*(?:[a-z]+ )?error\b", re.IGNORECASE)
-"""An error label at the very start of a result: ``Error: ...``, ``Database error: ...``, ``ERROR ...``."""
 
 _HINT = (
     "Not finished: {tool} failed at step {step} ({error}), and no call of {tool} has succeeded since, so that "
@@ -47,11 +41,11 @@ _HINT = (
 class FailedWriteCheck(RunPolicy):
     """Sends the model back once when it finishes with a failed write never redone.
 
-    A write is a call of a tool `is_write` says changes state. A failure is any error
-    but a denial (a person or a policy refused it: sending the model back would only ask
-    again), or a result that starts with an error label though the server did not flag
-    it. The hint records ``PolicyRecord(policy="failed_write_check", event="check",
-    data={"tool", "step"})`` on the step of the ``finish`` it sends back.
+    A write is a call of a tool `is_write` says changes state. A failure is any failure
+    `classify` finds but a denial (a person or a policy refused it: sending the model
+    back would only ask again). The hint records ``PolicyRecord(policy=
+    "failed_write_check", event="check", data={"tool", "step"})`` on the step of the
+    ``finish`` it sends back.
     """
 
     name = "failed_write_check"
@@ -70,7 +64,7 @@ class FailedWriteCheck(RunPolicy):
             outcome = classify(obs)  # the doom loop's reading: denied, transient, permanent or ok
             if call.name == FINISH_TOOL.name or not self._writes.get(call.name, False) or outcome == "denied":
                 continue
-            if outcome != "ok" or _ERROR_LABEL.match(obs.content):
+            if outcome != "ok":
                 self._failed[call.name] = (view.step_index, obs.content)
             else:
                 self._failed.pop(call.name, None)

@@ -11,6 +11,15 @@ same call" killed every run with flaky tools). Everything else that failed is
 The classification reads the observation the model sees (the text, the structured
 content), so it applies to every toolset alike: MCP servers, Python tools, the host's
 own refusals (unknown tool, bad arguments: permanent).
+
+Some servers report a failure as a success: the SQLite reference server answers a bad
+statement with ``Database error: no such table: city`` and no ``isError``. A result that
+*starts* with an error label (``Error: ...``, ``Database error: ...``, ``Error - ...``,
+``Error executing tool ...``) is read as a failure here, so that every policy sees it:
+before, only the failed-write check did, and the doom loop told the model "your changes
+succeeded" after ``CREATE TABLE`` had failed. Only a label at the very start, followed
+by a colon, a dash or "executing", counts: a file whose text begins "ERROR disk full"
+read back is still a success.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ _NEGATED = re.compile(
 # (mcp_types.REQUEST_TIMEOUT, CONNECTION_CLOSED; the policies do not import the SDK), as
 # clients/_calls.py writes them: "<server>: <message> (code <n>)".
 _TRANSIENT_CODES = re.compile(r"\(code (?:-32001|-32000)\)")
+_ERROR_LABEL = re.compile(r"\A\s*(?:[a-z]+ )?error(?:\s*:|\s+-|\s+executing\b)", re.IGNORECASE)
 
 
 def classify(obs: Observation) -> Outcome:
@@ -76,9 +86,10 @@ def classify(obs: Observation) -> Outcome:
         ``ok`` for a success, ``denied`` for a call a policy refused, ``transient`` for a
         failure worth retrying unchanged (see the module docstring), else ``permanent``.
         Text that says not to retry ("not retryable", "do not retry", "permanent") wins
-        over a retry phrase.
+        over a retry phrase. A result not flagged ``is_error`` that starts with an error
+        label is a failure too.
     """
-    if not obs.is_error:
+    if not obs.is_error and not _ERROR_LABEL.match(obs.content):
         return "ok"
     if obs.denied:
         return "denied"
