@@ -23,7 +23,7 @@ def test_the_policy_flags_set_text_replies_and_narrowing() -> None:
     args = _parser().parse_args(["run", "t", "--narrow-tools", "20"])
     assert policy_from_args(args, None).narrow_tools_over == 20
     defaults = policy_from_args(_parser().parse_args(["run", "t"]), None)
-    assert (defaults.text_replies, defaults.narrow_tools_over, defaults.narrow_top_k) == (2, 30, 8)
+    assert (defaults.text_replies, defaults.narrow_tools_over, defaults.narrow_top_k) == (2, 12, 8)
 
 
 def test_a_bad_narrowing_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,7 +70,7 @@ class RunOptions:
             stops early is run again with the failed attempt and the model's reflection as memory.
             Steps, tokens and time then count every attempt; ``timeout_s`` caps each attempt.
         narrow_tools: nexthop's tool narrowing (`PolicyConfig.narrow_tools_over`): narrow past
-            this many tools; None turns it off; ``"default"`` keeps nexthop's default (30).
+            this many tools; None turns it off; ``"default"`` keeps nexthop's default (12).
     """
 
     max_steps: int = 15

@@ -70,7 +70,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_narrow_tools,
         default="default",
         metavar="N|off",
-        help="nexthop only: narrow the tools on offer past N tools, or never (default: nexthop's own, 30)",
+        help="nexthop only: narrow the tools on offer past N tools, or never (default: nexthop's own, 12)",
     )
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
     p.add_argument("--no-repack", dest="repack", action="store_const", const="off", help=argparse.SUPPRESS)

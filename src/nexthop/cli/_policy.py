@@ -77,7 +77,7 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         "--narrow-tools",
         type=_narrow_tools,
         metavar="N|off",
-        help="past N tools, offer the model only those relevant to the task (default 30; off: every tool)",
+        help="past N tools, offer the model only those relevant to the task (default 12; off: every tool)",
     )
     group.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     group.add_argument("--no-pinning", action="store_true", help="do not block tools whose definition changed")

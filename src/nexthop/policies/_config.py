@@ -4,7 +4,7 @@ Defaults are chosen for a person running tasks at a terminal: no approvals
 (``full_auto``), doom loops caught after 3 repeats, no probabilistic abandonment
 (it is opt-in: a person watching can press Ctrl-C), no token or
 wall-time budget, tool pinning on, a nudge before a second text reply ends a run,
-and tool narrowing past 30 tools. `start_policies` turns the settings into the
+and tool narrowing past 12 tools. `start_policies` turns the settings into the
 run policies the loop consults; the step budget (``max_steps``) and the tool timeout
 are the host's settings, not these.
 """
@@ -56,11 +56,7 @@ class PolicyConfig(BaseModel):
             first, agentlib's rule). See `NoToolTurns`.
         narrow_tools_over: Narrow the tools on offer once more than this many are listed
             (``finish`` aside): the model sees only those relevant to the task and its steps.
-            None turns narrowing off. See `ToolNarrowing`. The default, 30, leaves the
-            filesystem and SQLite servers' 22 tools whole: on the task benchmark, narrowing
-            them to 8 lost tasks (no ``write_file`` offered for "export the table to
-            settings.json") and made steps slower (an offer that grows re-evaluates the
-            system prompt).
+            None turns narrowing off. See `ToolNarrowing`.
         narrow_top_k: Tools chosen for the task at the first step when narrowing (at most
             ``narrow_tools_over``); later steps may add a few, and a tool once offered stays.
         synthesize: Offer ``create_tool``: the model may write Python tools, each call run in
@@ -83,7 +79,7 @@ class PolicyConfig(BaseModel):
     pinning: bool = True
     pin_file: Path | None = None
     text_replies: int = Field(default=2, ge=1)
-    narrow_tools_over: int | None = Field(default=30, ge=1)
+    narrow_tools_over: int | None = Field(default=12, ge=1)
     narrow_top_k: int = Field(default=8, ge=1)
     synthesize: bool = False
 

@@ -45,7 +45,7 @@ class ToolNarrowing(RunPolicy):
 
     name = "narrowing"
 
-    def __init__(self, threshold: int = 30, top_k: int = 8, per_step: int = 2) -> None:
+    def __init__(self, threshold: int = 12, top_k: int = 8, per_step: int = 2) -> None:
         if top_k < 1 or threshold < 1 or top_k > threshold:
             raise ValueError(f"need 1 <= top_k <= threshold, got top_k={top_k}, threshold={threshold}")
         self.threshold = threshold
