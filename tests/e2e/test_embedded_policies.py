@@ -31,7 +31,12 @@ async def test_abandonment_draws_and_a_doom_loop_are_recorded_with_the_embedded_
     draws = [r for r in records if r.policy == "abandonment" and r.event == "draw"]
     failed_calls = sum(o.is_error for s in result.steps for o in s.observations)
     assert failed_calls >= 1 and len(state.calls) >= 1
-    assert len(draws) == failed_calls, records  # one draw per failed call, each with p and its roll
+    # One draw per failed call, each with p and its roll. Policies are asked in order and the
+    # first stop ends the asking (host/_loop.py): a doom-loop stop on a failed step comes
+    # before abandonment is asked about that step's failure.
+    last_failed = any(o.is_error for o in result.steps[-1].observations)
+    undrawn = 1 if result.termination.kind == "doom_loop" and last_failed else 0
+    assert len(draws) == failed_calls - undrawn, records
     assert all({"p", "roll", "abandon"} <= set(d.data) for d in draws)
     calls = [(c.name, c.arguments) for s in result.steps for c in s.tool_calls if c.name != "finish"]
     if len(calls) >= 3 and calls[0] == calls[1] == calls[2]:  # the same failing call 3 times in a row
