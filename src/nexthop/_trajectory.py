@@ -9,6 +9,7 @@ step 200 as at step 10.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,12 @@ __all__ = [
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+# Some servers report a failure as a success: the SQLite reference server answers a bad
+# statement with "Database error: no such table: city" and no isError. Only a label at
+# the very start, followed by a colon, a dash or "executing", counts, so a file whose
+# text begins "ERROR disk full", read back, is still a success.
+_ERROR_LABEL = re.compile(r"\A\s*(?:[a-z]+ )?error(?:\s*:|\s+-|\s+executing\b)", re.IGNORECASE)
 
 
 class Usage(BaseModel):
@@ -106,6 +113,18 @@ class Observation(BaseModel):
     denied: bool = False
     structured: dict[str, Any] | None = None
     duration_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """Whether the call failed: ``is_error``, or a result that starts with an error label.
+
+        ``Error: ...``, ``Database error: ...``, ``Error - ...`` and ``Error executing
+        tool ...`` at the very start count, flagged or not, because servers such as the
+        SQLite reference server return failures as successes. Every reader of an outcome
+        (the policies, the prompt's "ERROR" label, the terminal) asks this one property,
+        so the model and the policies never disagree on whether a call failed.
+        """
+        return self.is_error or _ERROR_LABEL.match(self.content) is not None
 
 
 class PolicyRecord(BaseModel):
@@ -293,7 +312,7 @@ def _render_memory(memory: Trajectory, limit: int = 300, depth: int = 4) -> str:
     start = len(lines)
     for step in memory.steps:
         for call, obs in zip(step.tool_calls, step.observations, strict=False):
-            outcome = "FAILED" if obs.is_error else "ok"
+            outcome = "FAILED" if obs.failed else "ok"
             name, arguments = one_line(call.name, 128), one_line(json.dumps(call.arguments, ensure_ascii=False), limit)
             lines.append(f"- step {step.index}: {name} {arguments} -> {outcome}: {one_line(obs.content, limit)}")
     if len(lines) == start:

@@ -7,10 +7,13 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 from array import array
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
+import anyio.to_thread
 import jsonschema
 import pytest
 from pydantic import BaseModel, Field
@@ -27,6 +30,7 @@ from nexthop.models._llama_prompt import (
     THOUGHT_KEY,
     build_messages,
     build_reply_schema,
+    observation_message,
     opening_thought,
     simplify_schema,
     system_prompt,
@@ -547,3 +551,48 @@ def test_only_a_runs_first_request_fixes_the_thought(tmp_path: Path, monkeypatch
     model._generate(ModelRequest(instructions="Be brief.", trajectory=traj, tools=TOOLS))
     assert asked == ["Uppercase a.txt", None]
     assert first.text.startswith('{"remaining_work": "Uppercase a.txt"')
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+async def test_closing_waits_for_an_abandoned_generation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A request whose task was torn down by a signal (Ctrl-C, pytest-timeout) leaves its
+    # worker thread decoding; freeing the context under it crashed the process (SIGSEGV).
+    model, llm = _fake_loaded(tmp_path, monkeypatch, prefix_cache_bytes=0)
+    decoding, events = threading.Event(), list[str]()
+
+    def complete(tokens: list[int], stopping_criteria: Any, **_: Any) -> dict[str, Any]:
+        decoding.set()
+        tokens_made = 0
+        while tokens_made < 10_000_000 and not stopping_criteria[0](None, None):  # one check per token
+            tokens_made += 1
+        events.append("decoding ended")
+        return {"choices": [{"text": "{", "finish_reason": "stop"}], "usage": {"completion_tokens": tokens_made}}
+
+    monkeypatch.setattr(llm, "create_completion", complete, raising=False)
+    monkeypatch.setattr(llm, "close", lambda: events.append("closed"), raising=False)
+    monkeypatch.setattr(_llama, "_host_task_cancelled", lambda: False)  # the abandoned thread's task is gone
+    request = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task="Uppercase a.txt"), tools=TOOLS)
+    worker = threading.Thread(target=model._generate, args=(request,))
+    worker.start()
+    with anyio.fail_after(10):
+        await anyio.to_thread.run_sync(decoding.wait)
+        await model.aclose()
+    worker.join()
+    assert events == ["decoding ended", "closed"]
+    assert model._llm is None and not model._closing
+
+
+def test_a_result_that_starts_with_an_error_label_reaches_the_model_as_an_error() -> None:
+    # The SQLite reference server answers bad SQL as a success; the policies read it as
+    # a failure (Observation.failed), and the model must be told the same.
+    call = ToolCall(id="c1", name="write_query", arguments={"query": "INSERT INTO x VALUES (1)"})
+    step = Step(
+        index=1,
+        thought="insert",
+        tool_calls=(call,),
+        observations=(Observation(call_id="c1", content="Database error: no such table: x"),),
+    )
+    assert observation_message(step).startswith("ERROR from write_query: Database error")
+    read_back = step.model_copy(update={"observations": (Observation(call_id="c1", content="ERROR disk full"),)})
+    assert observation_message(read_back).startswith("Observation from write_query:")

@@ -72,6 +72,15 @@ def test_a_success_leaves_p_unchanged_and_p_one_always_abandons() -> None:
     assert record.data["abandon"] is True and record.data["p"] == 1.0
 
 
+def test_an_error_reported_as_a_success_draws() -> None:
+    # The SQLite reference server answers bad SQL with "Database error: ..." and no isError.
+    policy = Abandonment(Personality(0.0, 2.0), seed=1)
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    labelled = Observation(call_id="1", content="Database error: no such table: city")
+    verdict = policy.after_step(view, [ToolCall(id="1", name="db__write_query")], [labelled])
+    assert policy.failures == 1 and [r.data["tool"] for r in verdict.records] == ["db__write_query"]
+
+
 def test_a_denied_call_draws_nothing() -> None:
     policy = Abandonment(Personality(1.0, 1.0), seed=1)
     view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)

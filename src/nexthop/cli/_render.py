@@ -94,7 +94,7 @@ class StepPrinter:
         for call, obs in zip(step.tool_calls, step.observations, strict=False):
             if call.name == FINISH_TOOL.name:
                 continue
-            mark = "[red]✗[/]" if obs.is_error else "[green]←[/]"
+            mark = "[red]✗[/]" if obs.failed else "[green]←[/]"
             text = shown(obs.content, 240) or "[dim](empty)[/]"
             self.console.print(f"{mark} {text} [dim]{obs.duration_s:.2f} s[/]", soft_wrap=True)
 

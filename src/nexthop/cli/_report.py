@@ -132,7 +132,7 @@ def _events(steps: Sequence[Step], in_flight: Sequence[ToolCall]) -> str:
         link = f'<a href="#step-{step.index}">step {step.index}</a>'
         calls = {c.id: c for c in step.tool_calls}
         for obs in step.observations:
-            if obs.is_error:
+            if obs.failed:
                 call = calls.get(obs.call_id)
                 tag = "denied" if obs.denied else "error"
                 tool = p.name(call.name) if call else "?"
@@ -155,7 +155,7 @@ def _event(tone: p.Tone, tag: str, what: str) -> str:
 
 
 def _step(step: Step, in_flight: Sequence[ToolCall]) -> str:
-    failed = any(o.is_error and not o.denied for o in step.observations)  # a denial is a policy event, not a failure
+    failed = any(o.failed and not o.denied for o in step.observations)  # a denial is a policy event, not a failure
     flagged = (
         any(o.denied for o in step.observations)
         or step.hint
@@ -193,8 +193,8 @@ def _call(call: ToolCall, obs: Observation | None, pending: bool) -> str:
         args = p.block(p.arguments_json(call), revealed=True)
         parts.append(f'<div class="args"><span class="label">{label}</span>{args}</div>')
     if obs is not None and call.name != FINISH_TOOL.name:
-        css = "obs denied" if obs.denied else "obs error" if obs.is_error else "obs"
-        label = "denied" if obs.denied else "error" if obs.is_error else "observation"
+        css = "obs denied" if obs.denied else "obs error" if obs.failed else "obs"
+        label = "denied" if obs.denied else "error" if obs.failed else "observation"
         parts.append(f'<div class="{css}"><span class="label">{label}</span>{p.block(obs.content)}')
         sub = p.delegated_run_id(obs)
         if sub is not None:

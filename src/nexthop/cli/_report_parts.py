@@ -157,7 +157,7 @@ def chart(steps: Sequence[Step]) -> str:
     for i, step in enumerate(steps):
         x = i * slot + (slot - bar) / 2
         h_in, h_out = step.usage.input_tokens * scale, step.usage.output_tokens * scale
-        failed = " error" if any(o.is_error and not o.denied for o in step.observations) else ""
+        failed = " error" if any(o.failed and not o.denied for o in step.observations) else ""
         tip = (
             f"step {step.index}: {step.usage.total_tokens:,} tokens "
             f"({step.usage.input_tokens:,} in, {step.usage.output_tokens:,} out)"

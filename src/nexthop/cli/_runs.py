@@ -250,7 +250,7 @@ def _print_timeline(out: Console, summary: Any, trajectory: Trajectory, in_fligh
             out.print(f"[cyan]→ {_name(call.name)}[/] {args}", soft_wrap=True)
             obs = results.get(call.id)
             if obs is not None and call.name != FINISH_TOOL.name:
-                mark = "[red]✗[/]" if obs.is_error else "[green]←[/]"
+                mark = "[red]✗[/]" if obs.failed else "[green]←[/]"
                 out.print(f"  {mark} {_shown(obs.content, 400)} [dim]{obs.duration_s:.2f} s[/]", soft_wrap=True)
         if step.hint:
             out.print(f"  [yellow]hint:[/] {_shown(step.hint, 400)}", soft_wrap=True)

@@ -131,9 +131,9 @@ def digest(run_id: str, score: float, result: RunResult) -> RecalledRun:
                 if call.name == FINISH_TOOL.name:
                     continue
                 line = f"{one_line(call.name, 128)} {one_line(json.dumps(call.arguments, ensure_ascii=False), _LINE)}"
-                if obs.is_error:
+                if obs.failed:
                     failed[f"{line} -> {one_line(obs.content, _LINE)}"] = None
-                else:  # with the start of what it returned: some servers report errors as results
+                else:  # with the start of what it returned, as evidence of what the call did
                     worked[f"{line} -> {one_line(obs.content, _RETURNED)}"] = None
     ended = result.result if result.status == "completed" else result.termination.detail
     return RecalledRun(

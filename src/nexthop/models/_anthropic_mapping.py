@@ -77,7 +77,7 @@ def _step_to_messages(step: Step) -> list[MessageParam]:
             obs = by_id.get(c.id)
             # Every tool_use must be answered in the next message, or the request is refused.
             results.append(
-                {"type": "tool_result", "tool_use_id": c.id, "content": obs.content, "is_error": obs.is_error}
+                {"type": "tool_result", "tool_use_id": c.id, "content": obs.content, "is_error": obs.failed}
                 if obs is not None
                 else {"type": "tool_result", "tool_use_id": c.id, "content": MISSING_RESULT, "is_error": True}
             )

@@ -17,6 +17,7 @@ a run evaluates only the task message when the same model has seen the same tool
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -144,6 +145,12 @@ class LlamaCppModel(Model):
         self._llm: Llama | None = None
         self._formatter: Any = None
         self._lock = anyio.Lock()
+        # Held by the worker thread while it loads or decodes. A request abandoned by its
+        # task (a signal raised in the event loop: Ctrl-C, pytest-timeout) leaves that
+        # thread running after the anyio lock is gone; freeing the context under it
+        # killed the process with SIGSEGV. aclose() waits on this instead.
+        self._busy = threading.Lock()
+        self._closing = False
         self._replies = ReplyMemory("l", _MAX_KEPT_REPLIES, "local model")
         self._schemas = ReplySchemas(_grammar_check)
 
@@ -177,13 +184,29 @@ class LlamaCppModel(Model):
         return self._rechecker.record(response, again, self._finish(reply, request, again))
 
     async def aclose(self) -> None:
-        """Free the loaded model (about 1.1 GB for the embedded one)."""
-        async with self._lock:
+        """Free the loaded model (about 1.1 GB for the embedded one).
+
+        A generation still running in a worker thread (its request was abandoned) is
+        stopped at its next token, and the model is freed only once it has returned.
+        """
+        self._closing = True
+        try:
+            async with self._lock:
+                await anyio.to_thread.run_sync(self._close_when_idle)
+        finally:
+            self._closing = False
+
+    def _close_when_idle(self) -> None:
+        with self._busy:
             llm, self._llm = self._llm, None
             if llm is not None:
                 llm.close()
 
     def _load(self) -> None:
+        with self._busy:
+            self._load_now()
+
+    def _load_now(self) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
 
@@ -259,10 +282,14 @@ class LlamaCppModel(Model):
         return 0 if event.kind == "loaded" else len(prefix)
 
     def _generate(self, request: ModelRequest, schema: dict[str, Any] | None = None) -> _Reply:
+        with self._busy:
+            if self._llm is None:
+                raise ModelError("local model was closed while a request was waiting")
+            return self._generate_now(self._llm, request, schema)
+
+    def _generate_now(self, llm: Llama, request: ModelRequest, schema: dict[str, Any] | None) -> _Reply:
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
-        llm = self._llm
-        assert llm is not None
         tokens = self.prompt_tokens(request)
         settings = request.settings
         if len(tokens) + settings.max_output_tokens > self.n_ctx:
@@ -282,11 +309,12 @@ class LlamaCppModel(Model):
         timed_out = False
 
         def should_stop(_ids: Any, _logits: Any) -> bool:
-            # Checked once per generated token: stop at the deadline, or as soon as the
-            # awaiting task is cancelled (it then raises its own cancellation).
+            # Checked once per generated token: stop at the deadline, as soon as the
+            # awaiting task is cancelled (it then raises its own cancellation), or when
+            # the model is being closed under an abandoned request.
             nonlocal timed_out
             timed_out = time.monotonic() > deadline
-            return timed_out or _host_task_cancelled()
+            return timed_out or self._closing or _host_task_cancelled()
 
         try:
             out: Any = llm.create_completion(

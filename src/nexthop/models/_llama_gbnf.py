@@ -14,11 +14,12 @@ does the same until the copy catches up.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
 
-__all__ = ["schema_grammar"]
+__all__ = ["schema_grammar", "stock_converter_takes"]
 
 _LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n"}
 _LITERAL_SPECIAL = re.compile(r'[\\"\r\n]')
@@ -28,8 +29,21 @@ def _format_literal(literal: str) -> str:
     return '"' + _LITERAL_SPECIAL.sub(lambda m: _LITERAL_ESCAPES[m.group(0)], literal) + '"'
 
 
+def stock_converter_takes(literal: str) -> bool:
+    """Whether a stock llama-cpp-python converter (a llama-cpp-python server's) takes ``literal`` as a ``const``.
+
+    Such a server converts the schema itself, with the copy this module works around,
+    so a literal with a quote or a backslash must not be sent to it fixed.
+    """
+    return '"' not in literal and "\\" not in literal
+
+
 def schema_grammar(schema: dict[str, Any]) -> str:
     """The GBNF grammar of ``schema``, as llama-cpp-python makes it but with literals escaped whole.
+
+    Conversions are cached by the schema's JSON text: the embedded model asks for the
+    same reply schema at most steps, and converting one with 20 tools takes a few
+    milliseconds of Python each time.
 
     Args:
         schema: A JSON schema (the reply schema of `build_reply_schema`, or one branch).
@@ -41,14 +55,25 @@ def schema_grammar(schema: dict[str, Any]) -> str:
         Exception: Whatever the converter raises for a schema it cannot take (an
             unknown type, an unsupported keyword); callers fall back on a looser schema.
     """
+    return _convert(json.dumps(schema, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=32)
+def _convert(schema_json: str) -> str:
+    no_order: dict[str, int] = {}
+    converter: Any = _converter_class()(prop_order=no_order, allow_fetch=False, dotall=False, raw_pattern=False)
+    # resolve_refs rewrites the schema it is given: this one is a fresh copy.
+    converter.visit(converter.resolve_refs(json.loads(schema_json), "stdin"), "")
+    return str(converter.format_grammar())
+
+
+@functools.cache
+def _converter_class() -> type[Any]:
+    """The SDK's converter with the literal escaping fixed; built once, on first use (llama_cpp imports lazily)."""
     from llama_cpp.llama_grammar import SchemaConverter
 
     class _Converter(SchemaConverter):
         def _format_literal(self, literal: str) -> str:  # pyright: ignore[reportIncompatibleMethodOverride]
             return _format_literal(literal)
 
-    no_order: dict[str, int] = {}
-    converter: Any = _Converter(prop_order=no_order, allow_fetch=False, dotall=False, raw_pattern=False)
-    # resolve_refs rewrites the schema it is given: hand it a copy.
-    converter.visit(converter.resolve_refs(json.loads(json.dumps(schema)), "stdin"), "")
-    return str(converter.format_grammar())
+    return _Converter

@@ -246,7 +246,7 @@ def observation_message(step: Step) -> str:
     names = {c.id: c.name for c in step.tool_calls}
     parts = [
         # An empty result said out loud: a small model otherwise reads silence as "try again".
-        f"{'ERROR' if o.is_error else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content or '(empty)'}"
+        f"{'ERROR' if o.failed else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content or '(empty)'}"
         for o in step.observations
     ]
     if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results

@@ -14,6 +14,7 @@ from openai import AsyncOpenAI
 
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._sanitize import one_line
+from nexthop.models._llama_gbnf import stock_converter_takes
 from nexthop.models._llama_recheck import Recheck
 from nexthop.models._model import Model, ModelRequest, ModelResponse
 from nexthop.models._openai_actions import ActionFormat, JsonActions, reply_format
@@ -169,7 +170,7 @@ class OpenAIModel(Model):
         # A thought with a quote or a backslash goes free in the second ask: llama-cpp-python's
         # server converts the schema with the converter whose unescaped literals crash llama.cpp
         # (see nexthop.models._llama_gbnf), and nexthop cannot fix a server's converter.
-        fixed = first.thought if not ('"' in first.thought or "\\" in first.thought) else None
+        fixed = first.thought if stock_converter_takes(first.thought) else None
         schema = protocol.schema(again, thought=fixed)
         reply = await self._create(request, messages=messages, response_format=reply_format(self.actions, schema))
         return protocol.recheck.record(first, again, protocol.parse(reply.thought, again, reply.usage))

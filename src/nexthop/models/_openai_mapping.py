@@ -123,7 +123,7 @@ def _result_text(step: Step, call: ToolCall) -> str:
     obs = next((o for o in step.observations if o.call_id == call.id), None)
     if obs is None:
         return f"ERROR: {MISSING_RESULT}"
-    return f"ERROR: {obs.content}" if obs.is_error else obs.content
+    return f"ERROR: {obs.content}" if obs.failed else obs.content
 
 
 def parse_arguments(raw: str | None) -> tuple[dict[str, Any], str | None]:

@@ -103,7 +103,7 @@ def next_p(p: float, beta: float) -> float:
 class Abandonment(RunPolicy):
     """One run's abandonment state: ``p`` and the seeded random generator.
 
-    Every failed tool call of a step (an observation with ``is_error``: an error
+    Every failed tool call of a step (`Observation.failed`: an error
     result, a timeout, a crash, a call the host rejected as malformed) triggers one
     draw, recorded on the step as ``PolicyRecord(policy="abandonment", event="draw",
     data={"p", "roll", "abandon", "tool", "transient"})``. Calls refused by the
@@ -137,7 +137,7 @@ class Abandonment(RunPolicy):
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         draws: list[PolicyRecord] = []
         for call, obs in zip(calls, observations, strict=False):
-            if not obs.is_error or obs.denied or call.name == FINISH_TOOL.name:
+            if not obs.failed or obs.denied or call.name == FINISH_TOOL.name:
                 continue
             stop = self._draw(call.name, classify(obs) == "transient", draws)
             if stop is not None:

@@ -58,7 +58,7 @@ from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
 from nexthop.policies._loop_hints import FINISH_HINT, HINTS, LoopPattern, detail
 from nexthop.policies._loop_shapes import CallShape, accretes, cycle_matches, normal_thought, similar_arguments
-from nexthop.policies._transient import BACKOFF_MAX_S, BACKOFF_MULTIPLIER_S, Outcome, backoff_s, classify, is_write
+from nexthop.policies._transient import BACKOFF_MAX_S, BACKOFF_MULTIPLIER_S, Outcome, WriteTools, backoff_s, classify
 
 __all__ = ["DoomLoop", "LoopPattern"]
 
@@ -166,7 +166,7 @@ class DoomLoop(RunPolicy):
         self._novel: dict[int, bool] = {}
         self._transient: dict[str, int] = {}
         self._pending: dict[str, tuple[int, float]] = {}
-        self._writes: dict[str, bool] = {}
+        self._writes = WriteTools()
         self._wrote = False
         self._failed_since_write = False
         self._withhold: tuple[int, frozenset[str]] | None = None  # (step, tools) after a hint
@@ -184,7 +184,7 @@ class DoomLoop(RunPolicy):
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Note whether the tool writes; ask for the backoff pause when it retries a transient failure."""
-        self._writes[call.name] = is_write(tool)
+        self._writes.note(call.name, tool)
         pending = self._pending.pop(call.name, None)
         if pending is None:
             return ALLOW
@@ -235,8 +235,7 @@ class DoomLoop(RunPolicy):
         if outcome != "ok":
             self._failed_since_write = True
             return False
-        writes = self._writes.get(shape.name)
-        if not (writes if writes is not None else is_write(ToolDef(name=shape.name))):
+        if not self._writes.writes(shape.name):
             return False
         self._wrote, self._failed_since_write = True, False
         before = self._grown.get(shape.name)

@@ -27,7 +27,7 @@ from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
-from nexthop.policies._transient import classify, is_write
+from nexthop.policies._transient import WriteTools, classify
 
 __all__ = ["FailedWriteCheck"]
 
@@ -52,17 +52,17 @@ class FailedWriteCheck(RunPolicy):
 
     def __init__(self) -> None:
         self.asked = False
-        self._writes: dict[str, bool] = {}
+        self._writes = WriteTools()
         self._failed: dict[str, tuple[int, str]] = {}  # tool -> (step, error) of its last call, if that failed
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
-        self._writes[call.name] = is_write(tool)
+        self._writes.note(call.name, tool)
         return ALLOW
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         for call, obs in zip(calls, observations, strict=False):
             outcome = classify(obs)  # the doom loop's reading: denied, transient, permanent or ok
-            if call.name == FINISH_TOOL.name or not self._writes.get(call.name, False) or outcome == "denied":
+            if call.name == FINISH_TOOL.name or not self._writes.writes(call.name) or outcome == "denied":
                 continue
             if outcome != "ok":
                 self._failed[call.name] = (view.step_index, obs.content)

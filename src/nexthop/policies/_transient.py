@@ -15,11 +15,9 @@ own refusals (unknown tool, bad arguments: permanent).
 Some servers report a failure as a success: the SQLite reference server answers a bad
 statement with ``Database error: no such table: city`` and no ``isError``. A result that
 *starts* with an error label (``Error: ...``, ``Database error: ...``, ``Error - ...``,
-``Error executing tool ...``) is read as a failure here, so that every policy sees it:
-before, only the failed-write check did, and the doom loop told the model "your changes
-succeeded" after ``CREATE TABLE`` had failed. Only a label at the very start, followed
-by a colon, a dash or "executing", counts: a file whose text begins "ERROR disk full"
-read back is still a success.
+``Error executing tool ...``) is a failure (`Observation.failed`), so that every policy
+sees it: before, only the failed-write check did, and the doom loop told the model "your
+changes succeeded" after ``CREATE TABLE`` had failed.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ import tenacity
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation
 
-__all__ = ["BACKOFF_MAX_S", "BACKOFF_MULTIPLIER_S", "Outcome", "backoff_s", "classify", "is_write"]
+__all__ = ["BACKOFF_MAX_S", "BACKOFF_MULTIPLIER_S", "Outcome", "WriteTools", "backoff_s", "classify", "is_write"]
 
 Outcome = Literal["ok", "transient", "permanent", "denied"]
 """How a call ended: succeeded, failed but worth retrying, failed for good, refused by a policy."""
@@ -73,7 +71,6 @@ _NEGATED = re.compile(
 # (mcp_types.REQUEST_TIMEOUT, CONNECTION_CLOSED; the policies do not import the SDK), as
 # clients/_calls.py writes them: "<server>: <message> (code <n>)".
 _TRANSIENT_CODES = re.compile(r"\(code (?:-32001|-32000)\)")
-_ERROR_LABEL = re.compile(r"\A\s*(?:[a-z]+ )?error(?:\s*:|\s+-|\s+executing\b)", re.IGNORECASE)
 
 
 def classify(obs: Observation) -> Outcome:
@@ -87,9 +84,9 @@ def classify(obs: Observation) -> Outcome:
         failure worth retrying unchanged (see the module docstring), else ``permanent``.
         Text that says not to retry ("not retryable", "do not retry", "permanent") wins
         over a retry phrase. A result not flagged ``is_error`` that starts with an error
-        label is a failure too.
+        label is a failure too (`Observation.failed`).
     """
-    if not obs.is_error and not _ERROR_LABEL.match(obs.content):
+    if not obs.failed:
         return "ok"
     if obs.denied:
         return "denied"
@@ -144,3 +141,23 @@ def is_write(tool: ToolDef) -> bool:
         return tool.annotations.get("readOnlyHint") is not True
     words = _NAME_WORDS.split(tool.remote_name or tool.name)
     return any(word.lower() in _WRITE_VERBS for word in words)
+
+
+class WriteTools:
+    """Whether each tool a run has called writes (`is_write`), learned as its calls are checked.
+
+    One run's map, for the policies that judge progress by writes (the doom loop, the
+    failed-write check). A name never checked (an unknown tool the host refused before
+    any policy saw it) counts as not writing.
+    """
+
+    def __init__(self) -> None:
+        self._writes: dict[str, bool] = {}
+
+    def note(self, name: str, tool: ToolDef) -> None:
+        """Record whether ``tool``, called as ``name``, writes (from ``check_call``)."""
+        self._writes[name] = is_write(tool)
+
+    def writes(self, name: str) -> bool:
+        """Whether the tool called ``name`` writes; False for one never noted."""
+        return self._writes.get(name, False)
