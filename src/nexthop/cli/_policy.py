@@ -68,6 +68,11 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="accept finish even when a failed write was never redone (by default the model is sent back once)",
     )
     group.add_argument(
+        "--no-skip-known-failures",
+        action="store_true",
+        help="run again a call that failed for good even when nothing has changed (by default it is skipped)",
+    )
+    group.add_argument(
         "--text-replies",
         type=int,
         metavar="N",
@@ -135,6 +140,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "max_wall_time_s": args.max_time,
         "completion_check": args.completion_check,
         "failed_write_check": False if args.no_failed_write_check else None,
+        "skip_known_failures": False if args.no_skip_known_failures else None,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,
         "synthesize": args.synthesize,

@@ -4,7 +4,7 @@
 that serves each (`Route`), and the run's policies, it returns one observation per
 call and what the checks recorded. Each call is checked before it leaves the host: is
 the tool on offer, did its arguments parse and fit the schema, do the policies allow
-it (``check_call``: allow, ask, deny; for ``ask``, does the approver say yes)? A call
+it (``check_call``: allow, ask, skip, deny; for ``ask``, does the approver say yes)? A call
 that fails a check becomes an error observation the model sees, never an exception.
 """
 
@@ -40,7 +40,7 @@ class CallChecks:
     """What checks a run's calls; the same for every step.
 
     Attributes:
-        policies: Asked ``check_call`` for each call; deny beats ask beats allow.
+        policies: Asked ``check_call`` for each call; deny beats skip beats ask beats allow.
         approver: Who is asked when a policy says ``ask``; None denies such calls.
         validator: Checks arguments against input schemas (shared across runs).
         max_observation_chars: Longest result shown to the model (characters).
@@ -118,6 +118,10 @@ async def _call(
     if problem is not None:
         return _error(call, problem), ()
     verdict, records = _check(call, route.tool, view, checks.policies)
+    if verdict.kind == "skip":  # known to fail: a failed call, not a refusal, and no one to ask
+        data = {"tool": call.name, "reason": verdict.reason}
+        records += (PolicyRecord(policy=verdict.policy, event="skipped", data=data),)
+        return _error(call, f"not run: {verdict.reason}"), records
     if verdict.kind != "allow":
         approved, reason = await _approve(call, route.tool, verdict, view, checks.approver)
         event = "approved" if approved else "denied"
@@ -131,7 +135,7 @@ async def _call(
     return obs, records + retried
 
 
-_RANK = {"allow": 0, "ask": 1, "deny": 2}
+_RANK = {"allow": 0, "ask": 1, "skip": 2, "deny": 3}
 
 
 def _check(

@@ -1,4 +1,4 @@
-"""Policies the loop consults each step: go on, hint, stop; allow, ask, deny.
+"""Policies the loop consults each step: go on, hint, stop; allow, ask, skip, deny.
 
 Every policy, built-in or the user's own, answers through one interface (`RunPolicy`,
 started from a `Policy`); `PolicyConfig` holds the built-in ones' settings in one
@@ -23,6 +23,7 @@ from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._failed_writes import FailedWriteCheck
+from nexthop.policies._known_failures import KnownFailures
 from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 from nexthop.policies._registry import start_policies
@@ -40,6 +41,7 @@ __all__ = [
     "DenialLimit",
     "DoomLoop",
     "FailedWriteCheck",
+    "KnownFailures",
     "PermissionCheck",
     "Permissions",
     "Personality",

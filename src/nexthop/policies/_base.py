@@ -6,14 +6,14 @@ alike and asks each, in order, at five points of a step:
 
 - ``before_step(view)``: go on, or stop before the model is asked (budgets);
 - ``filter_tools(view, tools)``: which tools to offer this step (tool pinning);
-- ``check_call(view, call, tool)``: allow, ask a person, or deny one call (permissions);
+- ``check_call(view, call, tool)``: allow, ask a person, skip or deny one call (permissions);
 - ``after_step(view, calls, observations)``: go on, hint, or stop once the tools ran;
 - ``on_finish(view, result)``: when the model calls ``finish``; a hint sends it back.
 
 Every answer is a value that carries what the policy wants kept on the step
 (`PolicyRecord`\\ s), so nothing is passed in to be mutated. The first ``stop`` wins
 and becomes the run's `TerminationReason`; hints are shown to the model with the
-step's observations; for a call, ``deny`` beats ``ask`` beats ``allow``.
+step's observations; for a call, ``deny`` beats ``skip`` beats ``ask`` beats ``allow``.
 
 After the answer shape of smolagents' step callbacks and openai-agents' guardrails
 (a result value with a tripwire), with typed ``kind`` discriminators.
@@ -69,8 +69,11 @@ class CallVerdict(BaseModel):
     """A policy's answer for one tool call, before it leaves the host.
 
     Attributes:
-        kind: ``allow`` (run it), ``ask`` (run it only if the approver says yes) or
-            ``deny`` (refuse it: the model sees ``denied by policy: <reason>``).
+        kind: ``allow`` (run it), ``ask`` (run it only if the approver says yes),
+            ``skip`` (do not run it, because it is known to fail: the model sees ``not
+            run: <reason>`` as a failed call, not a refusal, so no person is asked and
+            `DenialLimit` does not count it) or ``deny`` (refuse it: the model sees
+            ``denied by policy: <reason>``).
         policy: The policy's name; the loop fills in `RunPolicy.name` when empty.
         reason: Why, in one line (shown to the model when refused, and to the approver).
         delay_s: Wait this long before running the call (seconds; the longest asked for
@@ -79,7 +82,7 @@ class CallVerdict(BaseModel):
     """
 
     model_config = _FROZEN
-    kind: Literal["allow", "ask", "deny"] = "allow"
+    kind: Literal["allow", "ask", "skip", "deny"] = "allow"
     policy: str = ""
     reason: str = ""
     delay_s: float = Field(default=0.0, ge=0.0)

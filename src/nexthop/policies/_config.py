@@ -48,6 +48,9 @@ class PolicyConfig(BaseModel):
         failed_write_check: Send the model back once when it calls ``finish`` while the
             last call of some writing tool failed and was never redone (see
             `FailedWriteCheck`).
+        skip_known_failures: Do not run again a call (same tool, same arguments) that
+            failed for good while no write has succeeded since; the model sees why, and
+            the tool is left out of its next step (see `KnownFailures`).
         pin_file: Where tool pins are stored; None uses the user config folder; pinning
             is off when ``pinning`` is False.
         pinning: Block tools whose definition changed since first use, until re-approved.
@@ -76,6 +79,7 @@ class PolicyConfig(BaseModel):
     max_wall_time_s: float | None = Field(default=None, gt=0)
     completion_check: bool = False
     failed_write_check: bool = True
+    skip_known_failures: bool = True
     pinning: bool = True
     pin_file: Path | None = None
     text_replies: int = Field(default=2, ge=1)

@@ -14,6 +14,7 @@ from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._failed_writes import FailedWriteCheck
+from nexthop.policies._known_failures import KnownFailures
 from nexthop.policies._names import ToolNameCheck
 from nexthop.policies._narrowing import ToolNarrowing
 from nexthop.policies._permissions import PermissionCheck
@@ -28,7 +29,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
-    save the run), abandonment, denials, the permissions (they answer only per call),
+    save the run), the known-failure skip (before narrowing: a tool it leaves out is not
+    ranked), abandonment, denials, the permissions (they answer only per call),
     the tool-name check (always on), pinning and narrowing (only per step's tools;
     narrowing last, so it ranks only tools that may be offered), and the failed-write and
     completion checks last (they speak only at ``finish``). The step budget is added by the host, before
@@ -51,6 +53,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     policies.append(NoToolTurns(config.text_replies))
     if config.doom_loop_n > 0:
         policies.append(DoomLoop(max(2, config.doom_loop_n), config.transient_retries))
+    if config.skip_known_failures:
+        policies.append(KnownFailures())
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))

@@ -1,0 +1,86 @@
+"""Known failures: a call that failed for good is not run again unchanged while nothing has changed.
+
+Read step by step in the task benchmark (nexthop at 9a838fb, all 22 tools), the commonest
+doom-loop stop was a model making again the very call that had just failed: ``read_file``
+of a missing file four times, ``move_file`` into a missing folder four times, a ``SELECT``
+of a column that does not exist after ``describe_table`` had shown the right name. The
+doom-loop hint came at the third repeat and the model made the call a fourth time.
+
+The same call on the same state fails the same way, so running it again teaches the
+model nothing. This policy remembers each call that failed permanently (`classify`: not
+transient, not denied) by its tool and its canonical arguments. A later call with the
+same tool and arguments is skipped (``CallVerdict(kind="skip")``) while no write has
+succeeded since the failure: the model sees ``not run: ...`` with the step and the error
+of the earlier failure, as a failed call. The tool is then left out of the next step's
+offer, because a small model under a grammar that still offers the call tends to make it
+again whatever it is told (the doom loop's withholding, measured at stop 18). Any write
+that succeeds forgets every failure: it may have fixed the cause (the missing folder now
+exists), and the repeat is then worth running.
+
+Records: the host's ``skipped`` (``{"tool", "reason"}``) on the step of the skipped call,
+and ``withheld`` (``{"tools", "step"}``) on the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nexthop._sanitize import one_line
+from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._trajectory import Observation, PolicyRecord, ToolCall
+from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
+from nexthop.policies._loop_shapes import CallShape
+from nexthop.policies._transient import WriteTools, classify
+
+__all__ = ["KnownFailures"]
+
+_REASON = (
+    "this exact call already failed at step {step} ({error}) and nothing has changed since, so it would fail "
+    "the same way. {tool} is not on offer for your next step: find out what is wrong with a different call, "
+    "or call finish and say what failed."
+)
+
+
+class KnownFailures(RunPolicy):
+    """Skips an exact repeat of a call that failed permanently, until a write succeeds; see the module docstring."""
+
+    name = "known_failures"
+
+    def __init__(self) -> None:
+        self._failed: dict[str, tuple[int, str]] = {}  # CallShape.key -> (step, error) of its failure
+        self._skipped: set[str] = set()  # call ids skipped here: their observation is not a new failure
+        self._writes = WriteTools()
+        self._withhold: tuple[int, str] | None = None  # (step, tool) after a skip
+
+    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
+        """Leave out, for one step, the tool whose call was just skipped."""
+        if self._withhold is None or self._withhold[0] != view.step_index:
+            return ToolOffer(tools=tuple(tools))
+        tool = self._withhold[1]
+        kept = tuple(t for t in tools if t.name != tool)
+        if len(kept) == len(tools):
+            return ToolOffer(tools=kept)
+        data = {"tools": [tool], "step": view.step_index}
+        return ToolOffer(tools=kept, records=(PolicyRecord(policy=self.name, event="withheld", data=data),))
+
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        """Skip the call when the same tool and arguments failed for good and nothing has changed since."""
+        self._writes.note(call.name, tool)
+        known = self._failed.get(CallShape.of(call.name, call.arguments).key)
+        if known is None:
+            return ALLOW
+        step, error = known
+        self._skipped.add(call.id)
+        self._withhold = (view.step_index + 1, call.name)
+        return CallVerdict(kind="skip", reason=_REASON.format(step=step, error=one_line(error, 200), tool=call.name))
+
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        for call, obs in zip(calls, observations, strict=False):
+            if call.name == FINISH_TOOL.name or call.id in self._skipped:
+                continue
+            outcome = classify(obs)
+            if outcome == "permanent":
+                self._failed.setdefault(CallShape.of(call.name, call.arguments).key, (view.step_index, obs.content))
+            elif outcome == "ok" and self._writes.writes(call.name):
+                self._failed.clear()  # the state changed: a repeat may now succeed
+        return GO_ON

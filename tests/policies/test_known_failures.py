@@ -1,0 +1,146 @@
+"""Known failures: a call that failed for good is not run again unchanged until a write succeeds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
+
+import pytest
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
+from nexthop.cli._parser import build_parser
+from nexthop.cli._policy import policy_from_args
+from nexthop.clients import MCPConnection
+from nexthop.models import call, finish
+from nexthop.models._model import ModelRequest
+from nexthop.policies import Permissions, PolicyConfig
+
+pytestmark = pytest.mark.anyio
+
+
+class Folders:
+    """A file tree in memory whose tools count their calls; moving into a missing folder fails."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.flaky_left = 1
+        server = MCPServer("fs")
+        dirs: set[str] = set()
+
+        @server.tool()
+        def move_file(source: str, destination: str) -> str:
+            """Move a file."""
+            self.calls["move_file"] += 1
+            if str(PurePosixPath(destination).parent) not in (".", *dirs):
+                raise ToolError(f"ENOENT: no such file or directory, rename '{source}' -> '{destination}'")
+            return f"Successfully moved {source} to {destination}"
+
+        @server.tool()
+        def create_directory(path: str) -> str:
+            """Create a folder."""
+            dirs.add(path)
+            return f"Successfully created directory {path}"
+
+        @server.tool()
+        def list_directory(path: str) -> str:
+            """List a folder (read-only)."""
+            self.calls["list_directory"] += 1
+            if self.flaky_left:
+                self.flaky_left -= 1
+                raise ToolError("the server is temporarily unavailable, try again")
+            return "[FILE] data.csv"
+
+        self.connection = MCPConnection("fs", server)
+
+
+MOVE = call("fs__move_file", source="data.csv", destination="backup/data.csv")
+
+
+Item = ModelResponse | Callable[[ModelRequest], ModelResponse]
+
+
+async def run(folders: Folders, script: Sequence[Item], policy: PolicyConfig | None = None) -> RunResult:
+    async with AgentHost(model=ScriptedModel(script), servers=[folders.connection], policy=policy) as host:
+        return await host.run("Move data.csv into the backup folder.")
+
+
+def offered(seen: list[list[str]], response: ModelResponse) -> Callable[[ModelRequest], ModelResponse]:
+    """A script item that notes the tools on offer, then answers ``response``."""
+
+    def item(request: ModelRequest) -> ModelResponse:
+        seen.append([t.name for t in request.tools])
+        return response
+
+    return item
+
+
+async def test_a_repeat_of_a_failed_call_is_not_run_and_its_tool_sits_out_one_step() -> None:
+    folders, seen = Folders(), list[list[str]]()
+    script = [
+        MOVE,
+        MOVE,
+        offered(seen, call("fs__create_directory", path="backup")),
+        offered(seen, MOVE),
+        finish("moved"),
+    ]
+    result = await run(folders, script)
+    assert (result.status, result.result) == ("completed", "moved")
+    skipped = result.steps[1].observations[0]
+    assert skipped.is_error and not skipped.denied
+    assert skipped.content.startswith("not run: this exact call already failed at step 1 (")
+    assert "ENOENT" in skipped.content and "fs__move_file is not on offer for your next step" in skipped.content
+    assert [(r.event, r.data["tool"]) for r in result.steps[1].records if r.policy == "known_failures"] == [
+        ("skipped", "fs__move_file")
+    ]
+    # Left out of step 3's offer only; the successful write then made the move worth running.
+    assert "fs__move_file" not in seen[0] and "fs__move_file" in seen[1]
+    assert [r.data for r in result.steps[2].records if r.event == "withheld" and r.policy == "known_failures"] == [
+        {"tools": ["fs__move_file"], "step": 3}
+    ]
+    assert folders.calls["move_file"] == 2  # steps 1 and 4; step 2's repeat never reached the server
+    assert not result.steps[3].observations[0].is_error
+
+
+async def test_a_read_changes_nothing_so_the_repeat_after_it_is_still_skipped() -> None:
+    folders = Folders()
+    folders.flaky_left = 0
+    script = [MOVE, call("fs__list_directory", path="."), MOVE, finish("could not move"), finish("could not move")]
+    result = await run(folders, script)
+    assert folders.calls["move_file"] == 1
+    assert result.steps[2].observations[0].content.startswith("not run: this exact call already failed at step 1")
+
+
+async def test_other_arguments_and_transient_failures_are_run() -> None:
+    folders = Folders()
+    listing = call("fs__list_directory", path=".")
+    other = call("fs__move_file", source="data.csv", destination="data-old.csv")
+    result = await run(folders, [MOVE, other, listing, listing, finish("done")], PolicyConfig(call_retries=0))
+    assert folders.calls == Counter({"move_file": 2, "list_directory": 2})  # the retry after "try again" ran
+    assert all("not run" not in o.content for s in result.steps for o in s.observations)
+
+
+async def test_skips_are_not_denials_and_denials_are_not_remembered() -> None:
+    folders = Folders()
+    # One denial would end the run (max_denials=1): three skips must not.
+    policy = PolicyConfig(max_denials=1, doom_loop_n=0, failed_write_check=False)
+    listing = call("fs__list_directory", path=".")
+    result = await run(folders, [MOVE, MOVE, listing, MOVE, listing, MOVE, finish("no")], policy)
+    assert (result.status, result.termination.kind) == ("completed", "completed")
+    assert sum(o.content.startswith("not run:") for s in result.steps for o in s.observations) == 3
+    # A call a person or a rule refused was never run: nothing is known about how it fails.
+    asked = PolicyConfig(permissions=Permissions(ask=("fs__move_file",)), max_denials=3, doom_loop_n=0)
+    refused = await run(Folders(), [MOVE, MOVE, finish("no")], asked)
+    assert [s.observations[0].denied for s in refused.steps[:2]] == [True, True]
+
+
+async def test_the_setting_and_the_cli_flag_turn_it_off() -> None:
+    folders = Folders()
+    await run(folders, [MOVE, MOVE, finish("no"), finish("no")], PolicyConfig(skip_known_failures=False))
+    assert folders.calls["move_file"] == 2
+    parser = build_parser()
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).skip_known_failures is True
+    off = policy_from_args(parser.parse_args(["run", "t", "--no-skip-known-failures"]), None)
+    assert off.skip_known_failures is False
