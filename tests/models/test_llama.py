@@ -321,6 +321,17 @@ def test_grammar_literals_escape_quotes_and_backslashes() -> None:
     assert '"\\"a \\\\\\"b\\\\\\" \\\\\\\\c\\""' in grammar, grammar
 
 
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+def test_grammar_keeps_the_schema_order_of_properties() -> None:
+    # The thought must be written before the tool is chosen: the reply schema lists it first.
+    from nexthop.models._llama_gbnf import schema_grammar
+
+    schema = build_reply_schema([ToolDef(name="fs__read", input_schema={"type": "object"})])
+    root = next(line for line in schema_grammar(schema).splitlines() if line.startswith("root ::="))
+    kvs = [f"{THOUGHT_KEY.replace('_', '-')}-kv", "tool-kv", "arguments-kv"]
+    assert sorted(kvs, key=root.index) == kvs, root
+
+
 @pytest.mark.embedded
 @pytest.mark.anyio
 @pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")

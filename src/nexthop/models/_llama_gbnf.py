@@ -55,7 +55,9 @@ def schema_grammar(schema: dict[str, Any]) -> str:
         Exception: Whatever the converter raises for a schema it cannot take (an
             unknown type, an unsupported keyword); callers fall back on a looser schema.
     """
-    return _convert(json.dumps(schema, sort_keys=True))
+    # Key order is kept: the converter writes properties in schema order, and the thought
+    # must come before the tool and its arguments.
+    return _convert(json.dumps(schema))
 
 
 @functools.lru_cache(maxsize=32)
