@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 import pytest
+from folders_server import Folders
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
 from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
 from nexthop._toolset import ToolDef
@@ -21,40 +19,8 @@ from nexthop.policies._base import RunView
 pytestmark = pytest.mark.anyio
 
 
-def folders() -> MCPConnection:
-    """A file tree in memory: moving into a folder that does not exist fails, as the filesystem server's does."""
-    server = MCPServer("fs")
-    dirs: set[str] = set()
-    files = {"data.csv"}
-
-    @server.tool()
-    def move_file(source: str, destination: str) -> str:
-        """Move a file."""
-        parent = str(PurePosixPath(destination).parent)
-        if parent not in (".", "") and parent not in dirs:
-            raise ToolError(f"ENOENT: no such file or directory, rename '{source}' -> '{destination}'")
-        files.discard(source)
-        files.add(destination)
-        return f"Successfully moved {source} to {destination}"
-
-    @server.tool()
-    def create_directory(path: str) -> str:
-        """Create a folder."""
-        dirs.add(path)
-        return f"Successfully created directory {path}"
-
-    @server.tool()
-    def read_text_file(path: str) -> str:
-        """Read a file."""
-        if path not in files:
-            raise ToolError(f"ENOENT: no such file or directory, open '{path}'")
-        return "a,b"
-
-    return MCPConnection("fs", server)
-
-
 async def run(script: list[ModelResponse], policy: PolicyConfig | None = None) -> RunResult:
-    async with AgentHost(model=ScriptedModel(script), servers=[folders()], policy=policy) as host:
+    async with AgentHost(model=ScriptedModel(script), servers=[Folders().connection], policy=policy) as host:
         return await host.run("Move data.csv into the backup folder.")
 
 

@@ -4,56 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import PurePosixPath
 
 import pytest
-from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from folders_server import Folders
 
 from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
 from nexthop.cli._parser import build_parser
 from nexthop.cli._policy import policy_from_args
-from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.models._model import ModelRequest
 from nexthop.policies import Permissions, PolicyConfig
 
 pytestmark = pytest.mark.anyio
-
-
-class Folders:
-    """A file tree in memory whose tools count their calls; moving into a missing folder fails."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.flaky_left = 1
-        server = MCPServer("fs")
-        dirs: set[str] = set()
-
-        @server.tool()
-        def move_file(source: str, destination: str) -> str:
-            """Move a file."""
-            self.calls["move_file"] += 1
-            if str(PurePosixPath(destination).parent) not in (".", *dirs):
-                raise ToolError(f"ENOENT: no such file or directory, rename '{source}' -> '{destination}'")
-            return f"Successfully moved {source} to {destination}"
-
-        @server.tool()
-        def create_directory(path: str) -> str:
-            """Create a folder."""
-            dirs.add(path)
-            return f"Successfully created directory {path}"
-
-        @server.tool()
-        def list_directory(path: str) -> str:
-            """List a folder (read-only)."""
-            self.calls["list_directory"] += 1
-            if self.flaky_left:
-                self.flaky_left -= 1
-                raise ToolError("the server is temporarily unavailable, try again")
-            return "[FILE] data.csv"
-
-        self.connection = MCPConnection("fs", server)
 
 
 MOVE = call("fs__move_file", source="data.csv", destination="backup/data.csv")
@@ -78,7 +40,7 @@ def offered(seen: list[list[str]], response: ModelResponse) -> Callable[[ModelRe
 
 
 async def test_a_repeat_of_a_failed_call_is_not_run_and_its_tool_sits_out_one_step() -> None:
-    folders, seen = Folders(), list[list[str]]()
+    folders, seen = Folders(flaky_left=1), list[list[str]]()
     script = [
         MOVE,
         MOVE,
@@ -106,7 +68,6 @@ async def test_a_repeat_of_a_failed_call_is_not_run_and_its_tool_sits_out_one_st
 
 async def test_a_read_changes_nothing_so_the_repeat_after_it_is_still_skipped() -> None:
     folders = Folders()
-    folders.flaky_left = 0
     script = [MOVE, call("fs__list_directory", path="."), MOVE, finish("could not move"), finish("could not move")]
     result = await run(folders, script)
     assert folders.calls["move_file"] == 1
@@ -114,7 +75,7 @@ async def test_a_read_changes_nothing_so_the_repeat_after_it_is_still_skipped() 
 
 
 async def test_other_arguments_and_transient_failures_are_run() -> None:
-    folders = Folders()
+    folders = Folders(flaky_left=1)
     listing = call("fs__list_directory", path=".")
     other = call("fs__move_file", source="data.csv", destination="data-old.csv")
     result = await run(folders, [MOVE, other, listing, listing, finish("done")], PolicyConfig(call_retries=0))
@@ -123,7 +84,7 @@ async def test_other_arguments_and_transient_failures_are_run() -> None:
 
 
 async def test_skips_are_not_denials_and_denials_are_not_remembered() -> None:
-    folders = Folders()
+    folders = Folders(flaky_left=1)
     # One denial would end the run (max_denials=1): three skips must not.
     policy = PolicyConfig(max_denials=1, doom_loop_n=0, failed_write_check=False)
     listing = call("fs__list_directory", path=".")
