@@ -9,11 +9,13 @@ import pytest
 from folders_server import Folders
 
 from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import ToolCall
 from nexthop.cli._parser import build_parser
 from nexthop.cli._policy import policy_from_args
 from nexthop.models import call, finish
 from nexthop.models._model import ModelRequest
-from nexthop.policies import Permissions, PolicyConfig
+from nexthop.policies import ALLOW, CallVerdict, Permissions, PolicyConfig, RunPolicy, RunView
 
 pytestmark = pytest.mark.anyio
 
@@ -105,3 +107,25 @@ async def test_the_setting_and_the_cli_flag_turn_it_off() -> None:
     assert policy_from_args(parser.parse_args(["run", "t"]), None).skip_known_failures is True
     off = policy_from_args(parser.parse_args(["run", "t", "--no-skip-known-failures"]), None)
     assert off.skip_known_failures is False
+
+
+class DenyAtStep(RunPolicy):
+    """Denies every call at one step: a stricter answer than a skip, given beside it."""
+
+    name = "deny_at_step"
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        return CallVerdict(kind="deny", reason="not now") if view.step_index == self.step else ALLOW
+
+
+async def test_a_known_failure_another_policy_denies_is_a_denial_and_its_tool_stays_on_offer() -> None:
+    # Every policy answers check_call and deny beats skip: the repeat is denied, not skipped.
+    folders, seen = Folders(), list[list[str]]()
+    script = [MOVE, MOVE, offered(seen, finish("no")), finish("no")]
+    async with AgentHost(model=ScriptedModel(script), servers=[folders.connection], policies=[DenyAtStep(2)]) as host:
+        result = await host.run("Move data.csv into the backup folder.")
+    assert result.steps[1].observations[0].denied
+    assert "fs__move_file" in seen[0] and folders.calls["move_file"] == 1

@@ -71,12 +71,16 @@ class KnownFailures(RunPolicy):
             return ALLOW
         step, error = known
         self._skipped.add(call.id)
-        self._withhold = (view.step_index + 1, call.name)
         return CallVerdict(kind="skip", reason=_REASON.format(step=step, error=one_line(error, 200), tool=call.name))
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         for call, obs in zip(calls, observations, strict=False):
-            if call.name == FINISH_TOOL.name or call.id in self._skipped:
+            if call.id in self._skipped:
+                # Withheld only once skipped: a stricter policy may have denied the call instead.
+                if not obs.denied:
+                    self._withhold = (view.step_index + 1, call.name)
+                continue
+            if call.name == FINISH_TOOL.name:
                 continue
             outcome = classify(obs)
             if outcome == "permanent":
