@@ -137,9 +137,10 @@ class Abandonment(RunPolicy):
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         draws: list[PolicyRecord] = []
         for call, obs in zip(calls, observations, strict=False):
-            if not obs.failed or obs.denied or call.name == FINISH_TOOL.name:
+            outcome = classify(obs)  # ok and denied draw nothing; transient and permanent failures do
+            if outcome in ("ok", "denied") or call.name == FINISH_TOOL.name:
                 continue
-            stop = self._draw(call.name, classify(obs) == "transient", draws)
+            stop = self._draw(call.name, outcome == "transient", draws)
             if stop is not None:
                 return stop
         return Verdict(records=tuple(draws))

@@ -107,6 +107,19 @@ class ToolOffer(BaseModel):
     tools: tuple[ToolDef, ...]
     records: tuple[PolicyRecord, ...] = ()
 
+    @classmethod
+    def withholding(cls, tools: Sequence[ToolDef], names: frozenset[str], policy: str, step: int) -> ToolOffer:
+        """``tools`` without those named, with a ``withheld`` record (``{"tools", "step"}``) when any were left out.
+
+        The doom loop and the known-failure skip both leave the tools a model keeps
+        misusing out of one step's offer, and record it the same way.
+        """
+        kept = tuple(t for t in tools if t.name not in names)
+        if len(kept) == len(tools):
+            return cls(tools=kept)
+        data = {"tools": sorted(names & {t.name for t in tools}), "step": step}
+        return cls(tools=kept, records=(PolicyRecord(policy=policy, event="withheld", data=data),))
+
 
 class RunView(BaseModel):
     """What a policy may read of the run: the trajectory so far and the costs.

@@ -175,12 +175,7 @@ class DoomLoop(RunPolicy):
         """Withhold, for one step, the tools the last hint named (see the module docstring)."""
         if self._withhold is None or self._withhold[0] != view.step_index:
             return ToolOffer(tools=tuple(tools))
-        names = self._withhold[1]
-        kept = tuple(t for t in tools if t.name not in names)
-        if len(kept) == len(tools):
-            return ToolOffer(tools=kept)
-        data = {"tools": sorted(names & {t.name for t in tools}), "step": view.step_index}
-        return ToolOffer(tools=kept, records=(PolicyRecord(policy=self.name, event="withheld", data=data),))
+        return ToolOffer.withholding(tools, self._withhold[1], self.name, view.step_index)
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Note whether the tool writes; ask for the backoff pause when it retries a transient failure."""

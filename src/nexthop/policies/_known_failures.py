@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
-from nexthop._trajectory import Observation, PolicyRecord, ToolCall
+from nexthop._trajectory import Observation, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
 from nexthop.policies._loop_shapes import CallShape
 from nexthop.policies._transient import WriteTools, classify
@@ -48,7 +48,7 @@ class KnownFailures(RunPolicy):
 
     def __init__(self) -> None:
         self._failed: dict[str, tuple[int, str]] = {}  # CallShape.key -> (step, error) of its failure
-        self._skipped: set[str] = set()  # call ids skipped here: their observation is not a new failure
+        self._skipped: set[str] = set()  # call ids skipped this step: their observation is not a new failure
         self._writes = WriteTools()
         self._withhold: tuple[int, str] | None = None  # (step, tool) after a skip
 
@@ -56,12 +56,7 @@ class KnownFailures(RunPolicy):
         """Leave out, for one step, the tool whose call was just skipped."""
         if self._withhold is None or self._withhold[0] != view.step_index:
             return ToolOffer(tools=tuple(tools))
-        tool = self._withhold[1]
-        kept = tuple(t for t in tools if t.name != tool)
-        if len(kept) == len(tools):
-            return ToolOffer(tools=kept)
-        data = {"tools": [tool], "step": view.step_index}
-        return ToolOffer(tools=kept, records=(PolicyRecord(policy=self.name, event="withheld", data=data),))
+        return ToolOffer.withholding(tools, frozenset({self._withhold[1]}), self.name, view.step_index)
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Skip the call when the same tool and arguments failed for good and nothing has changed since."""
@@ -76,6 +71,7 @@ class KnownFailures(RunPolicy):
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         for call, obs in zip(calls, observations, strict=False):
             if call.id in self._skipped:
+                self._skipped.discard(call.id)
                 # Withheld only once skipped: a stricter policy may have denied the call instead.
                 if not obs.denied:
                     self._withhold = (view.step_index + 1, call.name)
