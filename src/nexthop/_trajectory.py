@@ -101,6 +101,10 @@ class Observation(BaseModel):
         is_error: True when the tool failed, timed out, crashed or was refused.
         denied: True when a policy (or the person it asked) refused the call; such an
             observation is also an error, but not a failure of the tool.
+        skipped: True when a policy skipped the call as a known outcome
+            (``CallVerdict(kind="skip")``): it did not run, and the observation is an
+            error that says why. Policies that judge the work read past it: it is no
+            new failure of the tool, and nothing changed.
         structured: The tool's structured content, when it returned any.
         duration_s: Wall time of the call (seconds).
     """
@@ -111,6 +115,7 @@ class Observation(BaseModel):
     content: str
     is_error: bool = False
     denied: bool = False
+    skipped: bool = False
     structured: dict[str, Any] | None = None
     duration_s: float = 0.0
 

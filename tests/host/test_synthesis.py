@@ -28,8 +28,8 @@ from nexthop.policies import PolicyConfig
 from nexthop.policies._permissions import Permissions
 
 pytestmark = pytest.mark.anyio
-# The scripts repeat calls that failed, to test synthesis's own counting: no policy may skip them.
-ON = PolicyConfig(synthesize=True, doom_loop_n=0, skip_known_failures=False)
+# The scripts repeat calls, failed or not, to test synthesis's own counting: no policy may skip them.
+ON = PolicyConfig(synthesize=True, doom_loop_n=0, skip_known_failures=False, skip_repeated_writes=False)
 SHA = "import hashlib\n\ndef sha(text):\n    return hashlib.sha256(text.encode()).hexdigest()\n"
 SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 

@@ -128,6 +128,24 @@ def test_a_same_error_hint_quotes_the_error_on_one_line_and_marks_a_cut() -> Non
     assert f"({'permission denied: ' + 'x' * 180}…)" in verdicts[2].hint
 
 
+def test_a_skipped_repeat_neither_ends_nor_extends_a_same_error_streak() -> None:
+    # read_file fails, its repeat is skipped, and sibling readers fail the same way on the same path.
+    driver = Driver()
+    enoent = "ENOENT: no such file or directory, open '/w/notes.md'"
+    first = driver.one("fs__read_file", enoent, error=True, path="notes.md")
+    skip = driver.one(
+        "fs__read_file", "not run: this exact call already failed", error=True, skipped=True, path="notes.md"
+    )
+    second = driver.one("fs__read_text_file", enoent, error=True, path="notes.md")
+    third = driver.one("fs__read_media_file", enoent, error=True, path="notes.md")
+    assert kinds([first, skip, second]) == ["go_on", "go_on", "go_on"]
+    assert third.kind == "hint" and third.records[-1].data == {
+        "pattern": "same_error",
+        "tool": "fs__read_media_file",
+        "count": 3,
+    }
+
+
 def test_a_cycle_of_read_and_edit_is_a_loop() -> None:
     # The issue-8 loop: read, edit, read, edit ... the same file, each edit a little different.
     driver = Driver()

@@ -75,6 +75,26 @@ def test_a_denied_write_is_not_sent_back_and_the_cli_flag_turns_the_check_off() 
     assert off.failed_write_check is False
 
 
+def test_a_target_that_already_exists_or_a_skipped_repeat_does_not_send_finish_back() -> None:
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    create = ToolCall(id="1", name="db__create_table", arguments={"query": "CREATE TABLE notes (body TEXT)"})
+    exists = Observation(call_id="1", content="Database error: table notes already exists")
+    check = FailedWriteCheck()
+    check.check_call(view, create, ToolDef(name="db__create_table"))
+    check.after_step(view, [create], [exists])
+    assert check.on_finish(view, "noted").kind == "go_on"  # the table is there: the goal may hold
+    # A skip repeats a failure already counted: the hint quotes the failure, never the skip.
+    move = ToolCall(id="2", name="fs__move_file", arguments={"source": "a", "destination": "b/a"})
+    enoent = Observation(call_id="2", content="ENOENT: no such file or directory", is_error=True)
+    skipped = Observation(call_id="2", content="not run: this exact call already failed", is_error=True, skipped=True)
+    check = FailedWriteCheck()
+    check.check_call(view, move, ToolDef(name="fs__move_file"))
+    check.after_step(view, [move], [enoent])
+    check.after_step(view.model_copy(update={"step_index": 2}), [move], [skipped])
+    verdict = check.on_finish(view, "moved")
+    assert verdict.kind == "hint" and "failed at step 1 (ENOENT" in verdict.hint and "not run" not in verdict.hint
+
+
 async def test_an_error_the_server_did_not_flag_counts_when_the_result_starts_with_it() -> None:
     # The SQLite reference server answers a bad statement as a success: "Database error: ...".
     server = MCPServer("db")

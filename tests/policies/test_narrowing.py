@@ -93,6 +93,22 @@ def test_a_steps_thought_brings_in_a_tool_the_task_did_not_name() -> None:
     assert offer.records[0].data["added"]
 
 
+def test_tools_a_steps_hint_names_join_the_offer_even_past_the_threshold() -> None:
+    task = "save the word done into results/status.txt"
+    thought = "Save the word done into results/status.txt."
+    hint = "fs__write_file failed. Look at what does exist (with fs__list_directory or fs__search_files)."
+    offers = []
+    for step in (Step(index=1, thought=thought, hint=hint), Step(index=1, thought=thought)):
+        policy = ToolNarrowing(threshold=3, top_k=3, per_step=2).start()
+        first = names(policy.filter_tools(view(task), TOOLS).tools)
+        assert len(first) == 3 and "fs__list_directory" not in first
+        offers.append(names(policy.filter_tools(view(task, [step]), TOOLS).tools))
+    hinted, unhinted = offers
+    # Each tool the hint names joins, and nothing else: there is no room left.
+    assert set(hinted) == {*first, "fs__write_file", "fs__list_directory", "fs__search_files"}
+    assert unhinted == first
+
+
 def test_a_task_that_names_no_reading_still_gets_its_servers_reader() -> None:
     policy = ToolNarrowing(threshold=12, top_k=6).start()
     offered = names(policy.filter_tools(view("write a summary of notes.txt to summary.md"), TOOLS).tools)

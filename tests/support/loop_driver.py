@@ -26,7 +26,9 @@ class Driver:
         self.ids = itertools.count()
         self.checks: list[CallVerdict] = []
 
-    def step(self, calls: list[tuple[str, dict[str, Any], str, bool]], thought: str = "") -> Verdict:
+    def step(
+        self, calls: list[tuple[str, dict[str, Any], str, bool]], thought: str = "", *, skipped: bool = False
+    ) -> Verdict:
         index = len(self.trajectory.steps) + 1
         view = RunView(trajectory=self.trajectory, usage=Usage(), elapsed_s=float(index), step_index=index)
         tool_calls: list[ToolCall] = []
@@ -35,12 +37,22 @@ class Driver:
             tool_call = ToolCall(id=str(next(self.ids)), name=name, arguments=arguments)
             self.checks.append(self.policy.check_call(view, tool_call, ToolDef(name=name)))
             tool_calls.append(tool_call)
-            observations.append(Observation(call_id=tool_call.id, content=content, is_error=is_error))
+            observations.append(Observation(call_id=tool_call.id, content=content, is_error=is_error, skipped=skipped))
         verdict = self.policy.after_step(view, tool_calls, observations)
         self.trajectory.steps.append(
             Step(index=index, thought=thought, tool_calls=tuple(tool_calls), observations=tuple(observations))
         )
         return verdict
 
-    def one(self, name: str, result: str, /, *, error: bool = False, thought: str = "", **arguments: Any) -> Verdict:
-        return self.step([(name, arguments, result, error)], thought)
+    def one(
+        self,
+        name: str,
+        result: str,
+        /,
+        *,
+        error: bool = False,
+        thought: str = "",
+        skipped: bool = False,
+        **arguments: Any,
+    ) -> Verdict:
+        return self.step([(name, arguments, result, error)], thought, skipped=skipped)

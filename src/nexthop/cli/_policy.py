@@ -73,6 +73,16 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="run again a call that failed for good even when nothing has changed (by default it is skipped)",
     )
     group.add_argument(
+        "--no-skip-repeated-writes",
+        action="store_true",
+        help="run again an unchanged write that just succeeded (by default skipped: it would change things twice)",
+    )
+    group.add_argument(
+        "--no-look-first",
+        action="store_true",
+        help="no hint to look at what exists after a call fails with 'not found' (on by default)",
+    )
+    group.add_argument(
         "--text-replies",
         type=int,
         metavar="N",
@@ -141,6 +151,8 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "completion_check": args.completion_check,
         "failed_write_check": False if args.no_failed_write_check else None,
         "skip_known_failures": False if args.no_skip_known_failures else None,
+        "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
+        "look_first": False if args.no_look_first else None,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,
         "synthesize": args.synthesize,

@@ -118,10 +118,10 @@ async def _call(
     if problem is not None:
         return _error(call, problem), ()
     verdict, records = _check(call, route.tool, view, checks.policies)
-    if verdict.kind == "skip":  # known to fail: a failed call, not a refusal, and no one to ask
+    if verdict.kind == "skip":  # a known outcome: an error, not a refusal, and no one to ask
         data = {"tool": call.name, "reason": verdict.reason}
         records += (PolicyRecord(policy=verdict.policy, event="skipped", data=data),)
-        return _error(call, f"not run: {verdict.reason}"), records
+        return Observation(call_id=call.id, content=f"not run: {verdict.reason}", is_error=True, skipped=True), records
     if verdict.kind != "allow":
         approved, reason = await _approve(call, route.tool, verdict, view, checks.approver)
         event = "approved" if approved else "denied"

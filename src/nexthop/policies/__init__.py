@@ -24,9 +24,11 @@ from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._failed_writes import FailedWriteCheck
 from nexthop.policies._known_failures import KnownFailures
+from nexthop.policies._look_first import LookFirst
 from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 from nexthop.policies._registry import start_policies
+from nexthop.policies._repeated_writes import RepeatedWrites
 from nexthop.policies._taint import Taint
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "DoomLoop",
     "FailedWriteCheck",
     "KnownFailures",
+    "LookFirst",
     "PermissionCheck",
     "Permissions",
     "Personality",
@@ -49,6 +52,7 @@ __all__ = [
     "Policy",
     "PolicyConfig",
     "PolicyRecord",
+    "RepeatedWrites",
     "RunPolicy",
     "RunView",
     "StepBudget",

@@ -51,6 +51,13 @@ class PolicyConfig(BaseModel):
         skip_known_failures: Do not run again a call (same tool, same arguments) that
             failed for good while no write has succeeded since; the model sees why, and
             the tool is left out of its next step (see `KnownFailures`).
+        skip_repeated_writes: Do not run again a write (same tool, same arguments) that
+            succeeded while no other write has succeeded since: it would make the same
+            change twice; the model sees why, and the tool is left out of its next step
+            (see `RepeatedWrites`).
+        look_first: After a call fails because something it names does not exist, hint
+            the model to look at what does exist (naming list/describe/search tools on
+            offer) before trying again or creating it (see `LookFirst`).
         pin_file: Where tool pins are stored; None uses the user config folder; pinning
             is off when ``pinning`` is False.
         pinning: Block tools whose definition changed since first use, until re-approved.
@@ -80,6 +87,8 @@ class PolicyConfig(BaseModel):
     completion_check: bool = False
     failed_write_check: bool = True
     skip_known_failures: bool = True
+    skip_repeated_writes: bool = True
+    look_first: bool = True
     pinning: bool = True
     pin_file: Path | None = None
     text_replies: int = Field(default=2, ge=1)

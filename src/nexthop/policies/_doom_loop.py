@@ -8,7 +8,9 @@ over ``n`` repeats (the functions behind them are in `nexthop.policies._loop_sha
 - ``similar_call``: the same tool with near-identical arguments ``n`` calls in a row
   (normalised JSON, difflib ratio at least 0.9 over words);
 - ``same_error``: ``n`` consecutive failed calls with identical error text (whatever
-  the tools or arguments, e.g. retrying with cosmetic changes);
+  the tools or arguments, e.g. retrying with cosmetic changes); a skipped call
+  (`Observation.skipped`) neither extends nor breaks the streak, so "read_file fails,
+  its repeat is skipped, read_text_file fails the same way" counts two;
 - ``no_new_information``: ``n`` consecutive steps whose results were all seen
   earlier in the run;
 - ``cycle``: steps repeating with a period of 2 or 3 (read, edit, read, edit ...) for
@@ -204,7 +206,8 @@ class DoomLoop(RunPolicy):
             retried = self._transient.pop(call.name, 0) > 0 if outcome != "transient" else False
             if not retried:
                 self._calls.see(shape)
-            self._errors.see(obs.content if outcome in ("permanent", "transient") else None, call.name)
+            if not obs.skipped:  # a skip repeats a known failure in other words: the streak goes on through it
+                self._errors.see(obs.content if outcome in ("permanent", "transient") else None, call.name)
             # A withheld tool called anyway is a repeat, not a failure of the work: the offer to finish stands.
             wrote = self._track_writes(shape, "ok" if call.name in withheld else outcome)
             counted.append((shape, obs, outcome, wrote))

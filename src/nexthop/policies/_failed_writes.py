@@ -12,11 +12,16 @@ A failure is read with `classify`, so a result that starts with an error label
 ("Database error: no such table: city" from the SQLite reference server, which sets no
 ``isError``) counts as one.
 
+Two failures do not count. A skipped call (`Observation.skipped`) did not run: the
+failure it repeats is already counted, and quoting the skip nested its text in the hint.
+A failure that says its target already exists ("table notes already exists") made no
+change, but its goal may hold: at 31c02b9 that hint refused the ``finish`` of a run
+whose work was done, and it went on to insert the row four more times.
+
 Unlike the completion check (after Reflexion), which asks the model to reflect on every
 first ``finish``, this speaks only when the run's own observations contradict it. Measured
 (benchmarks/tasks/results/README.md): it is silent on most false completions, which follow
-a write that succeeded but did the wrong thing; and a failure whose goal already holds
-("table products already exists") sends the model back for nothing, at the cost of a step.
+a write that succeeded but did the wrong thing.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from nexthop._sanitize import one_line
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
-from nexthop.policies._transient import WriteTools, classify
+from nexthop.policies._transient import WriteTools, already_exists, classify
 
 __all__ = ["FailedWriteCheck"]
 
@@ -63,6 +68,8 @@ class FailedWriteCheck(RunPolicy):
         for call, obs in zip(calls, observations, strict=False):
             outcome = classify(obs)  # the doom loop's reading: denied, transient, permanent or ok
             if call.name == FINISH_TOOL.name or not self._writes.writes(call.name) or outcome == "denied":
+                continue
+            if obs.skipped or already_exists(obs):  # nothing ran, or the goal may hold: no news either way
                 continue
             if outcome != "ok":
                 self._failed[call.name] = (view.step_index, obs.content)

@@ -30,6 +30,7 @@ from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
 from nexthop.policies._loop_shapes import CallShape
+from nexthop.policies._skips import SkipThenWithhold
 from nexthop.policies._transient import WriteTools, classify
 
 __all__ = ["KnownFailures"]
@@ -48,15 +49,12 @@ class KnownFailures(RunPolicy):
 
     def __init__(self) -> None:
         self._failed: dict[str, tuple[int, str]] = {}  # CallShape.key -> (step, error) of its failure
-        self._skipped: set[str] = set()  # call ids skipped this step: their observation is not a new failure
         self._writes = WriteTools()
-        self._withhold: tuple[int, str] | None = None  # (step, tool) after a skip
+        self._skips = SkipThenWithhold(self.name)
 
     def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
         """Leave out, for one step, the tool whose call was just skipped."""
-        if self._withhold is None or self._withhold[0] != view.step_index:
-            return ToolOffer(tools=tuple(tools))
-        return ToolOffer.withholding(tools, frozenset({self._withhold[1]}), self.name, view.step_index)
+        return self._skips.offer(view.step_index, tools)
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Skip the call when the same tool and arguments failed for good and nothing has changed since."""
@@ -65,19 +63,12 @@ class KnownFailures(RunPolicy):
         if known is None:
             return ALLOW
         step, error = known
-        self._skipped.add(call.id)
-        return CallVerdict(kind="skip", reason=_REASON.format(step=step, error=one_line(error, 200), tool=call.name))
+        return self._skips.skip(call, _REASON.format(step=step, error=one_line(error, 200), tool=call.name))
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         for call, obs in zip(calls, observations, strict=False):
-            if call.id in self._skipped:
-                self._skipped.discard(call.id)
-                # Withheld only once skipped: a stricter policy may have denied the call instead.
-                if not obs.denied:
-                    self._withhold = (view.step_index + 1, call.name)
-                continue
-            if call.name == FINISH_TOOL.name:
-                continue
+            if self._skips.seen(view.step_index, call, obs) or obs.skipped or call.name == FINISH_TOOL.name:
+                continue  # another policy's skip is no new failure either
             outcome = classify(obs)
             if outcome == "permanent":
                 self._failed.setdefault(CallShape.of(call.name, call.arguments).key, (view.step_index, obs.content))

@@ -5,6 +5,9 @@ for; every model pays for the definitions in prompt tokens. Past a threshold, th
 policy ranks the tools offline with BM25 (Robertson & Zaragoza 2009, via ``bm25s``)
 against the task, then against each step's thought, and offers the best few.
 
+A tool that a policy's hint names (the look-first hint names tools that list or
+describe) joins the offer at the next step, so the model can take the advice.
+
 The offer only ever grows during a run (tools already offered, and any tool the model
 called, stay), and keeps the servers' order, so an API model's tools array changes by
 insertion only and its prompt cache mostly survives. Narrowing follows the MCP client
@@ -26,6 +29,7 @@ from nexthop.policies._base import RunPolicy, RunView, ToolOffer
 __all__ = ["ToolNarrowing"]
 
 _DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
+_WORDS = re.compile(r"[\w-]+")
 _EVERYDAY_SLOTS = 2
 """Most slots of the first offer kept for the everyday tools (listed first) of the servers the task touches."""
 
@@ -68,6 +72,9 @@ class ToolNarrowing(RunPolicy):
             room = max(0, self.threshold - len(self._chosen))
             last = view.trajectory.steps[-1]
             self._chosen |= set(index.top(last.thought, min(self.per_step, room), exclude=self._chosen))
+            # A policy's hint that names a tool (look first: "with fs__list_directory") is advice
+            # the model must be able to take, room or not.
+            self._chosen |= set(_WORDS.findall(last.hint)) & {t.name for t in tools}
         self._queried_step = view.step_index
         offered = tuple(t for t in tools if t.name in self._chosen)
         added = sorted(self._chosen - before)

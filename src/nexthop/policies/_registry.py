@@ -15,10 +15,12 @@ from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._failed_writes import FailedWriteCheck
 from nexthop.policies._known_failures import KnownFailures
+from nexthop.policies._look_first import LookFirst
 from nexthop.policies._names import ToolNameCheck
 from nexthop.policies._narrowing import ToolNarrowing
 from nexthop.policies._permissions import PermissionCheck
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
+from nexthop.policies._repeated_writes import RepeatedWrites
 from nexthop.policies._text_replies import NoToolTurns
 
 __all__ = ["start_policies"]
@@ -29,12 +31,13 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
-    save the run), the known-failure skip (before narrowing: a tool it leaves out is not
-    ranked), abandonment, denials, the permissions (they answer only per call),
-    the tool-name check (always on), pinning and narrowing (only per step's tools;
-    narrowing last, so it ranks only tools that may be offered), and the failed-write and
-    completion checks last (they speak only at ``finish``). The step budget is added by the host, before
-    all of these.
+    save the run), the known-failure and repeated-write skips (before narrowing: a tool
+    they leave out is not ranked), abandonment, denials, the permissions (they answer
+    only per call), the tool-name check (always on), pinning, the look-first hint (it
+    names tools from the whole list; narrowing then offers the tools a hint names) and
+    narrowing (last of those that filter, so it ranks only tools that may be offered),
+    and the failed-write and completion checks last (they speak only at ``finish``). The
+    step budget is added by the host, before all of these.
 
     Args:
         config: The settings.
@@ -55,6 +58,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
         policies.append(DoomLoop(max(2, config.doom_loop_n), config.transient_retries))
     if config.skip_known_failures:
         policies.append(KnownFailures())
+    if config.skip_repeated_writes:
+        policies.append(RepeatedWrites())
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))
@@ -62,6 +67,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     policies.append(ToolNameCheck())
     if config.pinning:
         policies.append(ToolPinning(PinStore(config.pin_file or default_pin_file())))
+    if config.look_first:
+        policies.append(LookFirst())
     if config.narrow_tools_over is not None:
         threshold = config.narrow_tools_over
         policies.append(ToolNarrowing(threshold, top_k=min(config.narrow_top_k, threshold)))

@@ -31,7 +31,18 @@ import tenacity
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Observation
 
-__all__ = ["BACKOFF_MAX_S", "BACKOFF_MULTIPLIER_S", "Outcome", "WriteTools", "backoff_s", "classify", "is_write"]
+__all__ = [
+    "BACKOFF_MAX_S",
+    "BACKOFF_MULTIPLIER_S",
+    "Outcome",
+    "WriteTools",
+    "already_exists",
+    "backoff_s",
+    "classify",
+    "is_write",
+    "name_words",
+    "names_missing",
+]
 
 Outcome = Literal["ok", "transient", "permanent", "denied"]
 """How a call ended: succeeded, failed but worth retrying, failed for good, refused by a policy."""
@@ -101,6 +112,36 @@ def classify(obs: Observation) -> Outcome:
     return "permanent"
 
 
+# The words servers use for "what you named is not there": POSIX (ENOENT, "No such file or
+# directory"), SQLite ("no such table", "no such column"), HTTP 404 ("Not Found"), and the
+# plain phrasings of the reference servers ("Could not find exact match for edit").
+_MISSING = re.compile(
+    r"\bno such\b|\bnot found\b|\bdoes ?n[o']t exist\b|\bENOENT\b|\b(?:could|can) ?n[o']t find\b|\bcannot find\b",
+    re.IGNORECASE,
+)
+# ... and for "what you would create is there already" (POSIX EEXIST, SQL, the filesystem server).
+_EXISTS = re.compile(r"\balready exists?\b|\bexists already\b|\bEEXIST\b", re.IGNORECASE)
+
+
+def names_missing(obs: Observation) -> bool:
+    """Whether a failed call says something it names does not exist (a file, a table, a column, a text).
+
+    Read from the text, like `classify`: ``ENOENT``, ``no such ...``, ``not found``,
+    ``does not exist``, ``could not find``. A skip or a denial never counts: the call did
+    not run.
+    """
+    return obs.failed and not (obs.skipped or obs.denied) and _MISSING.search(obs.content) is not None
+
+
+def already_exists(obs: Observation) -> bool:
+    """Whether a failed call says what it would create is there already (``already exists``, ``EEXIST``).
+
+    The change was not made, but its goal may hold (``CREATE TABLE notes`` when ``notes``
+    exists), so the failed-write check does not send a ``finish`` back for it.
+    """
+    return obs.failed and not (obs.skipped or obs.denied) and _EXISTS.search(obs.content) is not None
+
+
 _RETRYING = tenacity.Retrying()
 _WAIT = tenacity.wait_exponential(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S)
 
@@ -139,8 +180,12 @@ def is_write(tool: ToolDef) -> bool:
     """
     if tool.annotations is not None:
         return tool.annotations.get("readOnlyHint") is not True
-    words = _NAME_WORDS.split(tool.remote_name or tool.name)
-    return any(word.lower() in _WRITE_VERBS for word in words)
+    return bool(name_words(tool) & _WRITE_VERBS)
+
+
+def name_words(tool: ToolDef) -> frozenset[str]:
+    """The words of a tool's own name (``remote_name`` for MCP tools), lower-cased: ``list_tables`` -> list, tables."""
+    return frozenset(word.lower() for word in _NAME_WORDS.split(tool.remote_name or tool.name) if word)
 
 
 class WriteTools:

@@ -1,0 +1,93 @@
+"""Look first: a "not found" failure is answered with a hint to look at what exists, naming tools on offer."""
+
+from __future__ import annotations
+
+import pytest
+from folders_server import Folders
+
+from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel, Trajectory, Usage
+from nexthop._toolset import ToolDef
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.cli._parser import build_parser
+from nexthop.cli._policy import policy_from_args
+from nexthop.models import call, finish
+from nexthop.policies import LookFirst, PolicyConfig, RunView
+from nexthop.policies._transient import names_missing
+
+pytestmark = pytest.mark.anyio
+
+READ = call("fs__read_text_file", path="notes.txt")
+
+
+async def run(script: list[ModelResponse], policy: PolicyConfig | None = None) -> RunResult:
+    async with AgentHost(model=ScriptedModel(script), servers=[Folders().connection], policy=policy) as host:
+        return await host.run("Read notes.txt.")
+
+
+def hints(result: RunResult) -> list[tuple[int, object]]:
+    return [(s.index, r.data) for s in result.steps for r in s.records if r.policy == "look_first"]
+
+
+async def test_a_missing_file_gets_a_hint_naming_the_listing_tool_once_per_distinct_failure() -> None:
+    script = [READ, READ, call("fs__list_directory", path="."), finish("there is no notes.txt")]
+    result = await run(script, PolicyConfig(skip_known_failures=False))
+    assert hints(result) == [(1, {"tool": "fs__read_text_file", "named": ["fs__list_directory"]})]
+    hint = result.steps[0].hint
+    assert hint.startswith("fs__read_text_file failed because something it names does not exist.")
+    assert "look at what does exist (with fs__list_directory)" in hint
+    assert result.steps[1].hint == ""  # the same failure again: said once already
+
+
+async def test_a_skipped_repeat_and_other_failures_get_no_hint_and_the_setting_and_flag_turn_it_off() -> None:
+    # Step 2 is skipped by the known-failure policy: nothing ran, so nothing new was missing.
+    result = await run([READ, READ, finish("no notes.txt")])
+    assert result.steps[1].observations[0].skipped
+    assert [i for i, _ in hints(result)] == [1]
+    off = await run([READ, finish("no notes.txt")], PolicyConfig(look_first=False))
+    assert hints(off) == [] and off.steps[0].hint == ""
+    parser = build_parser()
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).look_first is True
+    assert policy_from_args(parser.parse_args(["run", "t", "--no-look-first"]), None).look_first is False
+
+
+def test_only_read_only_lookers_on_offer_are_named_and_the_failing_tools_server_first() -> None:
+    def tool(name: str, server: str, read_only: bool | None = None) -> ToolDef:
+        annotations = None if read_only is None else {"readOnlyHint": read_only}
+        return ToolDef(name=f"{server}__{name}", server=server, remote_name=name, annotations=annotations)
+
+    offered = [
+        tool("list_tables", "db"),
+        tool("list_trash", "fs", read_only=False),  # says it writes: emptying a list is no way to look
+        tool("read_file", "fs"),
+        tool("search_files", "fs", read_only=True),
+        tool("directory_tree", "fs"),
+        tool("describe_table", "db"),
+    ]
+    policy = LookFirst().start()
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    policy.filter_tools(view, offered)
+    read = ToolCall(id="1", name="fs__read_file", arguments={"path": "a"})
+    verdict = policy.after_step(view, [read], [Observation(call_id="1", content="ENOENT: open 'a'", is_error=True)])
+    assert verdict.kind == "hint"
+    assert "(with fs__search_files, fs__directory_tree or db__list_tables)" in verdict.hint
+    # Nothing to name when no such tool is on offer: the hint still says to look.
+    policy = LookFirst().start()
+    policy.filter_tools(view, [tool("read_file", "fs")])
+    verdict = policy.after_step(view, [read], [Observation(call_id="1", content="ENOENT: open 'a'", is_error=True)])
+    assert "look at what does exist: the task" in verdict.hint
+
+
+@pytest.mark.parametrize(
+    ("content", "is_error", "missing"),
+    [
+        ("ENOENT: no such file or directory, open '/w/notes.md'", True, True),
+        ("Database error: no such column: email", False, True),
+        ("Could not find exact match for edit:\n[ ] water plants", True, True),
+        ("404 Not Found", True, True),
+        ("Error: table users does not exist", False, True),
+        ("Access denied - path outside allowed directories", True, False),
+        ("Successfully wrote 'not found' to notes.txt", False, False),  # a success that mentions it
+    ],
+)
+def test_not_found_is_read_from_the_words_servers_use(content: str, is_error: bool, missing: bool) -> None:
+    assert names_missing(Observation(call_id="1", content=content, is_error=is_error)) is missing
