@@ -89,6 +89,14 @@ def test_a_denied_call_draws_nothing() -> None:
     assert policy.failures == 0
 
 
+def test_a_skipped_call_draws_nothing() -> None:
+    policy = Abandonment(Personality(1.0, 1.0), seed=1)  # any draw would abandon
+    view = RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=1)
+    skipped = Observation(call_id="1", content="not run: this exact call already failed", is_error=True, skipped=True)
+    assert policy.after_step(view, [ToolCall(id="1", name="fault__flaky")], [skipped]) == GO_ON
+    assert policy.failures == 0
+
+
 @pytest.mark.anyio
 async def test_failing_calls_draw_until_the_run_is_abandoned() -> None:
     result = await run(PolicyConfig(abandonment="0.1,2", abandonment_seed=7), flaky_forever(), fail_rate=1.0)

@@ -108,7 +108,8 @@ class Abandonment(RunPolicy):
     draw, recorded on the step as ``PolicyRecord(policy="abandonment", event="draw",
     data={"p", "roll", "abandon", "tool", "transient"})``. Calls refused by the
     permissions are not failures of the tool (their observation says ``denied``) and draw
-    nothing (`DenialLimit` counts those).
+    nothing (`DenialLimit` counts those); nor do skipped calls (`Observation.skipped`:
+    they did not run, so the tool did not fail again).
 
     Transient failures (a timeout, "temporarily unavailable", see `classify`) draw too:
     giving up on a flaky tool is this policy's decision, after Autono. The doom-loop
@@ -138,7 +139,7 @@ class Abandonment(RunPolicy):
         draws: list[PolicyRecord] = []
         for call, obs in zip(calls, observations, strict=False):
             outcome = classify(obs)  # ok and denied draw nothing; transient and permanent failures do
-            if outcome in ("ok", "denied") or call.name == FINISH_TOOL.name:
+            if outcome in ("ok", "denied") or obs.skipped or call.name == FINISH_TOOL.name:
                 continue
             stop = self._draw(call.name, outcome == "transient", draws)
             if stop is not None:
