@@ -65,7 +65,7 @@ def _summary(**fields: object) -> RunSummary:
 
 def _step(index: int, name: str, content: str, **fields: object) -> Step:
     call = ToolCall(id=f"c{index}", name=name, arguments={"path": "orders.csv"})
-    obs_fields = {k: fields.pop(k) for k in ("is_error", "denied", "structured") if k in fields}
+    obs_fields = {k: fields.pop(k) for k in ("is_error", "denied", "skipped", "structured") if k in fields}
     obs = Observation(call_id=call.id, content=content, duration_s=0.25, **obs_fields)  # pyright: ignore[reportArgumentType]
     return Step.model_validate(
         {"index": index, "tool_calls": (call,), "observations": (obs,), "duration_s": 0.5, **fields}
@@ -132,6 +132,13 @@ def test_errors_and_policy_events_are_highlighted() -> None:
     tags = [a["class"] for a in parsed.tags("span", "tag")]
     assert tags == ["tag bad", "tag warn", "tag bad", "tag bad", "tag retry", "tag ok"]  # draws are not events
     assert parsed.tags("p", "termination warn") and parsed.tags("span", "badge warn")
+
+
+def test_a_skipped_call_is_labelled_skipped_not_error() -> None:
+    steps = [_step(1, "fs__read", "not run: this exact call already failed at step 0", is_error=True, skipped=True)]
+    html = render_report(_summary(), Trajectory(task="t", steps=steps))
+    assert '<span class="label">skipped</span>' in html and '<span class="tag bad">skipped</span>' in html
+    assert '<span class="label">error</span>' not in html
 
 
 def test_the_chart_has_one_bar_per_step_scaled_to_tokens() -> None:

@@ -134,7 +134,7 @@ def _events(steps: Sequence[Step], in_flight: Sequence[ToolCall]) -> str:
         for obs in step.observations:
             if obs.failed:
                 call = calls.get(obs.call_id)
-                tag = "denied" if obs.denied else "error"
+                tag = "denied" if obs.denied else "skipped" if obs.skipped else "error"
                 tool = p.name(call.name) if call else "?"
                 items.append(_event("bad", tag, f"{link} <code>{tool}</code>: {p.text(obs.content, 240)}"))
         if step.hint:
@@ -194,7 +194,7 @@ def _call(call: ToolCall, obs: Observation | None, pending: bool) -> str:
         parts.append(f'<div class="args"><span class="label">{label}</span>{args}</div>')
     if obs is not None and call.name != FINISH_TOOL.name:
         css = "obs denied" if obs.denied else "obs error" if obs.failed else "obs"
-        label = "denied" if obs.denied else "error" if obs.failed else "observation"
+        label = "denied" if obs.denied else "skipped" if obs.skipped else "error" if obs.failed else "observation"
         parts.append(f'<div class="{css}"><span class="label">{label}</span>{p.block(obs.content)}')
         sub = p.delegated_run_id(obs)
         if sub is not None:
