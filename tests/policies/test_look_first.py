@@ -91,3 +91,76 @@ def test_only_read_only_lookers_on_offer_are_named_and_the_failing_tools_server_
 )
 def test_not_found_is_read_from_the_words_servers_use(content: str, is_error: bool, missing: bool) -> None:
     assert names_missing(Observation(call_id="1", content=content, is_error=is_error)) is missing
+
+
+def _driven(tools: list[ToolDef]) -> tuple[LookFirst, list[RunView]]:
+    policy = LookFirst().start()
+    views = [RunView(trajectory=Trajectory(task="t"), usage=Usage(), elapsed_s=0.0, step_index=i) for i in (1, 2, 3)]
+    policy.filter_tools(views[0], tools)
+    return policy, views
+
+
+FS_TOOLS = [
+    ToolDef(name="fs__read_file", server="fs", remote_name="read_file"),
+    ToolDef(name="fs__list_directory", server="fs", remote_name="list_directory"),
+]
+
+
+def test_a_listing_that_shows_a_near_name_after_the_failure_is_pointed_out_once() -> None:
+    policy, (one, two, three) = _driven(FS_TOOLS)
+    read = ToolCall(id="1", name="fs__read_file", arguments={"path": "/w/meeting-notes.txt"})
+    enoent = Observation(
+        call_id="1", content="ENOENT: no such file or directory, open '/w/meeting-notes.txt'", is_error=True
+    )
+    first = policy.after_step(one, [read], [enoent])
+    assert [r.event for r in first.records] == ["hint"]
+    listing = ToolCall(id="2", name="fs__list_directory", arguments={"path": "/w"})
+    shown = Observation(call_id="2", content="[FILE] data.db\n[FILE] meeting_notes.txt")
+    near = policy.after_step(two, [listing], [shown])
+    assert near.hint == (
+        "meeting-notes.txt does not exist (step 1), but step 2 shows meeting_notes.txt: "
+        "if that is what the task means, use meeting_notes.txt."
+    )
+    assert [r.data for r in near.records] == [
+        {"missing": "meeting-notes.txt", "near": "meeting_notes.txt", "seen_at": 2}
+    ]
+    assert policy.after_step(three, [listing], [shown]).kind == "go_on"  # said once
+
+
+def test_a_near_name_already_shown_replaces_the_advice_to_look_and_contained_names_count() -> None:
+    db_tools = [
+        ToolDef(name="db__read_query", server="db", remote_name="read_query"),
+        ToolDef(name="db__describe_table", server="db", remote_name="describe_table"),
+    ]
+    policy, (one, two, _) = _driven(db_tools)
+    describe = ToolCall(id="1", name="db__describe_table", arguments={"table_name": "users"})
+    columns = "[{'name': 'id', 'type': 'INTEGER'}, {'name': 'full_name'}, {'name': 'email_address', 'type': 'TEXT'}]"
+    assert policy.after_step(one, [describe], [Observation(call_id="1", content=columns)]).kind == "go_on"
+    select = ToolCall(id="2", name="db__read_query", arguments={"query": "SELECT email FROM users"})
+    verdict = policy.after_step(
+        two, [select], [Observation(call_id="2", content="Database error: no such column: email")]
+    )
+    assert [r.event for r in verdict.records] == ["near"]
+    assert verdict.hint.startswith("email does not exist (step 2), but step 1 shows email_address")
+
+
+def test_names_from_a_files_content_are_not_suggestions() -> None:
+    policy, (one, two, _) = _driven(FS_TOOLS)
+    read = ToolCall(id="1", name="fs__read_file", arguments={"path": "notes.txt"})
+    content = Observation(call_id="1", content="rename it to notes.mdx later")  # near notes.md, were it a listing
+    policy.after_step(one, [read], [content])
+    missing = ToolCall(id="2", name="fs__read_file", arguments={"path": "notes.md"})
+    verdict = policy.after_step(
+        two, [missing], [Observation(call_id="2", content="ENOENT: open 'notes.md'", is_error=True)]
+    )
+    assert [r.event for r in verdict.records] == ["hint"] and "shows" not in verdict.hint
+
+
+def test_only_the_last_part_of_a_path_can_be_missing() -> None:
+    policy, (one, two, _) = _driven(FS_TOOLS)
+    listing = ToolCall(id="1", name="fs__list_directory", arguments={"path": "/srv"})
+    policy.after_step(one, [listing], [Observation(call_id="1", content="[DIR] workshop\n[FILE] plan.txt")])
+    read = ToolCall(id="2", name="fs__read_file", arguments={"path": "/srv/work/notes.md"})
+    enoent = Observation(call_id="2", content="ENOENT: open '/srv/work/notes.md'", is_error=True)
+    verdict = policy.after_step(two, [read], [enoent])  # "work" is a folder on the way, not the name that is missing
+    assert [r.event for r in verdict.records] == ["hint"] and "workshop" not in verdict.hint

@@ -4,8 +4,8 @@ Read step by step in the task benchmark (nexthop at 31c02b9, all 22 tools), a sm
 meets "not found" with a guess: it creates what was missing (a ``city`` table, when
 ``cities`` held the rows; a new ``shopping_list.md``, when the list was
 ``shopping_list.txt``), or tries the same name through a sibling tool, or writes made-up
-content. In 5 of the 10 recovery runs the run had a tool that would have shown the
-right name (``list_tables``, ``list_directory``, ``describe_table``) and never called it.
+content. In 4 of the 7 failed recovery runs a tool on offer would have shown the right
+name (``list_tables``, ``list_directory``, ``describe_table``) and was never called.
 
 This policy reads each failure with `names_missing` (``ENOENT``, ``no such table``,
 ``not found``, ``does not exist``, ``could not find``: the words servers use, not one
@@ -19,12 +19,27 @@ It sees the tools before narrowing does (pinning's and the skips' withholding as
 and narrowing offers at the next step every tool a hint names, so the model can take
 the advice even when the task alone did not bring those tools in.
 
-Records: ``hint`` (``{"tool", "named"}``) on the step it answers.
+Looking is only half of it: at dc93858 the model listed the folder, was shown
+``meeting_notes.txt``, and asked for ``meeting-notes.txt`` again. So the policy keeps the
+names the call used that its error repeats (``meeting-notes.txt``, ``city``, ``email``)
+and the names that the run's listing and describing tools have shown. When a shown name
+is near a missing one (difflib's ratio at least 0.75, or one contains the other), the
+hint says so, like a shell's "did you mean": ``meeting-notes.txt does not exist (step 1),
+but step 2 shows meeting_notes.txt: if that is what the task means, use
+meeting_notes.txt.`` At the failure itself, when a listing already showed the near name,
+that replaces the advice to look. Names from other results (a file's content) are not
+used: any text holds words near any name.
+
+Records: ``hint`` (``{"tool", "named"}``) for the advice to look, ``near`` (``{"missing",
+"near", "seen_at"}``) for a near match, on the step they answer.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
+from typing import cast
 
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
@@ -37,18 +52,29 @@ _HINT = (
     "{tool} failed because something it names does not exist. Before you try again or create it, look at what "
     "does exist{named}: the task may name it slightly differently, and the exact name you find is the one to use."
 )
+_NEAR = (
+    "{missing} does not exist (step {step}), but step {seen} shows {near}: if that is what the task means, use {near}."
+)
 _LOOK_WORDS = frozenset({"list", "describe", "search", "find", "tree", "schema", "info", "tables"})
 _MAX_NAMED = 3
+# A name as servers print one: a file, a folder, a table, a column (split at "/", quotes, commas).
+_NAME = re.compile(r"[A-Za-z0-9][\w.\-]*")
+_MIN_NAME = 3
+# difflib's ratio: city/cities 0.8, shopping_list.md/.txt 0.85, meeting-notes/meeting_notes 0.94; below
+# 0.75 unrelated short names start to pair up.
+_NEAR_RATIO = 0.75
 
 
 class LookFirst(RunPolicy):
-    """Hints, once per distinct failure, to look at what exists after a "not found"; see the module docstring."""
+    """Hints to look at what exists after a "not found", then names a near match once seen; see the module docstring."""
 
     name = "look_first"
 
     def __init__(self) -> None:
         self._offered: tuple[ToolDef, ...] = ()
         self._hinted: set[tuple[str, str]] = set()
+        self._seen: dict[str, int] = {}  # name -> step a listing or description first showed it
+        self._missing: dict[str, int] = {}  # name -> step of the failure that named it, until a near match is seen
 
     def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
         """Offer ``tools`` unchanged; note them, for the hint to name tools the run may call."""
@@ -56,19 +82,52 @@ class LookFirst(RunPolicy):
         return ToolOffer(tools=self._offered)
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
-        for call, obs in zip(calls, observations, strict=False):
-            if call.name == FINISH_TOOL.name or not names_missing(obs) or (call.name, obs.content) in self._hinted:
+        step, pairs = (
+            view.step_index,
+            [(c, o) for c, o in zip(calls, observations, strict=False) if c.name != FINISH_TOOL.name],
+        )
+        lookers = {t.name for t in self._offered if _looks(t)}
+        for call, obs in pairs:
+            if call.name in lookers and not obs.failed:
+                for name in _names(obs.content):
+                    self._seen.setdefault(name, step)
+        hints: list[str] = []
+        records: list[PolicyRecord] = []
+        for call, obs in pairs:
+            if not names_missing(obs) or (call.name, obs.content) in self._hinted:
                 continue
             self._hinted.add((call.name, obs.content))
-            named = self._lookers(call.name)
-            return Verdict(
-                kind="hint",
-                policy=self.name,
-                detail=f"{call.name} named something that does not exist",
-                hint=_HINT.format(tool=call.name, named=f" (with {_or(named)})" if named else ""),
-                records=(PolicyRecord(policy=self.name, event="hint", data={"tool": call.name, "named": named}),),
-            )
-        return GO_ON
+            # A path's last part only: its folders ("tmp", "work") exist, or the error is about the last part.
+            used = " ".join(text.rsplit("/", 1)[-1] for text in _strings(call.arguments))
+            missing = (_names(used) & _names(obs.content)) - self._seen.keys()
+            for name in sorted(missing):
+                self._missing.setdefault(name, step)
+            if not any(self._near(name) for name in missing):  # a near match, below, says more
+                named = self._lookers(call.name)
+                hints.append(_HINT.format(tool=call.name, named=f" (with {_or(named)})" if named else ""))
+                records.append(PolicyRecord(policy=self.name, event="hint", data={"tool": call.name, "named": named}))
+        for name, failed_at in list(self._missing.items()):
+            near = self._near(name)
+            if near is not None:
+                del self._missing[name]
+                hints.append(_NEAR.format(missing=name, step=failed_at, seen=self._seen[near], near=near))
+                data = {"missing": name, "near": near, "seen_at": self._seen[near]}
+                records.append(PolicyRecord(policy=self.name, event="near", data=data))
+        if not hints:
+            return GO_ON
+        detail = "a call named something that does not exist"
+        return Verdict(kind="hint", policy=self.name, detail=detail, hint=" ".join(hints), records=tuple(records))
+
+    def _near(self, missing: str) -> str | None:
+        """The name a listing showed that is closest to ``missing``: near-identical, or containing it (or it them)."""
+        known = [name for name in self._seen if name != missing]
+        close = difflib.get_close_matches(missing, known, n=1, cutoff=_NEAR_RATIO)
+        if close:
+            return close[0]
+        if len(missing) < 4:
+            return None
+        within = [name for name in known if len(name) >= 4 and (missing in name or name in missing)]
+        return min(within, key=lambda name: abs(len(name) - len(missing)), default=None)
 
     def _lookers(self, failed: str) -> list[str]:
         """Up to three read-only tools on offer that list, describe or search; the failed tool's server first."""
@@ -76,6 +135,21 @@ class LookFirst(RunPolicy):
         lookers = [t for t in self._offered if t.name != failed and _looks(t)]
         lookers.sort(key=lambda t: t.server != server)  # stable: the servers' own order otherwise
         return [t.name for t in lookers[:_MAX_NAMED]]
+
+
+def _names(text: str) -> set[str]:
+    return {name for name in (m.rstrip(".-") for m in _NAME.findall(text)) if len(name) >= _MIN_NAME}
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a call's arguments (nested objects and lists included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in cast("dict[str, object]", value).values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in cast("list[object]", value) for s in _strings(v)]
+    return []
 
 
 def _looks(tool: ToolDef) -> bool:
