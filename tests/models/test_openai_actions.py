@@ -108,6 +108,25 @@ async def test_json_schema_uses_openais_structured_output_form(fake_provider: Fa
     assert [c.name for c in response.tool_calls] == ["finish"]
 
 
+async def test_a_withheld_tool_stays_listed_in_the_prompt_but_not_in_the_reply_schema(
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.reply(_content(_reply("Done.", "finish", {"result": "ok"})))
+    fake_provider.reply(_content(_reply("Done.", "finish", {"result": "ok"})))
+    model = _model(fake_provider, actions="json_object")
+    allowed = [READ, QUERY, TABLES, FINISH_TOOL]  # fs__write_file sits out this step
+    await model.request(ModelRequest(instructions="", trajectory=Trajectory(task="t"), tools=allowed, listed=TOOLS))
+    await model.request(ModelRequest(instructions="", trajectory=Trajectory(task="t"), tools=TOOLS))
+    await model.aclose()
+    withheld, whole = (r.body for r in fake_provider.requests)
+    assert [b["properties"]["tool"]["const"] for b in _branches(withheld["response_format"]["schema"])] == [
+        t.name for t in allowed
+    ]
+    # The system prompt is byte-identical, so a server's prompt cache of the prefix survives.
+    assert "fs__write_file" in withheld["messages"][0]["content"]
+    assert withheld["messages"][0] == whole["messages"][0]
+
+
 async def test_past_steps_replay_the_exact_reply_then_the_observation(fake_provider: FakeProvider) -> None:
     # Odd spacing on purpose: the replay must be byte-identical, not re-serialized.
     first = f'{{"{THOUGHT_KEY}": "Read it.",  "tool": "fs__read_text_file", "arguments": {{"path": "a.txt"}}}}'

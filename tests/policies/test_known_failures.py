@@ -31,23 +31,27 @@ async def run(folders: Folders, script: Sequence[Item], policy: PolicyConfig | N
         return await host.run("Move data.csv into the backup folder.")
 
 
-def offered(seen: list[list[str]], response: ModelResponse) -> Callable[[ModelRequest], ModelResponse]:
-    """A script item that notes the tools on offer, then answers ``response``."""
+def offered(
+    seen: list[list[str]], response: ModelResponse, listed: list[list[str]] | None = None
+) -> Callable[[ModelRequest], ModelResponse]:
+    """A script item that notes the tools on offer (and those listed), then answers ``response``."""
 
     def item(request: ModelRequest) -> ModelResponse:
         seen.append([t.name for t in request.tools])
+        if listed is not None:
+            listed.append([t.name for t in request.prompt_tools])
         return response
 
     return item
 
 
 async def test_a_repeat_of_a_failed_call_is_not_run_and_its_tool_sits_out_one_step() -> None:
-    folders, seen = Folders(flaky_left=1), list[list[str]]()
+    folders, seen, listed = Folders(flaky_left=1), list[list[str]](), list[list[str]]()
     script = [
         MOVE,
         MOVE,
-        offered(seen, call("fs__create_directory", path="backup")),
-        offered(seen, MOVE),
+        offered(seen, call("fs__create_directory", path="backup"), listed),
+        offered(seen, MOVE, listed),
         finish("moved"),
     ]
     result = await run(folders, script)
@@ -61,6 +65,8 @@ async def test_a_repeat_of_a_failed_call_is_not_run_and_its_tool_sits_out_one_st
     ]
     # Left out of step 3's offer only; the successful write then made the move worth running.
     assert "fs__move_file" not in seen[0] and "fs__move_file" in seen[1]
+    # Still listed while withheld: the prompt of a model that lists its tools stays the same.
+    assert listed[0] == listed[1] and "fs__move_file" in listed[0]
     assert [r.data for r in result.steps[2].records if r.event == "withheld" and r.policy == "known_failures"] == [
         {"tools": ["fs__move_file"], "step": 3}
     ]

@@ -137,12 +137,13 @@ class _Run:
         before = self.consult(lambda p: p.before_step(view))
         if before.stop is not None:
             raise before.stop
-        tools, routes, offered = await self.offer(view)
+        tools, listed, routes, offered = await self.offer(view)
         response = await self.setup.model.request(
             ModelRequest(
                 instructions=self.setup.instructions,
                 trajectory=self.trajectory,
                 tools=tools,
+                listed=listed if len(listed) != len(tools) else None,
                 settings=self.setup.settings,
             )
         )
@@ -235,21 +236,24 @@ class _Run:
     def view(self, index: int) -> RunView:
         return RunView(trajectory=self.trajectory, usage=self.usage, elapsed_s=self.elapsed, step_index=index)
 
-    async def offer(self, view: RunView) -> tuple[list[ToolDef], dict[str, Route], list[PolicyRecord]]:
-        """The tools the model sees this step (``finish`` last), their routes, and what the policies recorded."""
+    async def offer(self, view: RunView) -> tuple[list[ToolDef], list[ToolDef], dict[str, Route], list[PolicyRecord]]:
+        """This step's tools: those the model may call and those listed (``finish`` last in both), routes, records."""
         owners: dict[str, Toolset] = {}
         tools: Sequence[ToolDef] = []
         for toolset in self.setup.toolsets:
-            listed = await toolset.list_tools()
-            owners.update((t.name, toolset) for t in listed)
-            tools = [*tools, *listed]
+            served = await toolset.list_tools()
+            owners.update((t.name, toolset) for t in served)
+            tools = [*tools, *served]
         records: list[PolicyRecord] = []
+        withheld: set[str] = set()
         for policy in self.setup.policies:
             offer = policy.filter_tools(view, tools)
             tools, records = offer.tools, [*records, *offer.records]
+            withheld |= offer.withheld
         # A policy may withhold or rewrite a tool, not invent one: only listed names are routed.
-        routes = {t.name: Route(t, owners[t.name]) for t in tools if t.name in owners}
-        return [*(r.tool for r in routes.values()), FINISH_TOOL], routes, records
+        listed = [t for t in tools if t.name in owners]
+        routes = {t.name: Route(t, owners[t.name]) for t in listed if t.name not in withheld}
+        return [*(r.tool for r in routes.values()), FINISH_TOOL], [*listed, FINISH_TOOL], routes, records
 
     @staticmethod
     def finish_call(response: ModelResponse) -> str | None:

@@ -241,7 +241,7 @@ class LlamaCppModel(Model):
     def prompt_tokens(self, request: ModelRequest) -> list[int]:
         """Tokens of the prompt for ``request`` (the model must be loaded)."""
         assert self._llm is not None and self._formatter is not None
-        messages = build_messages(request.instructions, request.tools, request.trajectory, self._replies.texts)
+        messages = build_messages(request.instructions, request.prompt_tools, request.trajectory, self._replies.texts)
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
@@ -253,7 +253,7 @@ class LlamaCppModel(Model):
         before the first token that depends on the task.
         """
         assert self._llm is not None and self._formatter is not None
-        text: str = self._formatter(messages=[system_message(request.instructions, request.tools)]).prompt
+        text: str = self._formatter(messages=[system_message(request.instructions, request.prompt_tools)]).prompt
         alone = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return list(tokens[: common_prefix(alone, tokens)])
 

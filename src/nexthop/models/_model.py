@@ -41,7 +41,12 @@ class ModelRequest(BaseModel):
     Attributes:
         instructions: The system prompt.
         trajectory: The whole run so far (task and steps); shared, never copied.
-        tools: The tools on offer this step, ``finish`` included.
+        tools: The tools the model may call this step, ``finish`` included.
+        listed: The tools to list in the prompt when that is more than ``tools``:
+            those withheld for one step stay listed, so a prompt that lists tools keeps
+            its prefix (and the embedded model its KV cache); None lists ``tools``.
+            A model that lists tools in its own prompt lists these and still lets the
+            reply call only ``tools``.
         settings: Request settings.
     """
 
@@ -50,7 +55,13 @@ class ModelRequest(BaseModel):
     instructions: str
     trajectory: Trajectory
     tools: Sequence[ToolDef]
+    listed: Sequence[ToolDef] | None = None
     settings: ModelSettings = ModelSettings()
+
+    @property
+    def prompt_tools(self) -> Sequence[ToolDef]:
+        """The tools a prompt lists: ``listed``, else ``tools``."""
+        return self.tools if self.listed is None else self.listed
 
 
 class ModelResponse(BaseModel):

@@ -79,7 +79,7 @@ class JsonActions:
 
     def messages(self, request: ModelRequest) -> list[dict[str, str]]:
         """The chat messages for ``request``: system, task, then each past step."""
-        return build_messages(request.instructions, request.tools, request.trajectory, self._replies.texts)
+        return build_messages(request.instructions, request.prompt_tools, request.trajectory, self._replies.texts)
 
     def parse(self, text: str, tools: Sequence[ToolDef], usage: Usage) -> ModelResponse:
         """Turn a reply's text into the next action, its exact text kept for replay (`ReplyMemory`).

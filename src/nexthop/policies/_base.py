@@ -97,28 +97,37 @@ class ToolOffer(BaseModel):
     """A policy's answer to "which tools may the model see this step?".
 
     Attributes:
-        tools: The tools to offer, in order (a subset of those given, possibly with
-            cleaned descriptions).
+        tools: The tools to list, in order (a subset of those given, possibly with
+            cleaned descriptions). A tool left out here is gone from the model's view.
+        withheld: Names among ``tools`` the model may not call this step, though they
+            stay listed: a one-step withholding that keeps the prompt the same, so the
+            embedded model's KV cache of its prefix survives (the model's reply grammar
+            leaves them out; API models are sent only the tools they may call).
         records: What the step should keep (e.g. a tool withheld, with why).
     """
 
     model_config = _FROZEN
     kind: Literal["tool_offer"] = "tool_offer"
     tools: tuple[ToolDef, ...]
+    withheld: frozenset[str] = frozenset()
     records: tuple[PolicyRecord, ...] = ()
 
     @classmethod
     def withholding(cls, tools: Sequence[ToolDef], names: frozenset[str], policy: str, step: int) -> ToolOffer:
-        """``tools`` without those named, with a ``withheld`` record (``{"tools", "step"}``) when any were left out.
+        """``tools``, those named withheld for this step, with a ``withheld`` record (``{"tools", "step"}``) if any.
 
-        The doom loop and the known-failure skip both leave the tools a model keeps
-        misusing out of one step's offer, and record it the same way.
+        The doom loop and the skipping policies leave the tools a model keeps misusing
+        out of one step's choices, and record it the same way. The tools stay listed:
+        listing them again a step later would change the prompt twice, and the embedded
+        model would evaluate its whole prefix (about 1,700 tokens with 22 tools) both times.
         """
-        kept = tuple(t for t in tools if t.name not in names)
-        if len(kept) == len(tools):
-            return cls(tools=kept)
-        data = {"tools": sorted(names & {t.name for t in tools}), "step": step}
-        return cls(tools=kept, records=(PolicyRecord(policy=policy, event="withheld", data=data),))
+        withheld = names & {t.name for t in tools}
+        if not withheld:
+            return cls(tools=tuple(tools))
+        data = {"tools": sorted(withheld), "step": step}
+        return cls(
+            tools=tuple(tools), withheld=withheld, records=(PolicyRecord(policy=policy, event="withheld", data=data),)
+        )
 
 
 class RunView(BaseModel):
