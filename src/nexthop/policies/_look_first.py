@@ -82,10 +82,8 @@ class LookFirst(RunPolicy):
         return ToolOffer(tools=self._offered)
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
-        step, pairs = (
-            view.step_index,
-            [(c, o) for c, o in zip(calls, observations, strict=False) if c.name != FINISH_TOOL.name],
-        )
+        step = view.step_index
+        pairs = [(c, o) for c, o in zip(calls, observations, strict=False) if c.name != FINISH_TOOL.name]
         lookers = {t.name for t in self._offered if _looks(t)}
         for call, obs in pairs:
             if call.name in lookers and not obs.failed:
