@@ -34,7 +34,7 @@ async def test_a_missing_file_gets_a_hint_naming_the_listing_tool_once_per_disti
     assert hints(result) == [(1, {"tool": "fs__read_text_file", "named": ["fs__list_directory"]})]
     hint = result.steps[0].hint
     assert hint.startswith("fs__read_text_file failed because something it names does not exist.")
-    assert "look at what does exist (with fs__list_directory)" in hint
+    assert "list or describe where it should be (with fs__list_directory)" in hint
     assert result.steps[1].hint == ""  # the same failure again: said once already
 
 
@@ -74,7 +74,7 @@ def test_only_read_only_lookers_on_offer_are_named_and_the_failing_tools_server_
     policy = LookFirst().start()
     policy.filter_tools(view, [tool("read_file", "fs")])
     verdict = policy.after_step(view, [read], [Observation(call_id="1", content="ENOENT: open 'a'", is_error=True)])
-    assert "look at what does exist: the task" in verdict.hint
+    assert "list or describe where it should be: the task" in verdict.hint
 
 
 @pytest.mark.parametrize(
@@ -164,3 +164,20 @@ def test_only_the_last_part_of_a_path_can_be_missing() -> None:
     enoent = Observation(call_id="2", content="ENOENT: open '/srv/work/notes.md'", is_error=True)
     verdict = policy.after_step(two, [read], [enoent])  # "work" is a folder on the way, not the name that is missing
     assert [r.event for r in verdict.records] == ["hint"] and "workshop" not in verdict.hint
+
+
+def test_a_thing_missing_is_hinted_once_whichever_tool_meets_it_and_a_looker_that_finds_nothing_confirms_it() -> None:
+    text_reader = ToolDef(name="fs__read_text_file", server="fs", remote_name="read_text_file")
+    policy, (one, two, three) = _driven([*FS_TOOLS, text_reader])
+    enoent = "ENOENT: no such file or directory, open '/w/backup/data.csv'"
+    first = ToolCall(id="1", name="fs__read_file", arguments={"path": "backup/data.csv"})
+    sibling = ToolCall(id="2", name="fs__read_text_file", arguments={"path": "backup/data.csv"})
+    assert policy.after_step(one, [first], [Observation(call_id="1", content=enoent, is_error=True)]).kind == "hint"
+    again = policy.after_step(two, [sibling], [Observation(call_id="2", content=enoent, is_error=True)])
+    assert again.kind == "go_on"
+    listing = ToolCall(id="3", name="fs__list_directory", arguments={"path": "backup"})
+    scandir = Observation(call_id="3", content="ENOENT: no such file or directory, scandir '/w/backup'", is_error=True)
+    confirmed = policy.after_step(three, [listing], [scandir])
+    assert [r.event for r in confirmed.records] == ["confirmed"]
+    assert confirmed.hint.startswith("fs__list_directory looked and found nothing there: it does not exist.")
+    assert "If the task needs it, create it" in confirmed.hint

@@ -30,8 +30,15 @@ meeting_notes.txt.`` At the failure itself, when a listing already showed the ne
 that replaces the advice to look. Names from other results (a file's content) are not
 used: any text holds words near any name.
 
-Records: ``hint`` (``{"tool", "named"}``) for the advice to look, ``near`` (``{"missing",
-"near", "seen_at"}``) for a near match, on the step they answer.
+Each thing missing is hinted once, whichever tool meets it: at dc93858 the model met a
+missing ``backup`` folder with ``list_directory``, then ``list_directory_with_sizes``,
+then ``directory_tree``, each time told again to look. A listing or describing tool that
+itself fails "not found" has looked, so the hint then says the thing does not exist:
+create it if the task needs it.
+
+Records: ``hint`` (``{"tool", "named"}``) for the advice to look, ``confirmed``
+(``{"tool"}``) when a looking tool found nothing, ``near`` (``{"missing", "near",
+"seen_at"}``) for a near match, on the step they answer.
 """
 
 from __future__ import annotations
@@ -49,14 +56,20 @@ from nexthop.policies._transient import is_write, name_words, names_missing
 __all__ = ["LookFirst"]
 
 _HINT = (
-    "{tool} failed because something it names does not exist. Before you try again or create it, look at what "
-    "does exist{named}: the task may name it slightly differently, and the exact name you find is the one to use."
+    "{tool} failed because something it names does not exist. Before you try again or create it, list or describe "
+    "where it should be{named}: the task may name it slightly differently, and the exact name you find is the one "
+    "to use."
+)
+_CONFIRMED = (
+    "{tool} looked and found nothing there: it does not exist. If the task needs it, create it; if not, go on "
+    "without it or call finish and say what is missing."
 )
 _NEAR = (
     "{missing} does not exist (step {step}), but step {seen} shows {near}: if that is what the task means, use {near}."
 )
 _LOOK_WORDS = frozenset({"list", "describe", "search", "find", "tree", "schema", "info", "tables"})
 _MAX_NAMED = 3
+_Said = tuple[str, PolicyRecord]  # a hint and its record
 # A name as servers print one: a file, a folder, a table, a column (split at "/", quotes, commas).
 _NAME = re.compile(r"[A-Za-z0-9][\w.\-]*")
 _MIN_NAME = 3
@@ -72,7 +85,7 @@ class LookFirst(RunPolicy):
 
     def __init__(self) -> None:
         self._offered: tuple[ToolDef, ...] = ()
-        self._hinted: set[tuple[str, str]] = set()
+        self._hinted: set[str] = set()  # what was missing (names, else the error), once hinted
         self._seen: dict[str, int] = {}  # name -> step a listing or description first showed it
         self._missing: dict[str, int] = {}  # name -> step of the failure that named it, until a near match is seen
 
@@ -89,32 +102,50 @@ class LookFirst(RunPolicy):
             if call.name in lookers and not obs.failed:
                 for name in _names(obs.content):
                     self._seen.setdefault(name, step)
-        hints: list[str] = []
-        records: list[PolicyRecord] = []
-        for call, obs in pairs:
-            if not names_missing(obs) or (call.name, obs.content) in self._hinted:
-                continue
-            self._hinted.add((call.name, obs.content))
-            # A path's last part only: its folders ("tmp", "work") exist, or the error is about the last part.
-            used = " ".join(text.rsplit("/", 1)[-1] for text in _strings(call.arguments))
-            missing = (_names(used) & _names(obs.content)) - self._seen.keys()
-            for name in sorted(missing):
-                self._missing.setdefault(name, step)
-            if not any(self._near(name) for name in missing):  # a near match, below, says more
-                named = self._lookers(call.name)
-                hints.append(_HINT.format(tool=call.name, named=f" (with {_or(named)})" if named else ""))
-                records.append(PolicyRecord(policy=self.name, event="hint", data={"tool": call.name, "named": named}))
+        said = [
+            self._missing_answer(call, obs, call.name in lookers, step) for call, obs in pairs if names_missing(obs)
+        ]
+        said += self._near_matches()
+        hints = [hint for hint, _ in filter(None, said)]
+        if not hints:
+            return GO_ON
+        records = tuple(record for _, record in filter(None, said))
+        detail = "a call named something that does not exist"
+        return Verdict(kind="hint", policy=self.name, detail=detail, hint=" ".join(hints), records=records)
+
+    def _missing_answer(self, call: ToolCall, obs: Observation, looking: bool, step: int) -> _Said | None:
+        """What to say about a "not found": look first, or (after looking) that it does not exist; once per thing."""
+        # A path's last part only: its folders ("tmp", "work") exist, or the error is about the last part.
+        used = " ".join(text.rsplit("/", 1)[-1] for text in _strings(call.arguments))
+        missing = (_names(used) & _names(obs.content)) - self._seen.keys()
+        # Said once per thing missing, whichever tool met it (read_file, then read_text_file ...).
+        key = " ".join(sorted(missing)) or obs.content
+        if key in self._hinted:
+            return None
+        self._hinted.add(key)
+        for name in sorted(missing):
+            self._missing.setdefault(name, step)
+        if looking:  # it was already looking, and found nothing: looking again will not help
+            return _CONFIRMED.format(tool=call.name), PolicyRecord(
+                policy=self.name, event="confirmed", data={"tool": call.name}
+            )
+        if any(self._near(name) for name in missing):  # a near match says more (`_near_matches`)
+            return None
+        named = self._lookers(call.name)
+        hint = _HINT.format(tool=call.name, named=f" (with {_or(named)})" if named else "")
+        return hint, PolicyRecord(policy=self.name, event="hint", data={"tool": call.name, "named": named})
+
+    def _near_matches(self) -> list[_Said | None]:
+        """A hint for each missing name a listing has now shown a near match of (each said once)."""
+        said: list[_Said | None] = []
         for name, failed_at in list(self._missing.items()):
             near = self._near(name)
             if near is not None:
                 del self._missing[name]
-                hints.append(_NEAR.format(missing=name, step=failed_at, seen=self._seen[near], near=near))
                 data = {"missing": name, "near": near, "seen_at": self._seen[near]}
-                records.append(PolicyRecord(policy=self.name, event="near", data=data))
-        if not hints:
-            return GO_ON
-        detail = "a call named something that does not exist"
-        return Verdict(kind="hint", policy=self.name, detail=detail, hint=" ".join(hints), records=tuple(records))
+                hint = _NEAR.format(missing=name, step=failed_at, seen=self._seen[near], near=near)
+                said.append((hint, PolicyRecord(policy=self.name, event="near", data=data)))
+        return said
 
     def _near(self, missing: str) -> str | None:
         """The name a listing showed that is closest to ``missing``: near-identical, or containing it (or it them)."""
