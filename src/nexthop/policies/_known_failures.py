@@ -17,8 +17,7 @@ again whatever it is told (the doom loop's withholding, measured at stop 18). An
 that succeeds forgets every failure: it may have fixed the cause (the missing folder now
 exists), and the repeat is then worth running.
 
-Records: the host's ``skipped`` (``{"tool", "reason"}``) on the step of the skipped call,
-and ``withheld`` (``{"tools", "step"}``) on the next step.
+Records: as for every `KnownOutcomes` policy.
 """
 
 from __future__ import annotations
@@ -26,12 +25,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nexthop._sanitize import one_line
-from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, ToolCall
-from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
 from nexthop.policies._loop_shapes import CallShape
-from nexthop.policies._skips import SkipThenWithhold
-from nexthop.policies._transient import WriteTools, classify
+from nexthop.policies._skips import KnownOutcomes
+from nexthop.policies._transient import classify
 
 __all__ = ["KnownFailures"]
 
@@ -42,36 +39,18 @@ _REASON = (
 )
 
 
-class KnownFailures(RunPolicy):
+class KnownFailures(KnownOutcomes):
     """Skips an exact repeat of a call that failed permanently, until a write succeeds; see the module docstring."""
 
     name = "known_failures"
 
-    def __init__(self) -> None:
-        self._failed: dict[str, tuple[int, str]] = {}  # CallShape.key -> (step, error) of its failure
-        self._writes = WriteTools()
-        self._skips = SkipThenWithhold(self.name)
+    def reason(self, step: int, outcome: str, tool: str) -> str:
+        return _REASON.format(step=step, error=one_line(outcome, 200), tool=tool)
 
-    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
-        """Leave out, for one step, the tool whose call was just skipped."""
-        return self._skips.offer(view.step_index, tools)
-
-    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
-        """Skip the call when the same tool and arguments failed for good and nothing has changed since."""
-        self._writes.note(call.name, tool)
-        known = self._failed.get(CallShape.of(call.name, call.arguments).key)
-        if known is None:
-            return ALLOW
-        step, error = known
-        return self._skips.skip(call, _REASON.format(step=step, error=one_line(error, 200), tool=call.name))
-
-    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
-        for call, obs in zip(calls, observations, strict=False):
-            if self._skips.seen(view.step_index, call, obs) or obs.skipped or call.name == FINISH_TOOL.name:
-                continue  # another policy's skip is no new failure either
+    def learn(self, step: int, pairs: Sequence[tuple[ToolCall, Observation]]) -> None:
+        for call, obs in pairs:
             outcome = classify(obs)
             if outcome == "permanent":
-                self._failed.setdefault(CallShape.of(call.name, call.arguments).key, (view.step_index, obs.content))
-            elif outcome == "ok" and self._writes.writes(call.name):
-                self._failed.clear()  # the state changed: a repeat may now succeed
-        return GO_ON
+                self.known.setdefault(CallShape.of(call.name, call.arguments).key, (step, obs.content))
+            elif outcome == "ok" and self.writes.writes(call.name):
+                self.known.clear()  # the state changed: a repeat may now succeed

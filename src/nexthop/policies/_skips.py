@@ -1,47 +1,75 @@
-"""What the skipping policies share: a skipped call's tool sits out the next step.
+"""What the skipping policies share: an exact repeat of a call whose outcome is known is not run.
 
-A small model under a grammar that still offers a call tends to make it again whatever
-it is told (the doom loop's withholding, measured at stop 18), so a policy that skips a
-call (``CallVerdict(kind="skip")``) also leaves its tool out of the next step's offer.
-It does so only once the observation shows the skip: every policy answers
-``check_call``, and a stricter one may have denied the call instead.
+`KnownFailures` remembers calls that failed for good, `RepeatedWrites` writes that
+succeeded; both skip an exact repeat (same tool, canonical arguments:
+``CallShape.key``) with ``CallVerdict(kind="skip")``, and then leave the skipped call's
+tool out of the next step's choices. A small model under a grammar that still offers a
+call tends to make it again whatever it is told (the doom loop's withholding, measured
+at stop 18). The tool is withheld only once the observation shows the skip: every
+policy answers ``check_call``, and a stricter one may have denied the call instead.
+
+Records: the host's ``skipped`` (``{"tool", "reason"}``) on the step of the skipped call,
+and ``withheld`` (``{"tools", "step"}``) on the next step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nexthop._toolset import ToolDef
+from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, ToolCall
-from nexthop.policies._base import CallVerdict, ToolOffer
+from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, ToolOffer, Verdict
+from nexthop.policies._loop_shapes import CallShape
+from nexthop.policies._transient import WriteTools
 
-__all__ = ["SkipThenWithhold"]
+__all__ = ["KnownOutcomes"]
 
 
-class SkipThenWithhold:
-    """One run's skips of one policy, and the tool each leaves out of the next step."""
+class KnownOutcomes(RunPolicy):
+    """Skips an exact repeat of a call in ``known``; a subclass says what to remember (`learn`) and why (`reason`).
 
-    def __init__(self, policy: str) -> None:
-        self._policy = policy
+    Attributes:
+        known: ``CallShape.key`` -> (step, the outcome's text) of each call to skip.
+        writes: Whether each tool called writes (`is_write`), noted at ``check_call``.
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[int, str]] = {}
+        self.writes = WriteTools()
         self._skipped: set[str] = set()  # call ids skipped this step
         self._withhold: tuple[int, str] | None = None  # (step, tool) after a skip
 
-    def skip(self, call: ToolCall, reason: str) -> CallVerdict:
-        """The verdict that skips ``call``; its tool is withheld once the skip is seen."""
-        self._skipped.add(call.id)
-        return CallVerdict(kind="skip", reason=reason)
+    def reason(self, step: int, outcome: str, tool: str) -> str:
+        """Why a repeat of the call known from ``step``, with ``outcome``, is not run (shown after ``not run: ``)."""
+        raise NotImplementedError
 
-    def seen(self, step: int, call: ToolCall, obs: Observation) -> bool:
-        """Whether this policy skipped ``call`` (asked in ``after_step`` of ``step``); if so, withhold its tool next."""
-        if call.id not in self._skipped:
-            return False
-        self._skipped.discard(call.id)
-        if obs.skipped:
-            self._withhold = (step + 1, call.name)
-        return True
+    def learn(self, step: int, pairs: Sequence[tuple[ToolCall, Observation]]) -> None:
+        """Update ``known`` from the calls of ``step`` that ran (``finish`` and skipped calls left out)."""
+        raise NotImplementedError
 
-    def offer(self, step: int, tools: Sequence[ToolDef]) -> ToolOffer:
-        """``tools`` for step ``step``, less the tool whose call was skipped the step before."""
-        if self._withhold is None or self._withhold[0] != step:
+    def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
+        """Withhold, for one step, the tool whose call was just skipped."""
+        if self._withhold is None or self._withhold[0] != view.step_index:
             return ToolOffer(tools=tuple(tools))
-        return ToolOffer.withholding(tools, frozenset({self._withhold[1]}), self._policy, step)
+        return ToolOffer.withholding(tools, frozenset({self._withhold[1]}), self.name, view.step_index)
+
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        """Skip the call when it repeats one in ``known``."""
+        self.writes.note(call.name, tool)
+        known = self.known.get(CallShape.of(call.name, call.arguments).key)
+        if known is None:
+            return ALLOW
+        self._skipped.add(call.id)
+        return CallVerdict(kind="skip", reason=self.reason(known[0], known[1], call.name))
+
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        ran: list[tuple[ToolCall, Observation]] = []
+        for call, obs in zip(calls, observations, strict=False):
+            if call.id in self._skipped:
+                self._skipped.discard(call.id)
+                if obs.skipped:  # not denied by a stricter policy instead
+                    self._withhold = (view.step_index + 1, call.name)
+            elif not obs.skipped and call.name != FINISH_TOOL.name:  # another policy's skip ran nothing either
+                ran.append((call, obs))
+        self.learn(view.step_index, ran)
+        return GO_ON
