@@ -19,7 +19,10 @@ pytestmark = pytest.mark.anyio
 READ = call("fs__read_text_file", path="notes.txt")
 
 
-async def run(script: list[ModelResponse], policy: PolicyConfig | None = None) -> RunResult:
+ON = PolicyConfig(look_first=True)
+
+
+async def run(script: list[ModelResponse], policy: PolicyConfig = ON) -> RunResult:
     async with AgentHost(model=ScriptedModel(script), servers=[Folders().connection], policy=policy) as host:
         return await host.run("Read notes.txt.")
 
@@ -30,24 +33,24 @@ def hints(result: RunResult) -> list[tuple[int, object]]:
 
 async def test_a_missing_file_gets_a_hint_naming_the_listing_tool_once_per_distinct_failure() -> None:
     script = [READ, READ, call("fs__list_directory", path="."), finish("there is no notes.txt")]
-    result = await run(script, PolicyConfig(skip_known_failures=False))
+    result = await run(script, PolicyConfig(look_first=True, skip_known_failures=False))
     assert hints(result) == [(1, {"tool": "fs__read_text_file", "named": ["fs__list_directory"]})]
     hint = result.steps[0].hint
     assert hint.startswith("fs__read_text_file failed because something it names does not exist.")
-    assert "list or describe where it should be (with fs__list_directory)" in hint
+    assert "look at what does exist (with fs__list_directory)" in hint
     assert result.steps[1].hint == ""  # the same failure again: said once already
 
 
-async def test_a_skipped_repeat_and_other_failures_get_no_hint_and_the_setting_and_flag_turn_it_off() -> None:
+async def test_a_skipped_repeat_gets_no_hint_and_it_is_off_unless_the_setting_or_flag_turns_it_on() -> None:
     # Step 2 is skipped by the known-failure policy: nothing ran, so nothing new was missing.
     result = await run([READ, READ, finish("no notes.txt")])
     assert result.steps[1].observations[0].skipped
     assert [i for i, _ in hints(result)] == [1]
-    off = await run([READ, finish("no notes.txt")], PolicyConfig(look_first=False))
+    off = await run([READ, finish("no notes.txt")], PolicyConfig())
     assert hints(off) == [] and off.steps[0].hint == ""
     parser = build_parser()
-    assert policy_from_args(parser.parse_args(["run", "t"]), None).look_first is True
-    assert policy_from_args(parser.parse_args(["run", "t", "--no-look-first"]), None).look_first is False
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).look_first is False
+    assert policy_from_args(parser.parse_args(["run", "t", "--look-first"]), None).look_first is True
 
 
 def test_only_read_only_lookers_on_offer_are_named_and_the_failing_tools_server_first() -> None:
@@ -74,7 +77,7 @@ def test_only_read_only_lookers_on_offer_are_named_and_the_failing_tools_server_
     policy = LookFirst().start()
     policy.filter_tools(view, [tool("read_file", "fs")])
     verdict = policy.after_step(view, [read], [Observation(call_id="1", content="ENOENT: open 'a'", is_error=True)])
-    assert "list or describe where it should be: the task" in verdict.hint
+    assert "look at what does exist: the task" in verdict.hint
 
 
 @pytest.mark.parametrize(

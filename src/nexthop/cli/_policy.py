@@ -78,9 +78,10 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="run again an unchanged write that just succeeded (by default skipped: it would change things twice)",
     )
     group.add_argument(
-        "--no-look-first",
+        "--look-first",
         action="store_true",
-        help="no hint to look at what exists after a call fails with 'not found' (on by default)",
+        default=None,
+        help="after a call fails with 'not found', hint to look at what exists and name near matches",
     )
     group.add_argument(
         "--text-replies",
@@ -152,7 +153,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "failed_write_check": False if args.no_failed_write_check else None,
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
-        "look_first": False if args.no_look_first else None,
+        "look_first": args.look_first,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,
         "synthesize": args.synthesize,

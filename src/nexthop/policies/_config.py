@@ -57,7 +57,9 @@ class PolicyConfig(BaseModel):
             (see `RepeatedWrites`).
         look_first: After a call fails because something it names does not exist, hint
             the model to look at what does exist (naming list/describe/search tools on
-            offer) before trying again or creating it (see `LookFirst`).
+            offer) before trying again or creating it, and name a near match once a
+            listing shows one (see `LookFirst`; off: it did not raise the embedded
+            model's benchmark success).
         pin_file: Where tool pins are stored; None uses the user config folder; pinning
             is off when ``pinning`` is False.
         pinning: Block tools whose definition changed since first use, until re-approved.
@@ -88,7 +90,7 @@ class PolicyConfig(BaseModel):
     failed_write_check: bool = True
     skip_known_failures: bool = True
     skip_repeated_writes: bool = True
-    look_first: bool = True
+    look_first: bool = False
     pinning: bool = True
     pin_file: Path | None = None
     text_replies: int = Field(default=2, ge=1)

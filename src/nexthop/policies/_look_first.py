@@ -15,6 +15,15 @@ describe or search (read-only tools of the failing tool's server first). Each di
 failure is hinted once; the model then decides: a folder that really is missing is
 still created, one step later.
 
+Off by default (``look_first: true`` or ``--look-first`` turns it on): measured on the
+task benchmark it did not raise success. At 05be724 (all 44 tasks) it helped where it was
+meant to (``rc_wrong_file_name``: listed, shown ``meeting_notes.txt``, used it) and hurt
+elsewhere (``ms_merge_parts``: a read of the output file not yet written drew the hint,
+and the model created a folder instead of writing); recovery 4/10 and multi-step 2/12
+against 3/10 and 3/12 without it at 31c02b9. A more imperative wording at 1481c36 was
+copied into the model's own remaining work and ran to listing loops (multi-step 1/12,
+recovery 3/10). With an API model that can take advice it may do better; measure first.
+
 It sees the tools before narrowing does (pinning's and the skips' withholding aside),
 and narrowing offers at the next step every tool a hint names, so the model can take
 the advice even when the task alone did not bring those tools in.
@@ -55,10 +64,11 @@ from nexthop.policies._transient import is_write, name_words, names_missing
 
 __all__ = ["LookFirst"]
 
+# Measured: "list or describe where it should be" (1481c36) was copied into the model's
+# remaining_work and the run went on listing; this wording was not.
 _HINT = (
-    "{tool} failed because something it names does not exist. Before you try again or create it, list or describe "
-    "where it should be{named}: the task may name it slightly differently, and the exact name you find is the one "
-    "to use."
+    "{tool} failed because something it names does not exist. Before you try again or create it, look at what "
+    "does exist{named}: the task may name it slightly differently, and the exact name you find is the one to use."
 )
 _CONFIRMED = (
     "{tool} looked and found nothing there: it does not exist. If the task needs it, create it; if not, go on "
