@@ -28,6 +28,7 @@ from nexthop.models._llama_kv import PrefixCache, prefix_key
 from nexthop.models._llama_prompt import (
     ANY_OBJECT,
     THOUGHT_KEY,
+    avoided_opening,
     build_messages,
     build_reply_schema,
     observation_message,
@@ -139,6 +140,57 @@ def test_the_first_reply_states_the_task_as_its_remaining_work() -> None:
     assert opening_thought(retried) is None  # an earlier attempt may have done part of it
     assert opening_thought(Trajectory(task="x" * 301)) is None  # longer than the thought's cap
     assert opening_thought(Trajectory(task=" \n")) is None
+
+
+def _after(thought: str, *observations: Observation) -> Trajectory:
+    call = ToolCall(id="c1", name="write_file", arguments={"path": "errors.txt", "content": "x"})
+    return Trajectory(task="t", steps=[Step(index=1, thought=thought, tool_calls=(call,), observations=observations)])
+
+
+def test_after_a_step_that_succeeded_the_thought_may_not_repeat_its_opening() -> None:
+    thought = "Copy only the ERROR lines of log.txt into errors.txt, then move log.txt into old."
+    wrote = Observation(call_id="c1", content="Successfully wrote to errors.txt")
+    avoid = avoided_opening(_after(thought, wrote))
+    assert avoid == "Copy only the "
+    schema = build_reply_schema(TOOLS, avoid=avoid)
+    call = {"tool": "read_file", "arguments": {"path": "a"}}
+    with pytest.raises(jsonschema.ValidationError):  # the verbatim copy
+        jsonschema.validate({THOUGHT_KEY: thought, **call}, schema)
+    for fresh in ("Move log.txt into old.", "Copy only these lines", "Copy only"):
+        jsonschema.validate({THOUGHT_KEY: fresh, **call}, schema)
+
+    # The same work is left after a call that failed, was skipped or did not run.
+    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: denied", is_error=True))) is None
+    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: no such file"))) is None
+    skipped = Observation(call_id="c1", content="not run: known failure", is_error=True, skipped=True)
+    assert avoided_opening(_after(thought, skipped)) is None
+    assert avoided_opening(_after(thought)) is None
+    assert avoided_opening(Trajectory(task="t")) is None
+    # Too little to forbid: one word, or one word before a character JSON escapes.
+    assert avoided_opening(_after("Done.", wrote)) is None
+    assert avoided_opening(_after('Save "a b" now', wrote)) is None
+    assert avoided_opening(_after('Write the "x" file', wrote)) == "Write the "
+
+
+@pytest.mark.embedded
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+def test_the_reply_grammar_forbids_the_avoided_opening_and_nothing_else() -> None:
+    from grammar_check import grammar_accepts
+
+    from nexthop.models._llama_gbnf import schema_grammar
+
+    grammar = schema_grammar(build_reply_schema(TOOLS, avoid="Copy only the "))
+
+    def reply(thought: str) -> str:
+        return json.dumps({THOUGHT_KEY: thought, "tool": "read_file", "arguments": {"path": "a.txt"}})
+
+    assert not grammar_accepts(grammar, reply("Copy only the ERROR lines of log.txt into errors.txt."))
+    assert not grammar_accepts(grammar, reply("Copy only the "))
+    for fresh in ("Move log.txt into old.", "Copy only these lines", "Copy only", "", 'Say "hi" to Ana', "x" * 280):
+        assert grammar_accepts(grammar, reply(fresh)), fresh
+    assert not grammar_accepts(grammar, reply("x" * 301))  # the cap still holds
+    # Without an opening to avoid, the copy is a valid reply: the grammar above is what refused it.
+    assert grammar_accepts(schema_grammar(build_reply_schema(TOOLS)), reply("Copy only the ERROR lines."))
 
 
 def test_reply_schema_without_tools_is_a_plain_answer() -> None:
@@ -540,9 +592,9 @@ def test_only_a_runs_first_request_fixes_the_thought(tmp_path: Path, monkeypatch
     asked: list[str | None] = []
     schemas = model._schemas
 
-    def spy(tools: Any, thought: str | None = None) -> dict[str, Any]:
+    def spy(tools: Any, thought: str | None = None, avoid: str | None = None) -> dict[str, Any]:
         asked.append(thought)
-        return schemas(tools, thought)
+        return schemas(tools, thought, avoid)
 
     replies = iter(
         [

@@ -41,7 +41,7 @@ from nexthop.models._llama_kv import (
     prefix_key,
 )
 from nexthop.models._llama_prefix import PrefixEvent, common_prefix, prime, worth_priming
-from nexthop.models._llama_prompt import build_messages, opening_thought, system_message
+from nexthop.models._llama_prompt import avoided_opening, build_messages, opening_thought, system_message
 from nexthop.models._llama_recheck import Recheck, Rechecker
 from nexthop.models._llama_replies import ReplyMemory, ReplySchemas
 from nexthop.models._model import Model, ModelRequest, ModelResponse
@@ -297,7 +297,10 @@ class LlamaCppModel(Model):
                 f"local model prompt is {len(tokens)} tokens; with max_output_tokens={settings.max_output_tokens} "
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
-        schema = schema or self._schemas(request.tools, thought=opening_thought(request.trajectory))
+        trajectory = request.trajectory
+        schema = schema or self._schemas(
+            request.tools, thought=opening_thought(trajectory), avoid=avoided_opening(trajectory)
+        )
         grammar = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is

@@ -10,6 +10,13 @@ prints "parse: error parsing grammar" and the process dies with SIGSEGV while sa
 text (the task, or the thought of a first ask), so any quote in a task or a thought
 crashed the run. llama.cpp's own converter now escapes the backslash too; this module
 does the same until the copy catches up.
+
+It also understands one form the stock converter ignores: a string with ``maxLength``
+and ``"not": {"pattern": "^<escaped literal>"}``, the reply's thought when it may not
+repeat the last one's opening (`avoided_opening`). The stock converter drops ``not``
+(a server that converts the schema itself then lets any thought through); this one
+writes a grammar in which the string may follow the literal for all but its last
+character, and must leave it before then or end.
 """
 
 from __future__ import annotations
@@ -17,10 +24,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 __all__ = ["schema_grammar", "stock_converter_takes"]
 
+# re.escape's output: a backslash before each special character, nothing else.
+_ESCAPED_LITERAL = re.compile(r"\^((?:[^\\.^$*+?{}\[\]|()]|\\.)+)")
+# A JSON escape sequence, as in the stock converter's ``char`` rule.
+_ESCAPE = r'"\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
 _LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n"}
 _LITERAL_SPECIAL = re.compile(r'[\\"\r\n]')
 
@@ -78,4 +90,46 @@ def _converter_class() -> type[Any]:
         def _format_literal(self, literal: str) -> str:  # pyright: ignore[reportIncompatibleMethodOverride]
             return _format_literal(literal)
 
+        def visit(self, schema: dict[str, Any], name: str) -> str:  # pyright: ignore[reportIncompatibleMethodOverride]
+            avoided = _avoided_literal(schema)
+            if avoided is None:
+                return cast("str", super().visit(schema, name))  # pyright: ignore[reportUnknownMemberType]
+            return _avoiding_rule(self, name, avoided, cast("int", schema["maxLength"]))
+
     return _Converter
+
+
+def _avoiding_rule(converter: Any, name: str, avoided: str, max_length: int) -> str:
+    """Add the rules of a JSON string that does not start with ``avoided``; returns the rule's name."""
+    from llama_cpp import llama_grammar
+
+    repetition: Callable[..., str] = getattr(llama_grammar, "_build_repetition")  # noqa: B009 (private, untyped)
+
+    char = converter._add_primitive("char", llama_grammar.PRIMITIVE_RULES["char"])
+    # The SDK nests a repetition one level per character: one shared rule for the rest,
+    # capped so that no string exceeds max_length.
+    rest = converter._add_rule("avoid-rest", repetition(char, 0, max(0, max_length - len(avoided))))
+    follow = ""
+    for i in reversed(range(len(avoided))):
+        leave = f"({_other_than(avoided[i])} | {_ESCAPE}) {rest}"
+        stay = f" | {_format_literal(avoided[i])} {follow}" if follow else ""
+        follow = converter._add_rule(f"avoid-{i}", f"({leave}{stay})?")
+    return cast("str", converter._add_rule(name or "root", f'"\\"" {follow} "\\"" space'))
+
+
+def _avoided_literal(schema: dict[str, Any]) -> str | None:
+    """The literal that a string schema with ``maxLength`` and ``not: {pattern: "^<re.escape(literal)>"}`` avoids."""
+    rule: Any = schema.get("not")
+    pattern = cast("dict[str, Any]", rule).get("pattern") if isinstance(rule, dict) else None
+    if schema.get("type") != "string" or not isinstance(schema.get("maxLength"), int) or not isinstance(pattern, str):
+        return None
+    match = _ESCAPED_LITERAL.fullmatch(pattern)
+    if match is None:
+        return None
+    literal = re.sub(r"\\(.)", r"\1", match.group(1))
+    return literal if not _LITERAL_SPECIAL.search(literal) else None
+
+
+def _other_than(c: str) -> str:
+    """A character class: one JSON string character other than ``c``, a quote or a backslash (as the stock ``char``)."""
+    return f'[^"\\\\\\U{ord(c):08x}]'

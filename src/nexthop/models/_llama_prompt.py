@@ -14,6 +14,7 @@ Two concerns live here:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from nexthop._trajectory import Step, Trajectory
 __all__ = [
     "ANY_OBJECT",
     "THOUGHT_KEY",
+    "avoided_opening",
     "build_messages",
     "build_reply_schema",
     "canonical_action",
@@ -56,6 +58,10 @@ _MAX_THOUGHT_CHARS = 300
 # Long tool descriptions (the filesystem server's run to a paragraph) crowd a small model's
 # prompt; the first sentence or two carry what it needs to choose.
 _MAX_DESCRIPTION_CHARS = 160
+# How much of the last thought a thought after a successful step may not repeat. Three
+# words forbid the verbatim copy a 1.5B model makes of its own previous line and little
+# else: a new line may still use the same verbs and names.
+_AVOIDED_WORDS = 3
 
 
 def simplify_schema(schema: Mapping[str, Any], *, descriptions: bool = False) -> dict[str, Any]:
@@ -128,7 +134,11 @@ def required_only(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_reply_schema(
-    tools: Sequence[ToolDef], check: Callable[[dict[str, Any]], object] | None = None, *, thought: str | None = None
+    tools: Sequence[ToolDef],
+    check: Callable[[dict[str, Any]], object] | None = None,
+    *,
+    thought: str | None = None,
+    avoid: str | None = None,
 ) -> dict[str, Any]:
     """Build the JSON schema of one reply, with one branch per tool.
 
@@ -143,6 +153,8 @@ def build_reply_schema(
             instead of breaking the whole reply grammar.
         thought: Fix the thought to this text (``const``): the reply then only picks
             the tool and its arguments, for a thought already written.
+        avoid: A free thought must not start with this text (``"not": {"pattern":
+            "^<avoid>"}``; see `avoided_opening`). Ignored when ``thought`` is given.
 
     Returns:
         The schema, ``{"anyOf": [...]}`` (or the single branch for one tool; a
@@ -150,25 +162,35 @@ def build_reply_schema(
     """
     if not tools:
         return {"type": "object", "properties": {THOUGHT_KEY: {"type": "string"}}, "required": [THOUGHT_KEY]}
+    text = _thought_schema(thought, avoid)
     branches: list[dict[str, Any]] = []
     for t in tools:
-        branch = _branch(t.name, required_only(simplify_schema(t.input_schema)), thought)
+        branch = _branch(t.name, required_only(simplify_schema(t.input_schema)), text)
         if check is not None:
             try:
                 check(branch)
             except Exception:  # any converter failure means: fall back, never fail the request
-                branch = _branch(t.name, dict(ANY_OBJECT), thought)
+                branch = _branch(t.name, dict(ANY_OBJECT), text)
         branches.append(branch)
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
-def _branch(name: str, arguments: dict[str, Any], thought: str | None = None) -> dict[str, Any]:
+def _thought_schema(thought: str | None, avoid: str | None) -> dict[str, Any]:
+    if thought is not None:
+        return {"const": thought}
+    free: dict[str, Any] = {"type": "string", "maxLength": _MAX_THOUGHT_CHARS}
+    if avoid:
+        free["not"] = {"pattern": "^" + re.escape(avoid)}
+    return free
+
+
+def _branch(name: str, arguments: dict[str, Any], thought: dict[str, Any]) -> dict[str, Any]:
     if arguments.get("type", "object") == "object" and "properties" not in arguments:
         arguments = {**arguments, "type": "object"}
     return {
         "type": "object",
         "properties": {
-            THOUGHT_KEY: {"type": "string", "maxLength": _MAX_THOUGHT_CHARS} if thought is None else {"const": thought},
+            THOUGHT_KEY: thought,
             "tool": {"const": name},
             "arguments": arguments,
         },
@@ -231,6 +253,41 @@ def opening_thought(trajectory: Trajectory) -> str | None:
         return None
     task = flatten(trajectory.task)
     return task if 0 < len(task) <= _MAX_THOUGHT_CHARS else None
+
+
+def avoided_opening(trajectory: Trajectory) -> str | None:
+    """The opening the next thought may not repeat: the last thought's first words, after a step that succeeded.
+
+    The thought is the work remaining (`THOUGHT_KEY`). Once a step has succeeded, part of
+    that work is done and the line must change. Measured at 05be724 and 1481c36 on
+    `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model copied its
+    previous thought verbatim at every step, the task text since the first, and then
+    redid work it had finished. An instruction did not stop the copy; the reply
+    grammar can. After a failed, refused or skipped call the same work is left, so the
+    thought is free.
+
+    Args:
+        trajectory: The run so far.
+
+    Returns:
+        The first three words of the last step's thought, with the spaces between them
+        and the one after (so a thought may still start with a longer word that begins
+        the same way), cut before any character that JSON escapes; None when there is
+        no step yet, the last step has no observation or one that failed, or its
+        thought has fewer than two words.
+    """
+    if not trajectory.steps:
+        return None
+    last = trajectory.steps[-1]
+    if not last.observations or any(o.failed or o.skipped for o in last.observations):
+        return None
+    words = flatten(last.thought).split(" ")
+    if len(words) < 2:
+        return None
+    opening = " ".join(words[:_AVOIDED_WORDS]) + (" " if len(words) > _AVOIDED_WORDS else "")
+    # The grammar sees the reply's JSON text: a character JSON escapes would not match there.
+    opening = re.split(r'["\\\x00-\x1f]', opening, maxsplit=1)[0]
+    return opening if len(opening.split()) >= 2 else None
 
 
 def canonical_action(step: Step) -> str:

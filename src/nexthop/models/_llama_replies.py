@@ -70,10 +70,15 @@ class ReplySchemas:
         self.check = check
         self._cache: dict[tuple[str, ...], dict[str, Any]] = {}
 
-    def __call__(self, tools: Sequence[ToolDef], thought: str | None = None) -> dict[str, Any]:
-        """The schema for ``tools``; with ``thought`` fixed (a second ask), built fresh and not kept."""
-        if thought is not None:
-            return build_reply_schema(tools, check=self.check, thought=thought)
+    def __call__(
+        self, tools: Sequence[ToolDef], thought: str | None = None, avoid: str | None = None
+    ) -> dict[str, Any]:
+        """The schema for ``tools``; with ``thought`` fixed or an opening to ``avoid``, built fresh and not kept.
+
+        See `build_reply_schema` for ``thought`` and ``avoid``.
+        """
+        if thought is not None or avoid is not None:
+            return build_reply_schema(tools, check=self.check, thought=thought, avoid=avoid)
         key = tuple(t.model_dump_json() for t in tools)
         if key not in self._cache:
             self._cache[key] = build_reply_schema(tools, check=self.check)
