@@ -90,6 +90,9 @@ def test_marks_and_kinds_of_observation_are_classified() -> None:
     assert classify(Observation(call_id="1", content="ok")) == "ok"
     refused = Observation(call_id="1", content="denied by policy: try again later", is_error=True, denied=True)
     assert classify(refused) == "denied"
+    # A skip quotes the failure it repeats, retry words and all: it is still no failure of its own.
+    skip = "not run: this exact call already failed at step 2 (Error: timed out, try again)"
+    assert classify(Observation(call_id="1", content=skip, is_error=True, skipped=True)) == "skipped"
     marked = Observation(call_id="1", content="busy", is_error=True, structured={"retryable": True})
     assert classify(marked) == "transient"
     unmarked = Observation(call_id="1", content="try again", is_error=True, structured={"retryable": False})

@@ -108,8 +108,8 @@ class Abandonment(RunPolicy):
     draw, recorded on the step as ``PolicyRecord(policy="abandonment", event="draw",
     data={"p", "roll", "abandon", "tool", "transient"})``. Calls refused by the
     permissions are not failures of the tool (their observation says ``denied``) and draw
-    nothing (`DenialLimit` counts those); nor do skipped calls (`Observation.skipped`:
-    they did not run, so the tool did not fail again).
+    nothing (`DenialLimit` counts those); nor do skipped calls (`classify` says
+    ``skipped``: they did not run, so the tool did not fail again).
 
     Transient failures (a timeout, "temporarily unavailable", see `classify`) draw too:
     giving up on a flaky tool is this policy's decision, after Autono. The doom-loop
@@ -138,8 +138,8 @@ class Abandonment(RunPolicy):
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         draws: list[PolicyRecord] = []
         for call, obs in zip(calls, observations, strict=False):
-            outcome = classify(obs)  # ok and denied draw nothing; transient and permanent failures do
-            if outcome in ("ok", "denied") or obs.skipped or call.name == FINISH_TOOL.name:
+            outcome = classify(obs)  # ok, denied and skipped draw nothing; failures do
+            if outcome in ("ok", "denied", "skipped") or call.name == FINISH_TOOL.name:
                 continue
             stop = self._draw(call.name, outcome == "transient", draws)
             if stop is not None:

@@ -9,7 +9,7 @@ over ``n`` repeats (the functions behind them are in `nexthop.policies._loop_sha
   (normalised JSON, difflib ratio at least 0.9 over words);
 - ``same_error``: ``n`` consecutive failed calls with identical error text (whatever
   the tools or arguments, e.g. retrying with cosmetic changes); a skipped call
-  (`Observation.skipped`) neither extends nor breaks the streak, so "read_file fails,
+  (`classify` says ``skipped``) neither extends nor breaks the streak, so "read_file fails,
   its repeat is skipped, read_text_file fails the same way" counts two;
 - ``no_new_information``: ``n`` consecutive steps whose results were all seen
   earlier in the run;
@@ -206,7 +206,7 @@ class DoomLoop(RunPolicy):
             retried = self._transient.pop(call.name, 0) > 0 if outcome != "transient" else False
             if not retried:
                 self._calls.see(shape)
-            if not obs.skipped:  # a skip repeats a known failure in other words: the streak goes on through it
+            if outcome != "skipped":  # a skip repeats a known failure in other words: the streak goes on through it
                 self._errors.see(obs.content if outcome in ("permanent", "transient") else None, call.name)
             # A withheld tool called anyway is a repeat, not a failure of the work: the offer to finish stands.
             wrote = self._track_writes(shape, "ok" if call.name in withheld else outcome)

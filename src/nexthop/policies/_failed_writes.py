@@ -12,7 +12,7 @@ A failure is read with `classify`, so a result that starts with an error label
 ("Database error: no such table: city" from the SQLite reference server, which sets no
 ``isError``) counts as one.
 
-Two failures do not count. A skipped call (`Observation.skipped`) did not run: the
+Two failures do not count. A skipped call (`classify` says ``skipped``) did not run: the
 failure it repeats is already counted, and quoting the skip nested its text in the hint.
 A failure that says its target already exists ("table notes already exists") made no
 change, but its goal may hold: at 31c02b9 that hint refused the ``finish`` of a run
@@ -66,10 +66,10 @@ class FailedWriteCheck(RunPolicy):
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         for call, obs in zip(calls, observations, strict=False):
-            outcome = classify(obs)  # the doom loop's reading: denied, transient, permanent or ok
-            if call.name == FINISH_TOOL.name or not self._writes.writes(call.name) or outcome == "denied":
+            outcome = classify(obs)  # the doom loop's reading
+            if call.name == FINISH_TOOL.name or not self._writes.writes(call.name) or outcome in ("denied", "skipped"):
                 continue
-            if obs.skipped or already_exists(obs):  # nothing ran, or the goal may hold: no news either way
+            if already_exists(obs):  # no change, but the goal may hold: no news either way
                 continue
             if outcome != "ok":
                 self._failed[call.name] = (view.step_index, obs.content)

@@ -44,8 +44,9 @@ __all__ = [
     "names_missing",
 ]
 
-Outcome = Literal["ok", "transient", "permanent", "denied"]
-"""How a call ended: succeeded, failed but worth retrying, failed for good, refused by a policy."""
+Outcome = Literal["ok", "transient", "permanent", "denied", "skipped"]
+"""How a call ended: succeeded, failed but worth retrying, failed for good, refused by a
+policy, or not run because a policy skipped it as a known outcome."""
 
 BACKOFF_MULTIPLIER_S = 0.5
 """First wait before retrying a call that failed transiently (seconds); doubles per retry."""
@@ -91,8 +92,10 @@ def classify(obs: Observation) -> Outcome:
         obs: The observation the model saw.
 
     Returns:
-        ``ok`` for a success, ``denied`` for a call a policy refused, ``transient`` for a
-        failure worth retrying unchanged (see the module docstring), else ``permanent``.
+        ``ok`` for a success, ``denied`` for a call a policy refused, ``skipped`` for a
+        call a policy skipped as a known outcome (`Observation.skipped`: it did not run,
+        so it is no new failure and changed nothing), ``transient`` for a failure worth
+        retrying unchanged (see the module docstring), else ``permanent``.
         Text that says not to retry ("not retryable", "do not retry", "permanent") wins
         over a retry phrase. A result not flagged ``is_error`` that starts with an error
         label is a failure too (`Observation.failed`).
@@ -101,6 +104,8 @@ def classify(obs: Observation) -> Outcome:
         return "ok"
     if obs.denied:
         return "denied"
+    if obs.skipped:
+        return "skipped"
     marked = (obs.structured or {}).get("retryable")
     if isinstance(marked, bool):
         return "transient" if marked else "permanent"
