@@ -147,16 +147,18 @@ def _after(thought: str, *observations: Observation) -> Trajectory:
     return Trajectory(task="t", steps=[Step(index=1, thought=thought, tool_calls=(call,), observations=observations)])
 
 
-def test_after_a_step_that_succeeded_the_thought_may_not_repeat_its_opening() -> None:
+def test_after_a_step_that_succeeded_the_thought_may_not_open_with_the_same_word() -> None:
     thought = "Copy only the ERROR lines of log.txt into errors.txt, then move log.txt into old."
     wrote = Observation(call_id="c1", content="Successfully wrote to errors.txt")
     avoid = avoided_opening(_after(thought, wrote))
-    assert avoid == "Copy only the "
+    assert avoid == "Copy"
     schema = build_reply_schema(TOOLS, avoid=avoid)
     call = {"tool": "read_file", "arguments": {"path": "a"}}
-    with pytest.raises(jsonschema.ValidationError):  # the verbatim copy
-        jsonschema.validate({THOUGHT_KEY: thought, **call}, schema)
-    for fresh in ("Move log.txt into old.", "Copy only these lines", "Copy only"):
+    # The verbatim copy, and the evasions a 1.5B model made of a three-word ban.
+    for copy in (thought, "Copy only the.ERROR lines", "copy the lines", "COPYING", " Copy it", ".Copy"):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({THOUGHT_KEY: copy, **call}, schema)
+    for fresh in ("Move log.txt into old.", "Cope", "Cop", "Write the ERROR lines, then copy it"):
         jsonschema.validate({THOUGHT_KEY: fresh, **call}, schema)
 
     # The same work is left after a call that failed, was skipped or did not run.
@@ -166,30 +168,28 @@ def test_after_a_step_that_succeeded_the_thought_may_not_repeat_its_opening() ->
     assert avoided_opening(_after(thought, skipped)) is None
     assert avoided_opening(_after(thought)) is None
     assert avoided_opening(Trajectory(task="t")) is None
-    # Too little to forbid: one word, or one word before a character JSON escapes.
-    assert avoided_opening(_after("Done.", wrote)) is None
-    assert avoided_opening(_after('Save "a b" now', wrote)) is None
-    assert avoided_opening(_after('Write the "x" file', wrote)) == "Write the "
+    assert avoided_opening(_after('"Quoted" first', wrote)) is None
+    assert avoided_opening(_after("  step2: done", wrote)) == "step2"
 
 
 @pytest.mark.embedded
 @pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
-def test_the_reply_grammar_forbids_the_avoided_opening_and_nothing_else() -> None:
+def test_the_reply_grammar_forbids_the_avoided_word_and_nothing_else() -> None:
     from grammar_check import grammar_accepts
 
     from nexthop.models._llama_gbnf import schema_grammar
 
-    grammar = schema_grammar(build_reply_schema(TOOLS, avoid="Copy only the "))
+    grammar = schema_grammar(build_reply_schema(TOOLS, avoid="Copy"))
 
     def reply(thought: str) -> str:
         return json.dumps({THOUGHT_KEY: thought, "tool": "read_file", "arguments": {"path": "a.txt"}})
 
-    assert not grammar_accepts(grammar, reply("Copy only the ERROR lines of log.txt into errors.txt."))
-    assert not grammar_accepts(grammar, reply("Copy only the "))
-    for fresh in ("Move log.txt into old.", "Copy only these lines", "Copy only", "", 'Say "hi" to Ana', "x" * 280):
+    for copy in ("Copy only the ERROR lines.", "Copy only the.ERROR", "copy", "COPYING", " Copy", ".Copy", ""):
+        assert not grammar_accepts(grammar, reply(copy)), copy
+    for fresh in ("Move log.txt into old.", "Cope", "Cop", 'Say "hi" to Ana', "Write it\n then copy", "x" * 290):
         assert grammar_accepts(grammar, reply(fresh)), fresh
     assert not grammar_accepts(grammar, reply("x" * 301))  # the cap still holds
-    # Without an opening to avoid, the copy is a valid reply: the grammar above is what refused it.
+    # Without a word to avoid, the copy is a valid reply: the grammar above is what refused it.
     assert grammar_accepts(schema_grammar(build_reply_schema(TOOLS)), reply("Copy only the ERROR lines."))
 
 

@@ -11,12 +11,11 @@ text (the task, or the thought of a first ask), so any quote in a task or a thou
 crashed the run. llama.cpp's own converter now escapes the backslash too; this module
 does the same until the copy catches up.
 
-It also understands one form the stock converter ignores: a string with ``maxLength``
-and ``"not": {"pattern": "^<escaped literal>"}``, the reply's thought when it may not
-repeat the last one's opening (`avoided_opening`). The stock converter drops ``not``
-(a server that converts the schema itself then lets any thought through); this one
-writes a grammar in which the string may follow the literal for all but its last
-character, and must leave it before then or end.
+It also writes the grammar of one form the stock converter cannot: a thought that may
+not open with a given word (`avoiding_word`, used by `avoided_opening`). The stock
+converter takes the form's ``pattern`` and drops its ``not``, so a server that converts
+the schema itself would let the word through; nexthop sends the form only to llama.cpp
+in process.
 """
 
 from __future__ import annotations
@@ -27,10 +26,11 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-__all__ = ["schema_grammar", "stock_converter_takes"]
+__all__ = ["avoiding_word", "schema_grammar", "stock_converter_takes"]
 
-# re.escape's output: a backslash before each special character, nothing else.
-_ESCAPED_LITERAL = re.compile(r"\^((?:[^\\.^$*+?{}\[\]|()]|\\.)+)")
+_STARTS_ALNUM = "^[A-Za-z0-9]"
+_AVOIDED_WORD = re.compile(r"\^\(\?i:([A-Za-z0-9]+)\)")
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 # A JSON escape sequence, as in the stock converter's ``char`` rule.
 _ESCAPE = r'"\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
 _LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n"}
@@ -91,7 +91,7 @@ def _converter_class() -> type[Any]:
             return _format_literal(literal)
 
         def visit(self, schema: dict[str, Any], name: str) -> str:  # pyright: ignore[reportIncompatibleMethodOverride]
-            avoided = _avoided_literal(schema)
+            avoided = _avoided_word(schema)
             if avoided is None:
                 return cast("str", super().visit(schema, name))  # pyright: ignore[reportUnknownMemberType]
             return _avoiding_rule(self, name, avoided, cast("int", schema["maxLength"]))
@@ -99,37 +99,59 @@ def _converter_class() -> type[Any]:
     return _Converter
 
 
-def _avoiding_rule(converter: Any, name: str, avoided: str, max_length: int) -> str:
-    """Add the rules of a JSON string that does not start with ``avoided``; returns the rule's name."""
+def avoiding_word(word: str, max_length: int) -> dict[str, Any]:
+    """The JSON schema of a string that starts with a letter or digit but not with ``word``, in any case.
+
+    Standard JSON Schema (``pattern`` and ``not``), so any validator checks it; this
+    module's converter turns it into a grammar.
+
+    Args:
+        word: Letters and digits only, e.g. ``Copy``: then ``copy``, ``Copying`` and
+            ``COPY.`` are refused, ``Cope``, ``Cop`` and ``Write`` are not.
+        max_length: The string's cap (characters).
+
+    Returns:
+        ``{"type": "string", "maxLength": ..., "pattern": "^[A-Za-z0-9]", "not": {"pattern": "^(?i:<word>)"}}``.
+
+    Raises:
+        ValueError: ``word`` is empty or holds anything but ASCII letters and digits.
+    """
+    if not word or not word.isascii() or not word.isalnum():
+        raise ValueError(f"can only avoid a word of ASCII letters and digits, not {word!r}")
+    return {"type": "string", "maxLength": max_length, "pattern": _STARTS_ALNUM, "not": {"pattern": f"^(?i:{word})"}}
+
+
+def _avoided_word(schema: dict[str, Any]) -> str | None:
+    """The word of an `avoiding_word` schema; None for any other schema."""
+    rule: Any = schema.get("not")
+    pattern = cast("dict[str, Any]", rule).get("pattern") if isinstance(rule, dict) else None
+    if schema.get("pattern") != _STARTS_ALNUM or not isinstance(schema.get("maxLength"), int):
+        return None
+    match = _AVOIDED_WORD.fullmatch(pattern) if isinstance(pattern, str) else None
+    return match.group(1) if match else None
+
+
+def _avoiding_rule(converter: Any, name: str, word: str, max_length: int) -> str:
+    """Add the rules of an `avoiding_word` string; returns the rule's name.
+
+    Position ``i`` of the word either leaves it (any other character, then the rest) or
+    matches it in either case and goes on; the last position may only leave it. Past the
+    first character the string may also end, so ``Cop`` is a thought.
+    """
     from llama_cpp import llama_grammar
 
     repetition: Callable[..., str] = getattr(llama_grammar, "_build_repetition")  # noqa: B009 (private, untyped)
-
     char = converter._add_primitive("char", llama_grammar.PRIMITIVE_RULES["char"])
     # The SDK nests a repetition one level per character: one shared rule for the rest,
     # capped so that no string exceeds max_length.
-    rest = converter._add_rule("avoid-rest", repetition(char, 0, max(0, max_length - len(avoided))))
+    rest = converter._add_rule("avoid-rest", repetition(char, 0, max(0, max_length - len(word))))
     follow = ""
-    for i in reversed(range(len(avoided))):
-        leave = f"({_other_than(avoided[i])} | {_ESCAPE}) {rest}"
-        stay = f" | {_format_literal(avoided[i])} {follow}" if follow else ""
-        follow = converter._add_rule(f"avoid-{i}", f"({leave}{stay})?")
+    for i in reversed(range(len(word))):
+        cases = sorted({word[i].lower(), word[i].upper()})
+        if i == 0:
+            leave = "[" + "".join(c for c in _ALNUM if c not in cases) + f"] {rest}"
+        else:
+            leave = '([^"\\\\' + "".join(cases) + f"] | {_ESCAPE}) {rest}"
+        stay = f" | [{''.join(cases)}] {follow}" if follow else ""
+        follow = converter._add_rule(f"avoid-{i}", f"({leave}{stay})" + ("?" if i else ""))
     return cast("str", converter._add_rule(name or "root", f'"\\"" {follow} "\\"" space'))
-
-
-def _avoided_literal(schema: dict[str, Any]) -> str | None:
-    """The literal that a string schema with ``maxLength`` and ``not: {pattern: "^<re.escape(literal)>"}`` avoids."""
-    rule: Any = schema.get("not")
-    pattern = cast("dict[str, Any]", rule).get("pattern") if isinstance(rule, dict) else None
-    if schema.get("type") != "string" or not isinstance(schema.get("maxLength"), int) or not isinstance(pattern, str):
-        return None
-    match = _ESCAPED_LITERAL.fullmatch(pattern)
-    if match is None:
-        return None
-    literal = re.sub(r"\\(.)", r"\1", match.group(1))
-    return literal if not _LITERAL_SPECIAL.search(literal) else None
-
-
-def _other_than(c: str) -> str:
-    """A character class: one JSON string character other than ``c``, a quote or a backslash (as the stock ``char``)."""
-    return f'[^"\\\\\\U{ord(c):08x}]'

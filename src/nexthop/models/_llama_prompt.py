@@ -22,6 +22,7 @@ from nexthop._exceptions import ModelError
 from nexthop._sanitize import flatten
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Step, Trajectory
+from nexthop.models._llama_gbnf import avoiding_word
 
 __all__ = [
     "ANY_OBJECT",
@@ -58,10 +59,6 @@ _MAX_THOUGHT_CHARS = 300
 # Long tool descriptions (the filesystem server's run to a paragraph) crowd a small model's
 # prompt; the first sentence or two carry what it needs to choose.
 _MAX_DESCRIPTION_CHARS = 160
-# How much of the last thought a thought after a successful step may not repeat. Three
-# words forbid the verbatim copy a 1.5B model makes of its own previous line and little
-# else: a new line may still use the same verbs and names.
-_AVOIDED_WORDS = 3
 
 
 def simplify_schema(schema: Mapping[str, Any], *, descriptions: bool = False) -> dict[str, Any]:
@@ -153,8 +150,9 @@ def build_reply_schema(
             instead of breaking the whole reply grammar.
         thought: Fix the thought to this text (``const``): the reply then only picks
             the tool and its arguments, for a thought already written.
-        avoid: A free thought must not start with this text (``"not": {"pattern":
-            "^<avoid>"}``; see `avoided_opening`). Ignored when ``thought`` is given.
+        avoid: A free thought must start with a letter or digit, but not with this
+            word in any case (`avoiding_word`; see `avoided_opening`). Ignored when
+            ``thought`` is given.
 
     Returns:
         The schema, ``{"anyOf": [...]}`` (or the single branch for one tool; a
@@ -178,10 +176,9 @@ def build_reply_schema(
 def _thought_schema(thought: str | None, avoid: str | None) -> dict[str, Any]:
     if thought is not None:
         return {"const": thought}
-    free: dict[str, Any] = {"type": "string", "maxLength": _MAX_THOUGHT_CHARS}
     if avoid:
-        free["not"] = {"pattern": "^" + re.escape(avoid)}
-    return free
+        return avoiding_word(avoid, _MAX_THOUGHT_CHARS)
+    return {"type": "string", "maxLength": _MAX_THOUGHT_CHARS}
 
 
 def _branch(name: str, arguments: dict[str, Any], thought: dict[str, Any]) -> dict[str, Any]:
@@ -256,38 +253,35 @@ def opening_thought(trajectory: Trajectory) -> str | None:
 
 
 def avoided_opening(trajectory: Trajectory) -> str | None:
-    """The opening the next thought may not repeat: the last thought's first words, after a step that succeeded.
+    """The word the next thought may not open with: the last thought's first, after a step that succeeded.
 
     The thought is the work remaining (`THOUGHT_KEY`). Once a step has succeeded, part of
-    that work is done and the line must change. Measured at 05be724 and 1481c36 on
+    that work is done, so the next thought starts with a new word (usually a new verb:
+    "Write ..." after "Copy ..." was read for). Measured at 05be724 and 1481c36 on
     `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model copied its
-    previous thought verbatim at every step, the task text since the first, and then
-    redid work it had finished. An instruction did not stop the copy; the reply
-    grammar can. After a failed, refused or skipped call the same work is left, so the
-    thought is free.
+    previous thought verbatim at every step, the task text since the first, and redid
+    work it had finished. An instruction did not stop the copy. Forbidding the first
+    three words did not either: the model wrote "Copy only the.ERROR lines ..." (d3e43ad,
+    ``ms_errors_then_archive``). Hence a whole word, in any case, and a thought that
+    starts with a letter or digit. After a failed, refused or skipped call the same work
+    is left, so the thought is free.
 
     Args:
         trajectory: The run so far.
 
     Returns:
-        The first three words of the last step's thought, with the spaces between them
-        and the one after (so a thought may still start with a longer word that begins
-        the same way), cut before any character that JSON escapes; None when there is
-        no step yet, the last step has no observation or one that failed, or its
-        thought has fewer than two words.
+        The leading letters and digits of the last step's thought (``Copy`` for "Copy
+        only the ..."); None when there is no step yet, the last step has no
+        observation or one that failed, or its thought does not start with a letter or
+        a digit.
     """
     if not trajectory.steps:
         return None
     last = trajectory.steps[-1]
     if not last.observations or any(o.failed or o.skipped for o in last.observations):
         return None
-    words = flatten(last.thought).split(" ")
-    if len(words) < 2:
-        return None
-    opening = " ".join(words[:_AVOIDED_WORDS]) + (" " if len(words) > _AVOIDED_WORDS else "")
-    # The grammar sees the reply's JSON text: a character JSON escapes would not match there.
-    opening = re.split(r'["\\\x00-\x1f]', opening, maxsplit=1)[0]
-    return opening if len(opening.split()) >= 2 else None
+    word = re.match(r"[A-Za-z0-9]+", flatten(last.thought))
+    return word.group(0) if word else None
 
 
 def canonical_action(step: Step) -> str:
