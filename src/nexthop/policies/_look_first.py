@@ -98,6 +98,7 @@ class LookFirst(RunPolicy):
         self._hinted: set[str] = set()  # what was missing (names, else the error), once hinted
         self._seen: dict[str, int] = {}  # name -> step a listing or description first showed it
         self._missing: dict[str, int] = {}  # name -> step of the failure that named it, until a near match is seen
+        self._nearest: dict[str, str | None] = {}  # `_near`'s answers this step: what listings showed is fixed by then
 
     def filter_tools(self, view: RunView, tools: Sequence[ToolDef]) -> ToolOffer:
         """Offer ``tools`` unchanged; note them, for the hint to name tools the run may call."""
@@ -112,6 +113,7 @@ class LookFirst(RunPolicy):
             if call.name in lookers and not obs.failed:
                 for name in _names(obs.content):
                     self._seen.setdefault(name, step)
+        self._nearest.clear()
         said = [
             self._missing_answer(call, obs, call.name in lookers, step) for call, obs in pairs if names_missing(obs)
         ]
@@ -159,6 +161,11 @@ class LookFirst(RunPolicy):
 
     def _near(self, missing: str) -> str | None:
         """The name a listing showed that is closest to ``missing``: near-identical, or containing it (or it them)."""
+        if missing not in self._nearest:
+            self._nearest[missing] = self._nearest_now(missing)
+        return self._nearest[missing]
+
+    def _nearest_now(self, missing: str) -> str | None:
         known = [name for name in self._seen if name != missing]
         close = difflib.get_close_matches(missing, known, n=1, cutoff=_NEAR_RATIO)
         if close:
