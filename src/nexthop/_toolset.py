@@ -6,13 +6,14 @@ MCP connections (clients/) and Python functions (host/) both implement `Toolset`
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nexthop._trajectory import Observation, ToolCall
 
-__all__ = ["FINISH_TOOL", "ToolDef", "Toolset"]
+__all__ = ["FINISH_TOOL", "ToolDef", "Toolset", "is_write", "name_words"]
 
 
 class ToolDef(BaseModel):
@@ -64,3 +65,30 @@ class Toolset(Protocol):
     async def call_tool(self, call: ToolCall) -> Observation:
         """Run one call. A failure is returned as an `Observation` with ``is_error=True``, never raised."""
         ...
+
+
+_WRITE_VERBS = frozenset(
+    "write edit create update insert delete remove move rename append set put drop alter cancel add "
+    "patch save upload send modify replace mkdir make".split()
+)
+_NAME_WORDS = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
+
+
+def is_write(tool: ToolDef) -> bool:
+    """Whether a tool changes state: its annotations lack ``readOnlyHint: true``, or, with none, its name says so.
+
+    With MCP annotations, the server's own claim decides (a tool not marked read-only is
+    taken to write). Without any, the tool's own name (``remote_name`` for MCP tools)
+    decides: a name with a verb such as write, edit, create, update, insert, delete,
+    move or cancel is a write; anything else (read, list, get, search, query) is not.
+    Kept this simple on purpose: it decides only what counts as progress (the policies
+    that judge a run's work) and when the embedded model's thought must move on.
+    """
+    if tool.annotations is not None:
+        return tool.annotations.get("readOnlyHint") is not True
+    return bool(name_words(tool) & _WRITE_VERBS)
+
+
+def name_words(tool: ToolDef) -> frozenset[str]:
+    """The words of a tool's own name (``remote_name`` for MCP tools), lower-cased: ``list_tables`` -> list, tables."""
+    return frozenset(word.lower() for word in _NAME_WORDS.split(tool.remote_name or tool.name) if word)

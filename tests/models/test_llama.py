@@ -142,15 +142,15 @@ def test_the_first_reply_states_the_task_as_its_remaining_work() -> None:
     assert opening_thought(Trajectory(task=" \n")) is None
 
 
-def _after(thought: str, *observations: Observation) -> Trajectory:
-    call = ToolCall(id="c1", name="write_file", arguments={"path": "errors.txt", "content": "x"})
+def _after(thought: str, *observations: Observation, tool: str = "write_file") -> Trajectory:
+    call = ToolCall(id="c1", name=tool, arguments={"path": "errors.txt", "content": "x"})
     return Trajectory(task="t", steps=[Step(index=1, thought=thought, tool_calls=(call,), observations=observations)])
 
 
-def test_after_a_step_that_succeeded_the_thought_may_not_open_with_the_same_word() -> None:
+def test_after_a_write_that_succeeded_the_thought_may_not_open_with_the_same_word() -> None:
     thought = "Copy only the ERROR lines of log.txt into errors.txt, then move log.txt into old."
     wrote = Observation(call_id="c1", content="Successfully wrote to errors.txt")
-    avoid = avoided_opening(_after(thought, wrote))
+    avoid = avoided_opening(_after(thought, wrote), TOOLS)
     assert avoid == "Copy"
     schema = build_reply_schema(TOOLS, avoid=avoid)
     call = {"tool": "read_file", "arguments": {"path": "a"}}
@@ -161,15 +161,21 @@ def test_after_a_step_that_succeeded_the_thought_may_not_open_with_the_same_word
     for fresh in ("Move log.txt into old.", "Cope", "Cop", "Write the ERROR lines, then copy it"):
         jsonschema.validate({THOUGHT_KEY: fresh, **call}, schema)
 
-    # The same work is left after a call that failed, was skipped or did not run.
-    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: denied", is_error=True))) is None
-    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: no such file"))) is None
+    # A read leaves the work as it was; so does a call that failed, was skipped or did not run.
+    read = Observation(call_id="c1", content="09:02 ERROR disk full")
+    assert avoided_opening(_after(thought, read, tool="read_file"), TOOLS) is None
+    assert avoided_opening(_after(thought, wrote, tool="gone__write_file"), TOOLS) is None  # a tool not listed
+    assert (
+        avoided_opening(_after(thought, Observation(call_id="c1", content="Error: denied", is_error=True)), TOOLS)
+        is None
+    )
+    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: no such file")), TOOLS) is None
     skipped = Observation(call_id="c1", content="not run: known failure", is_error=True, skipped=True)
-    assert avoided_opening(_after(thought, skipped)) is None
-    assert avoided_opening(_after(thought)) is None
-    assert avoided_opening(Trajectory(task="t")) is None
-    assert avoided_opening(_after('"Quoted" first', wrote)) is None
-    assert avoided_opening(_after("  step2: done", wrote)) == "step2"
+    assert avoided_opening(_after(thought, skipped), TOOLS) is None
+    assert avoided_opening(_after(thought), TOOLS) is None
+    assert avoided_opening(Trajectory(task="t"), TOOLS) is None
+    assert avoided_opening(_after('"Quoted" first', wrote), TOOLS) is None
+    assert avoided_opening(_after("  step2: done", wrote), TOOLS) == "step2"
 
 
 @pytest.mark.embedded

@@ -13,14 +13,14 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from nexthop import AgentHost, RunResult, ScriptedModel
-from nexthop._toolset import ToolDef
+from nexthop._toolset import ToolDef, is_write
 from nexthop._trajectory import Observation
 from nexthop.clients import MCPConnection
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._registry import start_policies
-from nexthop.policies._transient import backoff_s, classify, is_write
+from nexthop.policies._transient import backoff_s, classify
 
 pytestmark = pytest.mark.anyio
 

@@ -33,9 +33,9 @@ from collections.abc import Callable
 import anyio
 
 from nexthop._sanitize import one_line
-from nexthop._toolset import ToolDef, Toolset
+from nexthop._toolset import ToolDef, Toolset, is_write
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
-from nexthop.policies._transient import backoff_s, classify, is_write
+from nexthop.policies._transient import backoff_s, classify
 
 __all__ = ["call_with_retries", "safe_to_repeat"]
 

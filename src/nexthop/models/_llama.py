@@ -299,7 +299,7 @@ class LlamaCppModel(Model):
             )
         trajectory = request.trajectory
         schema = schema or self._schemas(
-            request.tools, thought=opening_thought(trajectory), avoid=avoided_opening(trajectory)
+            request.tools, thought=opening_thought(trajectory), avoid=avoided_opening(trajectory, request.prompt_tools)
         )
         grammar = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from nexthop._exceptions import ModelError
 from nexthop._sanitize import flatten
-from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._toolset import FINISH_TOOL, ToolDef, is_write
 from nexthop._trajectory import Step, Trajectory
 from nexthop.models._llama_gbnf import avoiding_word
 
@@ -252,32 +252,37 @@ def opening_thought(trajectory: Trajectory) -> str | None:
     return task if 0 < len(task) <= _MAX_THOUGHT_CHARS else None
 
 
-def avoided_opening(trajectory: Trajectory) -> str | None:
-    """The word the next thought may not open with: the last thought's first, after a step that succeeded.
+def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> str | None:
+    """The word the next thought may not open with: the last thought's first, after a write that succeeded.
 
-    The thought is the work remaining (`THOUGHT_KEY`). Once a step has succeeded, part of
-    that work is done, so the next thought starts with a new word (usually a new verb:
-    "Write ..." after "Copy ..." was read for). Measured at 05be724 and 1481c36 on
-    `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model copied its
-    previous thought verbatim at every step, the task text since the first, and redid
-    work it had finished. An instruction did not stop the copy. Forbidding the first
-    three words did not either: the model wrote "Copy only the.ERROR lines ..." (d3e43ad,
-    ``ms_errors_then_archive``). Hence a whole word, in any case, and a thought that
-    starts with a letter or digit. After a failed, refused or skipped call the same work
-    is left, so the thought is free.
+    The thought is the work remaining (`THOUGHT_KEY`). Once a write has succeeded, part of
+    that work is done, so the next thought starts with a new word. Measured at 05be724
+    and 1481c36 on `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model
+    copied its previous thought verbatim at every step, the task text since the first,
+    and redid work it had finished. An instruction did not stop the copy.
+
+    Two earlier forms were measured and dropped (`benchmarks/tasks/results/README.md`):
+    forbidding the first three words after any successful step, which the model evaded
+    with "Copy only the.ERROR lines ..." (d3e43ad); and this word after any successful
+    step, reads included (d081e44), under which the thought swung between two lines
+    while the model read the same two files in turn. A read leaves the work as it was.
 
     Args:
         trajectory: The run so far.
+        tools: The tools listed to the model; `is_write` decides on each call's tool.
 
     Returns:
         The leading letters and digits of the last step's thought (``Copy`` for "Copy
-        only the ..."); None when there is no step yet, the last step has no
-        observation or one that failed, or its thought does not start with a letter or
-        a digit.
+        only the ..."); None when there is no step yet, the last step made no call to a
+        write tool, any of its calls failed or was skipped, or its thought does not
+        start with a letter or a digit.
     """
     if not trajectory.steps:
         return None
     last = trajectory.steps[-1]
+    by_name = {t.name: t for t in tools}
+    if not any(c.name in by_name and is_write(by_name[c.name]) for c in last.tool_calls):
+        return None
     if not last.observations or any(o.failed or o.skipped for o in last.observations):
         return None
     word = re.match(r"[A-Za-z0-9]+", flatten(last.thought))

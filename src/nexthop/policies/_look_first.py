@@ -57,10 +57,10 @@ import re
 from collections.abc import Sequence
 from typing import cast
 
-from nexthop._toolset import FINISH_TOOL, ToolDef
+from nexthop._toolset import FINISH_TOOL, ToolDef, is_write, name_words
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import GO_ON, RunPolicy, RunView, ToolOffer, Verdict
-from nexthop.policies._transient import is_write, name_words, names_missing
+from nexthop.policies._transient import names_missing
 
 __all__ = ["LookFirst"]
 

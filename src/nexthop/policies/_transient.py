@@ -28,7 +28,7 @@ from typing import Literal
 
 import tenacity
 
-from nexthop._toolset import ToolDef
+from nexthop._toolset import ToolDef, is_write
 from nexthop._trajectory import Observation
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
     "already_exists",
     "backoff_s",
     "classify",
-    "is_write",
-    "name_words",
     "names_missing",
 ]
 
@@ -165,32 +163,6 @@ def backoff_s(attempt: int, wait: tenacity.wait.WaitBaseT = _WAIT) -> float:
     state = tenacity.RetryCallState(retry_object=_RETRYING, fn=None, args=(), kwargs={})
     state.attempt_number = attempt
     return float(wait(state))
-
-
-_WRITE_VERBS = frozenset(
-    "write edit create update insert delete remove move rename append set put drop alter cancel add "
-    "patch save upload send modify replace mkdir make".split()
-)
-_NAME_WORDS = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
-
-
-def is_write(tool: ToolDef) -> bool:
-    """Whether a tool changes state: its annotations lack ``readOnlyHint: true``, or, with none, its name says so.
-
-    With MCP annotations, the server's own claim decides (a tool not marked read-only is
-    taken to write). Without any, the tool's own name (``remote_name`` for MCP tools)
-    decides: a name with a verb such as write, edit, create, update, insert, delete,
-    move or cancel is a write; anything else (read, list, get, search, query) is not.
-    Kept this simple on purpose: it only decides when a run's work looks done.
-    """
-    if tool.annotations is not None:
-        return tool.annotations.get("readOnlyHint") is not True
-    return bool(name_words(tool) & _WRITE_VERBS)
-
-
-def name_words(tool: ToolDef) -> frozenset[str]:
-    """The words of a tool's own name (``remote_name`` for MCP tools), lower-cased: ``list_tables`` -> list, tables."""
-    return frozenset(word.lower() for word in _NAME_WORDS.split(tool.remote_name or tool.name) if word)
 
 
 class WriteTools:
