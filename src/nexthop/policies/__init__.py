@@ -27,6 +27,7 @@ from nexthop.policies._known_failures import KnownFailures
 from nexthop.policies._look_first import LookFirst
 from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
+from nexthop.policies._read_first import ReadFirst
 from nexthop.policies._registry import start_policies
 from nexthop.policies._repeated_writes import RepeatedWrites
 from nexthop.policies._taint import Taint
@@ -48,6 +49,7 @@ __all__ = [
     "PermissionCheck",
     "Permissions",
     "Personality",
+    "ReadFirst",
     "PinStore",
     "Policy",
     "PolicyConfig",

@@ -55,12 +55,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import cast
 
 from nexthop._toolset import FINISH_TOOL, ToolDef, is_write, name_words
 from nexthop._trajectory import Observation, PolicyRecord, ToolCall
 from nexthop.policies._base import GO_ON, RunPolicy, RunView, ToolOffer, Verdict
-from nexthop.policies._transient import names_missing
+from nexthop.policies._transient import argument_strings, names_missing
 
 __all__ = ["LookFirst"]
 
@@ -128,7 +127,7 @@ class LookFirst(RunPolicy):
     def _missing_answer(self, call: ToolCall, obs: Observation, looking: bool, step: int) -> _Said | None:
         """What to say about a "not found": look first, or (after looking) that it does not exist; once per thing."""
         # A path's last part only: its folders ("tmp", "work") exist, or the error is about the last part.
-        used = " ".join(text.rsplit("/", 1)[-1] for text in _strings(call.arguments))
+        used = " ".join(text.rsplit("/", 1)[-1] for text in argument_strings(call.arguments))
         missing = (_names(used) & _names(obs.content)) - self._seen.keys()
         # Said once per thing missing, whichever tool met it (read_file, then read_text_file ...).
         key = " ".join(sorted(missing)) or obs.content
@@ -185,17 +184,6 @@ class LookFirst(RunPolicy):
 
 def _names(text: str) -> set[str]:
     return {name for name in (m.rstrip(".-") for m in _NAME.findall(text)) if len(name) >= _MIN_NAME}
-
-
-def _strings(value: object) -> list[str]:
-    """Every string inside a call's arguments (nested objects and lists included)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in cast("dict[str, object]", value).values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in cast("list[object]", value) for s in _strings(v)]
-    return []
 
 
 def _looks(tool: ToolDef) -> bool:

@@ -20,6 +20,7 @@ from nexthop.policies._names import ToolNameCheck
 from nexthop.policies._narrowing import ToolNarrowing
 from nexthop.policies._permissions import PermissionCheck
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
+from nexthop.policies._read_first import ReadFirst
 from nexthop.policies._repeated_writes import RepeatedWrites
 from nexthop.policies._text_replies import NoToolTurns
 
@@ -32,7 +33,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
     save the run), the known-failure and repeated-write skips (before narrowing: a tool
-    they leave out is not ranked), abandonment, denials, the permissions (they answer
+    they leave out is not ranked), the read-first skip, abandonment, denials, the permissions (they answer
     only per call), the tool-name check (always on), pinning, the look-first hint (it
     names tools from the whole list; narrowing then offers the tools a hint names) and
     narrowing (last of those that filter, so it ranks only tools that may be offered),
@@ -56,10 +57,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     policies.append(NoToolTurns(config.text_replies))
     if config.doom_loop_n > 0:
         policies.append(DoomLoop(max(2, config.doom_loop_n), config.transient_retries))
-    if config.skip_known_failures:
-        policies.append(KnownFailures())
-    if config.skip_repeated_writes:
-        policies.append(RepeatedWrites())
+    skips = ((config.skip_known_failures, KnownFailures), (config.skip_repeated_writes, RepeatedWrites))
+    policies += [make() for on, make in (*skips, (config.read_first, ReadFirst)) if on]
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))

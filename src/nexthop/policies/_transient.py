@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from http import HTTPStatus
-from typing import Literal
+from typing import Literal, cast
 
 import tenacity
 
@@ -32,6 +32,7 @@ from nexthop._toolset import ToolDef, is_write
 from nexthop._trajectory import Observation
 
 __all__ = [
+    "argument_strings",
     "BACKOFF_MAX_S",
     "BACKOFF_MULTIPLIER_S",
     "Outcome",
@@ -183,3 +184,14 @@ class WriteTools:
     def writes(self, name: str) -> bool:
         """Whether the tool called ``name`` writes; False for one never noted."""
         return self._writes.get(name, False)
+
+
+def argument_strings(value: object) -> list[str]:
+    """Every string inside a call's arguments (nested objects and lists included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in cast("dict[str, object]", value).values() for s in argument_strings(v)]
+    if isinstance(value, list):
+        return [s for v in cast("list[object]", value) for s in argument_strings(v)]
+    return []

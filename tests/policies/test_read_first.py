@@ -1,0 +1,103 @@
+"""Read first: a write that carries content is held back once while a file the task names is unused."""
+
+from __future__ import annotations
+
+import pytest
+from folders_server import Folders
+
+from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
+from nexthop.cli._parser import build_parser
+from nexthop.cli._policy import policy_from_args
+from nexthop.models import call, finish
+from nexthop.policies import PolicyConfig
+from nexthop.policies._read_first import task_files
+
+pytestmark = pytest.mark.anyio
+
+TASK = "Back up data.csv as a note in notes.txt."
+READ = call("fs__read_text_file", path="data.csv")
+LIST = call("fs__list_directory", path=".")
+WRITE = call("write_file", path="notes.txt", content="a backup of data.csv")
+
+
+class Notes:
+    """A Python write tool beside the in-memory folders: what it was asked to write, in order."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write_file(self, path: str, content: str) -> str:
+        """Write a text file.
+
+        Args:
+            path: Where.
+            content: The text.
+        """
+        self.written.append(content)
+        return f"Successfully wrote to {path}"
+
+
+async def run(
+    script: list[ModelResponse], task: str = TASK, policy: PolicyConfig | None = None
+) -> tuple[RunResult, Notes, Folders]:
+    folders, notes = Folders(), Notes()
+    model = ScriptedModel(script)
+    async with AgentHost(model=model, servers=[folders.connection], tools=[notes.write_file], policy=policy) as host:
+        return await host.run(task), notes, folders
+
+
+def skipped(result: RunResult) -> list[tuple[int, list[str]]]:
+    """(step, the task files its reason names) for each write held back."""
+    return [
+        (s.index, sorted(task_files(r.data["reason"].split(", which")[0])))
+        for s in result.steps
+        for r in s.records
+        if r.policy == "read_first" and r.event == "skipped"
+    ]
+
+
+def test_task_files_are_names_with_an_extension() -> None:
+    task = "Read orders.csv and todo.bak.md (e.g. with v1.2 of it), then write totals.csv. It costs 3.50."
+    assert task_files(task) == {"orders.csv", "todo.bak.md", "totals.csv"}
+    assert task_files("Make a backup folder.") == frozenset()
+
+
+async def test_a_write_before_the_task_file_was_used_is_skipped_once_and_a_listing_does_not_count() -> None:
+    result, notes, _ = await run([WRITE, LIST, WRITE, finish("written")])
+    assert (result.status, result.result) == ("completed", "written")
+    assert notes.written == ["a backup of data.csv"]  # the first write never ran
+    first = result.steps[0].observations[0]
+    assert first.skipped and first.is_error and not first.denied
+    assert first.content.startswith("not run: the task names data.csv, which this run has not read yet")
+    assert "make this same call again" in first.content
+    assert skipped(result) == [(1, ["data.csv"])]  # the listing showed data.csv; the second write still ran
+
+
+async def test_a_file_read_or_a_write_without_content_lets_the_write_run() -> None:
+    result, notes, _ = await run([READ, WRITE, finish("done")])
+    assert len(notes.written) == 1 and skipped(result) == []
+    # A folder made or a file moved carries no content: nothing to have made up.
+    mkdir = call("fs__create_directory", path="backup")
+    move = call("fs__move_file", source="notes.txt", destination="backup/notes.txt")
+    result, _, folders = await run([mkdir, move, finish("done")])
+    assert folders.calls["create_directory"] == 1 and skipped(result) == []
+
+
+async def test_a_failed_read_does_not_count_and_every_unread_name_is_said() -> None:
+    task = "Merge data.csv and extra.csv into notes.txt."
+    missing = call("fs__read_text_file", path="extra.csv")  # ENOENT: extra.csv is still unused
+    result, _, _ = await run([READ, missing, WRITE, WRITE, finish("done")], task)
+    assert skipped(result) == [(3, ["extra.csv"])]
+    result, notes, _ = await run([WRITE, WRITE, finish("done")], task)
+    assert skipped(result) == [(1, ["data.csv", "extra.csv"])] and len(notes.written) == 1
+    assert "names data.csv and extra.csv, which" in result.steps[0].observations[0].content
+
+
+async def test_reads_are_never_held_back_and_the_setting_and_flag_turn_it_off() -> None:
+    result, _, folders = await run([LIST, finish("listed")])
+    assert folders.calls["list_directory"] == 1 and skipped(result) == []
+    result, notes, _ = await run([WRITE, finish("written")], policy=PolicyConfig(read_first=False))
+    assert len(notes.written) == 1 and skipped(result) == []
+    parser = build_parser()
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).read_first is True
+    assert policy_from_args(parser.parse_args(["run", "t", "--no-read-first"]), None).read_first is False
