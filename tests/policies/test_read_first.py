@@ -10,7 +10,7 @@ from nexthop.cli._parser import build_parser
 from nexthop.cli._policy import policy_from_args
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
-from nexthop.policies._read_first import task_files
+from nexthop.policies._read_first import first_file
 
 pytestmark = pytest.mark.anyio
 
@@ -46,20 +46,20 @@ async def run(
         return await host.run(task), notes, folders
 
 
-def skipped(result: RunResult) -> list[tuple[int, list[str]]]:
-    """(step, the task files its reason names) for each write held back."""
+def skipped(result: RunResult) -> list[tuple[int, str | None]]:
+    """(step, the task file its reason names) for each write held back."""
     return [
-        (s.index, sorted(task_files(r.data["reason"].split(", which")[0])))
+        (s.index, first_file(r.data["reason"]))
         for s in result.steps
         for r in s.records
         if r.policy == "read_first" and r.event == "skipped"
     ]
 
 
-def test_task_files_are_names_with_an_extension() -> None:
-    task = "Read orders.csv and todo.bak.md (e.g. with v1.2 of it), then write totals.csv. It costs 3.50."
-    assert task_files(task) == {"orders.csv", "todo.bak.md", "totals.csv"}
-    assert task_files("Make a backup folder.") == frozenset()
+def test_the_first_file_is_the_first_name_with_an_extension() -> None:
+    assert first_file("E.g. with v1.2, read orders.csv and todo.bak.md, then write totals.csv.") == "orders.csv"
+    assert first_file("Back up todo.md as todo.bak.md.") == "todo.md"
+    assert first_file("Make a backup folder; it costs 3.50.") is None
 
 
 async def test_a_write_before_the_task_file_was_used_is_skipped_once_and_a_listing_does_not_count() -> None:
@@ -70,7 +70,7 @@ async def test_a_write_before_the_task_file_was_used_is_skipped_once_and_a_listi
     assert first.skipped and first.is_error and not first.denied
     assert first.content.startswith("not run: the task names data.csv, which this run has not read yet")
     assert "make this same call again" in first.content
-    assert skipped(result) == [(1, ["data.csv"])]  # the listing showed data.csv; the second write still ran
+    assert skipped(result) == [(1, "data.csv")]  # the listing showed data.csv; the second write still ran
 
 
 async def test_a_file_read_or_a_write_without_content_lets_the_write_run() -> None:
@@ -83,14 +83,14 @@ async def test_a_file_read_or_a_write_without_content_lets_the_write_run() -> No
     assert folders.calls["create_directory"] == 1 and skipped(result) == []
 
 
-async def test_a_failed_read_does_not_count_and_every_unread_name_is_said() -> None:
+async def test_a_failed_read_does_not_count_and_only_the_first_file_is_checked() -> None:
     task = "Merge data.csv and extra.csv into notes.txt."
-    missing = call("fs__read_text_file", path="extra.csv")  # ENOENT: extra.csv is still unused
-    result, _, _ = await run([READ, missing, WRITE, WRITE, finish("done")], task)
-    assert skipped(result) == [(3, ["extra.csv"])]
-    result, notes, _ = await run([WRITE, WRITE, finish("done")], task)
-    assert skipped(result) == [(1, ["data.csv", "extra.csv"])] and len(notes.written) == 1
-    assert "names data.csv and extra.csv, which" in result.steps[0].observations[0].content
+    missing = call("fs__read_text_file", path="data.csv.bak")  # ENOENT, and not data.csv itself
+    result, notes, _ = await run([missing, WRITE, WRITE, finish("done")], task)
+    assert skipped(result) == [(2, "data.csv")] and len(notes.written) == 1
+    # extra.csv, named second, is never asked for: a task names its input first, then its output.
+    result, notes, _ = await run([READ, WRITE, finish("done")], task)
+    assert skipped(result) == [] and len(notes.written) == 1
 
 
 async def test_reads_are_never_held_back_and_the_setting_and_flag_turn_it_off() -> None:

@@ -1,4 +1,4 @@
-"""Read first: a write is held back once while a file the task names has not been touched.
+"""Read first: a write is held back once while the first file the task names has not been used.
 
 Read step by step in the task benchmark (nexthop at 1856c98, all 22 tools), the writes
 that failed multi-step tasks most often held data no call had produced: a backup of
@@ -7,14 +7,16 @@ that failed multi-step tasks most often held data no call had produced: a backup
 place of ``people.csv``'s. The system prompt already says never to make up data that a
 tool should produce; a 1.5B model writes first anyway.
 
-So before a write (`is_write`) that carries content runs, this policy looks for file names
-in the task (``name.ext``) that the run has not yet used: not in the arguments of any
-call that succeeded (a read of it, a write of it, a move of it), and not in this call's
-own arguments (the file it writes or moves), as a name or a path: content that merely
-mentions a file is no use of it. If one is left, the call is skipped once
-(``CallVerdict(kind="skip")``): the model sees ``not run: the task names todo.md, which
-this run has not read ...``. Each name is said once; the same call made again runs, so
-a task whose other file is an output ("write a.txt and b.txt") costs one step.
+So the first write (`is_write`) that carries content is skipped once
+(``CallVerdict(kind="skip")``) when the first file the task names (``name.ext``) has not
+been used yet: it is in the arguments of no call that succeeded (a read of it, a write of
+it, a move of it) and not among this call's own names and paths (the file it writes).
+The model sees ``not run: the task names todo.md, which this run has not read yet ...``;
+the same call made again runs. Only the first file counts, because tasks name their
+input before their output ("Back up todo.md as todo.bak.md", "Load people.csv into ...",
+"Join part1.txt and part2.txt into full.txt"): at 34c30af, which checked every file
+named, the backup's output ``todo.bak.md`` was taken for an unread input, and the model
+tried to read it until it gave up.
 
 Content is a string argument with a space or a line break in it: a file's text, an SQL
 statement, an edit. A bare path is not, so a folder made or a file moved before anything
@@ -42,46 +44,43 @@ __all__ = ["ReadFirst"]
 # (digits after the first): notes.txt, orders.csv, todo.bak.md, data.json; not "e.g." or "v1.2".
 _FILE = re.compile(r"(?<![\w.\-/])[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z][A-Za-z0-9]{1,4}\b")
 _REASON = (
-    "the task names {names}, which this run has not read yet, so what this call writes cannot have come from "
-    "{them}. Read {them} first and use what you read; never make up data. If {names} {are} only an output "
-    "of the task, make this same call again."
+    "the task names {name}, which this run has not read yet, so what this call writes cannot have come from "
+    "it. Read it first and use what you read; never make up data. If {name} is only an output of the task, "
+    "make this same call again."
 )
 
 
 class ReadFirst(RunPolicy):
-    """Skips a write once while a file the task names is unused; see the module docstring."""
+    """Skips the first write with content once while the task's first file is unused; see the module docstring."""
 
     name = "read_first"
 
     def __init__(self) -> None:
-        self._used: set[str] = set()  # task file names found in the arguments of a call that succeeded
-        self._said: set[str] = set()  # names already given as a reason: never twice
+        self._done = False  # the first file was used, or already named once
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
-        """Skip a write while a task file is unused, once per file."""
-        if call.name == FINISH_TOOL.name or not is_write(tool) or not _carries_content(call):
+        """Skip the first write with content made while the task's first file is unused; once a run."""
+        if self._done or call.name == FINISH_TOOL.name or not is_write(tool) or not _carries_content(call):
             return ALLOW
-        named = task_files(view.trajectory.task)
-        unread = sorted(n for n in named - self._used - self._said if not _mentions(call, n))
-        if not unread:
+        first = first_file(view.trajectory.task)
+        if first is None or _mentions(call, first):
             return ALLOW
-        self._said.update(unread)
-        names = " and ".join(unread)
-        one = len(unread) == 1
-        reason = _REASON.format(names=names, them="it" if one else "them", are="is" if one else "are")
-        return CallVerdict(kind="skip", reason=reason)
+        self._done = True
+        return CallVerdict(kind="skip", reason=_REASON.format(name=first))
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
-        named = task_files(view.trajectory.task)
-        for call, obs in zip(calls, observations, strict=False):
-            if classify(obs) == "ok":
-                self._used.update(n for n in named if _mentions(call, n))
+        first = first_file(view.trajectory.task)
+        if first is not None and any(
+            classify(obs) == "ok" and _mentions(call, first) for call, obs in zip(calls, observations, strict=False)
+        ):
+            self._done = True
         return GO_ON
 
 
-def task_files(task: str) -> frozenset[str]:
-    """The file names a task mentions (``name.ext``), e.g. ``orders.csv`` and ``totals.csv``."""
-    return frozenset(_FILE.findall(task))
+def first_file(task: str) -> str | None:
+    """The first file name a task mentions (``name.ext``): ``orders.csv`` in "Read orders.csv, ... write totals.csv"."""
+    found = _FILE.search(task)
+    return found.group(0) if found else None
 
 
 def _carries_content(call: ToolCall) -> bool:
