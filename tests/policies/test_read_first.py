@@ -37,8 +37,11 @@ class Notes:
         return f"Successfully wrote to {path}"
 
 
+ON = PolicyConfig(read_first=True)
+
+
 async def run(
-    script: list[ModelResponse], task: str = TASK, policy: PolicyConfig | None = None
+    script: list[ModelResponse], task: str = TASK, policy: PolicyConfig = ON
 ) -> tuple[RunResult, Notes, Folders]:
     folders, notes = Folders(), Notes()
     model = ScriptedModel(script)
@@ -93,11 +96,11 @@ async def test_a_failed_read_does_not_count_and_only_the_first_file_is_checked()
     assert skipped(result) == [] and len(notes.written) == 1
 
 
-async def test_reads_are_never_held_back_and_the_setting_and_flag_turn_it_off() -> None:
+async def test_reads_are_never_held_back_and_it_is_opt_in() -> None:
     result, _, folders = await run([LIST, finish("listed")])
     assert folders.calls["list_directory"] == 1 and skipped(result) == []
-    result, notes, _ = await run([WRITE, finish("written")], policy=PolicyConfig(read_first=False))
+    result, notes, _ = await run([WRITE, finish("written")], policy=PolicyConfig())
     assert len(notes.written) == 1 and skipped(result) == []
     parser = build_parser()
-    assert policy_from_args(parser.parse_args(["run", "t"]), None).read_first is True
-    assert policy_from_args(parser.parse_args(["run", "t", "--no-read-first"]), None).read_first is False
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).read_first is False
+    assert policy_from_args(parser.parse_args(["run", "t", "--read-first"]), None).read_first is True

@@ -78,9 +78,9 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="run again an unchanged write that just succeeded (by default skipped: it would change things twice)",
     )
     group.add_argument(
-        "--no-read-first",
+        "--read-first",
         action="store_true",
-        help="let a write run before the files the task names were read (by default it is held back once)",
+        help="hold back once the first write with content made before the task's first file was read",
     )
     group.add_argument(
         "--look-first",
@@ -158,7 +158,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "failed_write_check": False if args.no_failed_write_check else None,
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
-        "read_first": False if args.no_read_first else None,
+        "read_first": args.read_first or None,
         "look_first": args.look_first,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,

@@ -55,9 +55,9 @@ class PolicyConfig(BaseModel):
             succeeded while no other write has succeeded since: it would make the same
             change twice; the model sees why, and the tool is left out of its next step
             (see `RepeatedWrites`).
-        read_first: Skip a write once while a file the task names (``name.ext``) has
-            not been used by any call that succeeded: the model is told to read it
-            first and never make up data (see `ReadFirst`).
+        read_first: Skip the first write with content once while the first file the
+            task names (``name.ext``) has not been used by a call that succeeded: the
+            model is told to read it first and never make up data (see `ReadFirst`).
         look_first: After a call fails because something it names does not exist, hint
             the model to look at what does exist (naming list/describe/search tools on
             offer) before trying again or creating it, and name a near match once a
@@ -93,7 +93,7 @@ class PolicyConfig(BaseModel):
     failed_write_check: bool = True
     skip_known_failures: bool = True
     skip_repeated_writes: bool = True
-    read_first: bool = True
+    read_first: bool = False
     look_first: bool = False
     pinning: bool = True
     pin_file: Path | None = None

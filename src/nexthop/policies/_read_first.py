@@ -25,6 +25,9 @@ was read is left alone.
 Names that only appeared in a listing do not count as used: a listing shows a file
 exists, not what it holds.
 
+Off by default (``read_first: true`` turns it on): on the task benchmark it fired in 5
+of 44 runs and none of them passed with it (`docs/policies.md`).
+
 Records: the host's ``PolicyRecord(policy="read_first", event="skipped", data={"tool", "reason"})``.
 """
 
