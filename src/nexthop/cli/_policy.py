@@ -80,6 +80,7 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--read-first",
         action="store_true",
+        default=None,
         help="hold back once the first write with content made before the task's first file was read",
     )
     group.add_argument(
@@ -158,7 +159,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "failed_write_check": False if args.no_failed_write_check else None,
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
-        "read_first": args.read_first or None,
+        "read_first": args.read_first,
         "look_first": args.look_first,
         "pin_file": args.pin_file,
         "pinning": False if args.no_pinning else None,

@@ -283,7 +283,7 @@ def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> str | N
     by_name = {t.name: t for t in tools}
     if not any(c.name in by_name and is_write(by_name[c.name]) for c in last.tool_calls):
         return None
-    if not last.observations or any(o.failed or o.skipped for o in last.observations):
+    if not last.observations or any(o.failed for o in last.observations):  # a skip is an error too
         return None
     word = re.match(r"[A-Za-z0-9]+", flatten(last.thought))
     return word.group(0) if word else None

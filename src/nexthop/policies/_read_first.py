@@ -72,6 +72,8 @@ class ReadFirst(RunPolicy):
         return CallVerdict(kind="skip", reason=_REASON.format(name=first))
 
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        if self._done:
+            return GO_ON
         first = first_file(view.trajectory.task)
         if first is not None and any(
             classify(obs) == "ok" and _mentions(call, first) for call, obs in zip(calls, observations, strict=False)

@@ -32,11 +32,11 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
-    save the run), the known-failure and repeated-write skips (before narrowing: a tool
-    they leave out is not ranked), the read-first skip, abandonment, denials, the permissions (they answer
-    only per call), the tool-name check (always on), pinning, the look-first hint (it
-    names tools from the whole list; narrowing then offers the tools a hint names) and
-    narrowing (last of those that filter, so it ranks only tools that may be offered),
+    save the run), the known-failure, repeated-write and read-first skips (before
+    narrowing: a tool they leave out is not ranked), abandonment, denials, the
+    permissions (they answer only per call), the tool-name check (always on), pinning,
+    the look-first hint (it names tools from the whole list; narrowing then offers the
+    tools a hint names) and narrowing (last of those that filter, so it ranks only tools that may be offered),
     and the failed-write and completion checks last (they speak only at ``finish``). The
     step budget is added by the host, before all of these.
 
@@ -57,8 +57,12 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     policies.append(NoToolTurns(config.text_replies))
     if config.doom_loop_n > 0:
         policies.append(DoomLoop(max(2, config.doom_loop_n), config.transient_retries))
-    skips = ((config.skip_known_failures, KnownFailures), (config.skip_repeated_writes, RepeatedWrites))
-    policies += [make() for on, make in (*skips, (config.read_first, ReadFirst)) if on]
+    skips = (
+        (config.skip_known_failures, KnownFailures),
+        (config.skip_repeated_writes, RepeatedWrites),
+        (config.read_first, ReadFirst),
+    )
+    policies += [make() for on, make in skips if on]
     if config.abandonment is not None:
         policies.append(Abandonment(parse_personality(config.abandonment), config.abandonment_seed))
     policies.append(DenialLimit(config.max_denials))

@@ -32,12 +32,12 @@ from nexthop._toolset import ToolDef, is_write
 from nexthop._trajectory import Observation
 
 __all__ = [
-    "argument_strings",
     "BACKOFF_MAX_S",
     "BACKOFF_MULTIPLIER_S",
     "Outcome",
     "WriteTools",
     "already_exists",
+    "argument_strings",
     "backoff_s",
     "classify",
     "names_missing",
