@@ -147,7 +147,7 @@ def _after(thought: str, *observations: Observation, tool: str = "write_file") -
     return Trajectory(task="t", steps=[Step(index=1, thought=thought, tool_calls=(call,), observations=observations)])
 
 
-def test_after_a_write_that_succeeded_the_thought_may_not_open_with_the_same_word() -> None:
+def test_after_a_write_or_a_failure_the_thought_may_not_open_with_the_same_word() -> None:
     thought = "Copy only the ERROR lines of log.txt into errors.txt, then move log.txt into old."
     wrote = Observation(call_id="c1", content="Successfully wrote to errors.txt")
     avoid = avoided_opening(_after(thought, wrote), TOOLS)
@@ -161,17 +161,19 @@ def test_after_a_write_that_succeeded_the_thought_may_not_open_with_the_same_wor
     for fresh in ("Move log.txt into old.", "Cope", "Cop", "Write the ERROR lines, then copy it"):
         jsonschema.validate({THOUGHT_KEY: fresh, **call}, schema)
 
-    # A read leaves the work as it was; so does a call that failed, was skipped or did not run.
+    # A call that failed, was refused or was skipped sends the plan another way: so does
+    # a failure the server labels in its text only (the SQLite server's "Database error").
+    for failed in (
+        Observation(call_id="c1", content="Error: denied", is_error=True),
+        Observation(call_id="c1", content="Error: no such file"),
+        Observation(call_id="c1", content="not run: known failure", is_error=True, skipped=True),
+    ):
+        assert avoided_opening(_after(thought, failed), TOOLS) == "Copy"
+        assert avoided_opening(_after(thought, failed, tool="read_file"), TOOLS) == "Copy"
+    # A read that succeeded leaves the work as it was; so does a call to a tool not listed.
     read = Observation(call_id="c1", content="09:02 ERROR disk full")
     assert avoided_opening(_after(thought, read, tool="read_file"), TOOLS) is None
-    assert avoided_opening(_after(thought, wrote, tool="gone__write_file"), TOOLS) is None  # a tool not listed
-    assert (
-        avoided_opening(_after(thought, Observation(call_id="c1", content="Error: denied", is_error=True)), TOOLS)
-        is None
-    )
-    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: no such file")), TOOLS) is None
-    skipped = Observation(call_id="c1", content="not run: known failure", is_error=True, skipped=True)
-    assert avoided_opening(_after(thought, skipped), TOOLS) is None
+    assert avoided_opening(_after(thought, wrote, tool="gone__write_file"), TOOLS) is None
     assert avoided_opening(_after(thought), TOOLS) is None
     assert avoided_opening(Trajectory(task="t"), TOOLS) is None
     assert avoided_opening(_after('"Quoted" first', wrote), TOOLS) is None

@@ -253,19 +253,28 @@ def opening_thought(trajectory: Trajectory) -> str | None:
 
 
 def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> str | None:
-    """The word the next thought may not open with: the last thought's first, after a write that succeeded.
+    """The word the next thought may not open with: the last thought's first, unless the last step only read.
 
-    The thought is the work remaining (`THOUGHT_KEY`). Once a write has succeeded, part of
-    that work is done, so the next thought starts with a new word. Measured at 05be724
-    and 1481c36 on `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model
-    copied its previous thought verbatim at every step, the task text since the first,
-    and redid work it had finished. An instruction did not stop the copy.
+    The thought is the work remaining (`THOUGHT_KEY`). Two outcomes change it, so the next
+    thought starts with a new word:
 
-    Two earlier forms were measured and dropped (`benchmarks/tasks/results/README.md`):
-    forbidding the first three words after any successful step, which the model evaded
-    with "Copy only the.ERROR lines ..." (d3e43ad); and this word after any successful
-    step, reads included (d081e44), under which the thought swung between two lines
-    while the model read the same two files in turn. A read leaves the work as it was.
+    - a write that succeeded: part of the work is done. Measured at 05be724 and 1481c36
+      on `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model copied its
+      previous thought verbatim at every step, the task text since the first, and redid
+      work it had finished. An instruction did not stop the copy. With this rule (1856c98)
+      the same-word thought after a successful write fell from 23 in 27 to 0 in 21.
+    - a call that failed or was skipped: the plan met an error and needs another way. In
+      the 23 failed runs of 1856c98, 12 kept the thought's first word at every step after a
+      failure (52 of 62 such steps) and retried the same call until the doom loop stopped
+      them ("Copy meeting-notes.txt to summary.txt." six times over a missing file).
+
+    After a step whose calls all succeeded and only read, the thought stays free: a read
+    leaves the work as it was. Two other forms were measured and dropped
+    (`benchmarks/tasks/results/README.md`): forbidding the first three words after any
+    successful step, which the model evaded with "Copy only the.ERROR lines ..."
+    (d3e43ad); and this word after any successful step, reads included (d081e44), under
+    which the thought swung between two lines while the model read the same two files in
+    turn.
 
     Args:
         trajectory: The run so far.
@@ -273,18 +282,19 @@ def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> str | N
 
     Returns:
         The leading letters and digits of the last step's thought (``Copy`` for "Copy
-        only the ..."); None when there is no step yet, the last step made no call to a
-        write tool, any of its calls failed or was skipped, or its thought does not
+        only the ..."); None when there is no step yet, the last step made no call, its
+        calls all succeeded and none was to a listed write tool, or its thought does not
         start with a letter or a digit.
     """
     if not trajectory.steps:
         return None
     last = trajectory.steps[-1]
-    by_name = {t.name: t for t in tools}
-    if not any(c.name in by_name and is_write(by_name[c.name]) for c in last.tool_calls):
+    if not last.observations:
         return None
-    if not last.observations or any(o.failed for o in last.observations):  # a skip is an error too
-        return None
+    if not any(o.failed for o in last.observations):  # a skip is an error too
+        by_name = {t.name: t for t in tools}
+        if not any(c.name in by_name and is_write(by_name[c.name]) for c in last.tool_calls):
+            return None
     word = re.match(r"[A-Za-z0-9]+", flatten(last.thought))
     return word.group(0) if word else None
 
