@@ -9,6 +9,10 @@
 - ``read_text_file(path)``: ``"a,b"`` for a file that exists, else ENOENT;
 - ``list_directory(path)``: the files; its first ``flaky_left`` calls fail transiently
   ("temporarily unavailable, try again").
+
+``Folders(annotated=True)`` marks the tools as the reference filesystem server does:
+the reads ``readOnlyHint: true`` and ``openWorldHint: false``, the writes
+``readOnlyHint: false``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import PurePosixPath
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 
 from nexthop.clients import MCPConnection
 
@@ -25,16 +30,18 @@ from nexthop.clients import MCPConnection
 class Folders:
     """The tree, its call counts and its MCP connection; see the module docstring."""
 
-    def __init__(self, flaky_left: int = 0) -> None:
+    def __init__(self, flaky_left: int = 0, *, annotated: bool = False) -> None:
         self.calls: Counter[str] = Counter()
         self.flaky_left = flaky_left
         self.dirs: set[str] = set()
         self.files = {"data.csv"}
         server = MCPServer("fs")
-        server.tool()(self.move_file)
-        server.tool()(self.create_directory)
-        server.tool()(self.read_text_file)
-        server.tool()(self.list_directory)
+        read = ToolAnnotations(read_only_hint=True, open_world_hint=False) if annotated else None
+        write = ToolAnnotations(read_only_hint=False, open_world_hint=False) if annotated else None
+        server.tool(annotations=write)(self.move_file)
+        server.tool(annotations=write)(self.create_directory)
+        server.tool(annotations=read)(self.read_text_file)
+        server.tool(annotations=read)(self.list_directory)
         self.connection = MCPConnection("fs", server)
 
     def move_file(self, source: str, destination: str) -> str:

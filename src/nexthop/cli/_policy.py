@@ -78,6 +78,11 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="run again an unchanged write that just succeeded (by default skipped: it would change things twice)",
     )
     group.add_argument(
+        "--no-skip-repeated-reads",
+        action="store_true",
+        help="run again an unchanged read of a closed-world tool while nothing has changed (by default skipped)",
+    )
+    group.add_argument(
         "--read-first",
         action="store_true",
         default=None,
@@ -159,6 +164,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "failed_write_check": False if args.no_failed_write_check else None,
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
+        "skip_repeated_reads": False if args.no_skip_repeated_reads else None,
         "read_first": args.read_first,
         "look_first": args.look_first,
         "pin_file": args.pin_file,

@@ -29,6 +29,7 @@ from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 from nexthop.policies._read_first import ReadFirst
 from nexthop.policies._registry import start_policies
+from nexthop.policies._repeated_reads import RepeatedReads
 from nexthop.policies._repeated_writes import RepeatedWrites
 from nexthop.policies._taint import Taint
 
@@ -54,6 +55,7 @@ __all__ = [
     "Policy",
     "PolicyConfig",
     "PolicyRecord",
+    "RepeatedReads",
     "RepeatedWrites",
     "RunPolicy",
     "RunView",

@@ -55,6 +55,11 @@ class PolicyConfig(BaseModel):
             succeeded while no other write has succeeded since: it would make the same
             change twice; the model sees why, and the tool is left out of its next step
             (see `RepeatedWrites`).
+        skip_repeated_reads: Do not run again a read (same tool, same arguments) that
+            succeeded while no write has succeeded since, when its server marks the tool
+            read-only and closed-world (``readOnlyHint: true``, ``openWorldHint: false``):
+            it would return the same; the model sees which step holds the result, and the
+            tool is left out of its next step (see `RepeatedReads`).
         read_first: Skip the first write with content once while the first file the
             task names (``name.ext``) has not been used by a call that succeeded: the
             model is told to read it first and never make up data (see `ReadFirst`).
@@ -93,6 +98,7 @@ class PolicyConfig(BaseModel):
     failed_write_check: bool = True
     skip_known_failures: bool = True
     skip_repeated_writes: bool = True
+    skip_repeated_reads: bool = True
     read_first: bool = False
     look_first: bool = False
     pinning: bool = True

@@ -21,6 +21,7 @@ from nexthop.policies._narrowing import ToolNarrowing
 from nexthop.policies._permissions import PermissionCheck
 from nexthop.policies._pinning import PinStore, ToolPinning, default_pin_file
 from nexthop.policies._read_first import ReadFirst
+from nexthop.policies._repeated_reads import RepeatedReads
 from nexthop.policies._repeated_writes import RepeatedWrites
 from nexthop.policies._text_replies import NoToolTurns
 
@@ -32,7 +33,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
-    save the run), the known-failure, repeated-write and read-first skips (before
+    save the run), the known-failure, repeated-write, repeated-read and read-first skips (before
     narrowing: a tool they leave out is not ranked), abandonment, denials, the
     permissions (they answer only per call), the tool-name check (always on), pinning,
     the look-first hint (it names tools from the whole list; narrowing then offers the
@@ -60,6 +61,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     skips = (
         (config.skip_known_failures, KnownFailures),
         (config.skip_repeated_writes, RepeatedWrites),
+        (config.skip_repeated_reads, RepeatedReads),
         (config.read_first, ReadFirst),
     )
     policies += [make() for on, make in skips if on]
