@@ -83,6 +83,11 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="run again an unchanged read of a closed-world tool while nothing has changed (by default skipped)",
     )
     group.add_argument(
+        "--no-skip-ungrounded-writes",
+        action="store_true",
+        help="run at once a write whose words the task and the results never gave (by default skipped once a run)",
+    )
+    group.add_argument(
         "--read-first",
         action="store_true",
         default=None,
@@ -165,6 +170,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
         "skip_repeated_reads": False if args.no_skip_repeated_reads else None,
+        "skip_ungrounded_writes": False if args.no_skip_ungrounded_writes else None,
         "read_first": args.read_first,
         "look_first": args.look_first,
         "pin_file": args.pin_file,

@@ -23,6 +23,7 @@ from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._failed_writes import FailedWriteCheck
+from nexthop.policies._grounded_writes import GroundedWrites
 from nexthop.policies._known_failures import KnownFailures
 from nexthop.policies._look_first import LookFirst
 from nexthop.policies._permissions import Autonomy, PermissionCheck, Permissions
@@ -45,6 +46,7 @@ __all__ = [
     "DenialLimit",
     "DoomLoop",
     "FailedWriteCheck",
+    "GroundedWrites",
     "KnownFailures",
     "LookFirst",
     "PermissionCheck",

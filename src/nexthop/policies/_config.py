@@ -60,6 +60,9 @@ class PolicyConfig(BaseModel):
             read-only and closed-world (``readOnlyHint: true``, ``openWorldHint: false``):
             it would return the same; the model sees which step holds the result, and the
             tool is left out of its next step (see `RepeatedReads`).
+        skip_ungrounded_writes: Skip once a run a write whose content is mostly words
+            found neither in the task nor in any result that succeeded: the model is told
+            never to make up data; the same call made again runs (see `GroundedWrites`).
         read_first: Skip the first write with content once while the first file the
             task names (``name.ext``) has not been used by a call that succeeded: the
             model is told to read it first and never make up data (see `ReadFirst`).
@@ -99,6 +102,7 @@ class PolicyConfig(BaseModel):
     skip_known_failures: bool = True
     skip_repeated_writes: bool = True
     skip_repeated_reads: bool = True
+    skip_ungrounded_writes: bool = True
     read_first: bool = False
     look_first: bool = False
     pinning: bool = True

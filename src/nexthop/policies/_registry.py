@@ -14,6 +14,7 @@ from nexthop.policies._config import PolicyConfig
 from nexthop.policies._denials import DenialLimit
 from nexthop.policies._doom_loop import DoomLoop
 from nexthop.policies._failed_writes import FailedWriteCheck
+from nexthop.policies._grounded_writes import GroundedWrites
 from nexthop.policies._known_failures import KnownFailures
 from nexthop.policies._look_first import LookFirst
 from nexthop.policies._names import ToolNameCheck
@@ -33,7 +34,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
-    save the run), the known-failure, repeated-write, repeated-read and read-first skips (before
+    save the run), the known-failure, repeated-write, repeated-read, ungrounded-write and read-first skips (before
     narrowing: a tool they leave out is not ranked), abandonment, denials, the
     permissions (they answer only per call), the tool-name check (always on), pinning,
     the look-first hint (it names tools from the whole list; narrowing then offers the
@@ -62,6 +63,7 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
         (config.skip_known_failures, KnownFailures),
         (config.skip_repeated_writes, RepeatedWrites),
         (config.skip_repeated_reads, RepeatedReads),
+        (config.skip_ungrounded_writes, GroundedWrites),
         (config.read_first, ReadFirst),
     )
     policies += [make() for on, make in skips if on]

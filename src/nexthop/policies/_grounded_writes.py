@@ -1,0 +1,100 @@
+"""Grounded writes: a write whose words come from nowhere is held back once.
+
+Read step by step in the task benchmark (nexthop at 1856c98, all 22 tools), the writes
+that failed tasks most often held data that neither the task nor any tool result had
+given the model: "This is the content of report.md." written to ``docs/report.md`` in
+place of moving the file, "This is a backup of todo.md." for a backup, "John Doe" and
+"john.doe@example.com" inserted in place of ``user.json``'s values, rows for David, Eve
+and Frank after the three real ones of ``people.csv``, a ``America/New_York`` time zone no
+file held. The system prompt already says never to make up data that a tool should
+produce; a 1.5B model writes first anyway.
+
+Measured on those 44 trajectories, the content of every write in the 21 runs that
+passed was made of words from the task or from results the run had seen; in 5 of the
+23 failed runs, half or more of a write's words were new. So a write (`is_write`)
+whose content is mostly new words is skipped once a run (``CallVerdict(kind="skip")``):
+
+- content is every string argument with a space or a line break in it (a file's text,
+  an edit); a bare name or path is not content. In an SQL statement only the quoted
+  literals are content (``'David'``), not the keywords, tables and columns;
+- its words are runs of three or more letters, digits or underscores that start with a
+  letter, in any case. Numbers do not count: a total or a count is computed, not read;
+- a word is new when it is in neither the task nor the content of any observation of a
+  call that succeeded (a failed call's error text is no source: an ENOENT message was
+  once written as a file's content);
+- the call is skipped when at least one word is new and new words are at least half of
+  them. The model sees ``not run: ...`` naming up to five of the new words.
+
+The same call made again runs, so a task that asks the model to compose text itself
+("write a haiku about autumn") costs one step. After the skip the embedded model's next
+thought opens with a new word (`avoided_opening`: a skip is a failure).
+
+Records: the host's ``PolicyRecord(policy="grounded_writes", event="skipped", data={"tool", "reason"})``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from nexthop._toolset import FINISH_TOOL, ToolDef, is_write
+from nexthop._trajectory import ToolCall
+from nexthop.policies._base import ALLOW, CallVerdict, RunPolicy, RunView
+from nexthop.policies._transient import argument_strings, classify
+
+__all__ = ["GroundedWrites", "new_words"]
+
+_WORD = re.compile(r"\b[A-Za-z]\w{2,}")
+_SQL = re.compile(r"^\s*(?:insert|update|delete|replace|create|alter|drop|with|select)\b", re.IGNORECASE)
+_SQL_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+_SHOWN = 5
+_REASON = (
+    "this call writes {words}, which appear neither in the task nor in any result so far. Never make up data: "
+    "read what the task refers to first, and write what you read. If the task asks you to compose this text "
+    "yourself, make this same call again."
+)
+
+
+def new_words(call: ToolCall, sources: Iterable[str]) -> tuple[list[str], int]:
+    """The words of a call's content that no source holds, and how many words the content has.
+
+    Args:
+        call: The call; its content is every string argument with whitespace in it, and
+            in an SQL statement only the quoted literals.
+        sources: The texts the words may come from (the task, results that succeeded).
+
+    Returns:
+        (the new words, lower-cased, in order of first appearance; the number of distinct
+        words of the content).
+    """
+    words: dict[str, None] = {}
+    for text in argument_strings(call.arguments):
+        if not re.search(r"\s", text):
+            continue
+        parts = _SQL_LITERAL.findall(text) if _SQL.match(text) else [text]
+        for part in parts:
+            words.update(dict.fromkeys(w.lower() for w in _WORD.findall(part)))
+    seen = {w.lower() for source in sources for w in _WORD.findall(source)}
+    return [w for w in words if w not in seen], len(words)
+
+
+class GroundedWrites(RunPolicy):
+    """Skips, once a run, a write whose content is mostly new words; see the module docstring."""
+
+    name = "grounded_writes"
+
+    def __init__(self) -> None:
+        self._done = False  # one skip a run: the same call made again runs
+
+    def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
+        """Skip a write whose content has new words, at least half of them; once a run."""
+        if self._done or call.name == FINISH_TOOL.name or not is_write(tool):
+            return ALLOW
+        results = (o.content for s in view.trajectory.steps for o in s.observations if classify(o) == "ok")
+        new, total = new_words(call, [view.trajectory.task, *results])
+        if not new or 2 * len(new) < total:
+            return ALLOW
+        self._done = True
+        more = f" and {len(new) - _SHOWN} more" if len(new) > _SHOWN else ""
+        shown = ", ".join(repr(w) for w in new[:_SHOWN]) + more
+        return CallVerdict(kind="skip", reason=_REASON.format(words=shown))
