@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nexthop._trajectory import Observation, ToolCall
 
-__all__ = ["FINISH_TOOL", "ToolDef", "Toolset", "is_write", "name_words"]
+__all__ = ["CREATE_TOOL_NAME", "FINISH_TOOL", "ToolDef", "Toolset", "is_write", "name_words"]
 
 
 class ToolDef(BaseModel):
@@ -39,6 +39,9 @@ class ToolDef(BaseModel):
     server: str | None = None
     remote_name: str | None = None
 
+
+CREATE_TOOL_NAME = "create_tool"
+"""The host's tool for writing a new tool (`host/_synthesis.py`); named here so policies can tell it apart."""
 
 FINISH_TOOL = ToolDef(
     name="finish",

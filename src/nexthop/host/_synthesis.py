@@ -36,7 +36,7 @@ import jsonschema.exceptions
 import jsonschema.validators
 
 from nexthop._exceptions import ConfigError
-from nexthop._toolset import ToolDef, Toolset
+from nexthop._toolset import CREATE_TOOL_NAME, ToolDef, Toolset
 from nexthop._trajectory import Observation, ToolCall
 from nexthop.host._sandbox import SandboxConfig, SandboxMount, SandboxOutcome, run_sandboxed
 from nexthop.host._sandbox_mounts import bwrap_path, package_mounts, runtime_mounts
@@ -82,7 +82,7 @@ def create_tool_def(sandbox: SandboxConfig) -> ToolDef:
 
 
 CREATE_TOOL = ToolDef(
-    name="create_tool",
+    name=CREATE_TOOL_NAME,
     description=_describe(()),
     input_schema={
         "type": "object",

@@ -25,6 +25,7 @@ whose content is mostly new words is skipped once a run (``CallVerdict(kind="ski
 - the call is skipped when at least one word is new and new words are at least half of
   them. The model sees ``not run: ...`` naming up to five of the new words.
 
+The host's ``create_tool`` is exempt: a new tool's source is composed, never read.
 The same call made again runs, so a task that asks the model to compose text itself
 ("write a haiku about autumn") costs one step. After the skip the embedded model's next
 thought opens with a new word (`avoided_opening`: a skip is a failure).
@@ -37,7 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from nexthop._toolset import FINISH_TOOL, ToolDef, is_write
+from nexthop._toolset import CREATE_TOOL_NAME, FINISH_TOOL, ToolDef, is_write
 from nexthop._trajectory import ToolCall
 from nexthop.policies._base import ALLOW, CallVerdict, RunPolicy, RunView
 from nexthop.policies._transient import argument_strings, classify
@@ -48,6 +49,8 @@ _WORD = re.compile(r"\b[A-Za-z]\w{2,}")
 _SQL = re.compile(r"^\s*(?:insert|update|delete|replace|create|alter|drop|with|select)\b", re.IGNORECASE)
 _SQL_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 _SHOWN = 5
+# A new tool's source is composed, never read; finish writes nothing.
+_EXEMPT = frozenset({FINISH_TOOL.name, CREATE_TOOL_NAME})
 _REASON = (
     "this call writes {words}, which appear neither in the task nor in any result so far. Never make up data: "
     "read what the task refers to first, and write what you read. If the task asks you to compose this text "
@@ -88,7 +91,7 @@ class GroundedWrites(RunPolicy):
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Skip a write whose content has new words, at least half of them; once a run."""
-        if self._done or call.name == FINISH_TOOL.name or not is_write(tool):
+        if self._done or call.name in _EXEMPT or not is_write(tool):
             return ALLOW
         results = (o.content for s in view.trajectory.steps for o in s.observations if classify(o) == "ok")
         new, total = new_words(call, [view.trajectory.task, *results])
