@@ -24,7 +24,6 @@ from nexthop._trajectory import Observation, Step, ToolCall, Trajectory, Usage
 from nexthop.host._tools import tool
 from nexthop.models import _llama, _llama_prefix
 from nexthop.models._llama import LlamaCppModel
-from nexthop.models._llama_gbnf import avoiding_words
 from nexthop.models._llama_kv import PrefixCache, prefix_key
 from nexthop.models._llama_prompt import (
     ANY_OBJECT,
@@ -143,24 +142,16 @@ def test_the_first_reply_states_the_task_as_its_remaining_work() -> None:
     assert opening_thought(Trajectory(task=" \n")) is None
 
 
-def _acted(index: int, thought: str, *observations: Observation, tool: str = "write_file") -> Step:
-    call = ToolCall(id="c1", name=tool, arguments={"path": "errors.txt", "content": "x"})
-    return Step(index=index, thought=thought, tool_calls=(call,), observations=observations)
-
-
 def _after(thought: str, *observations: Observation, tool: str = "write_file") -> Trajectory:
-    return Trajectory(task="t", steps=[_acted(1, thought, *observations, tool=tool)])
-
-
-WROTE = Observation(call_id="c1", content="Successfully wrote to errors.txt")
-READ = Observation(call_id="c1", content="09:02 ERROR disk full")
-FAILED = Observation(call_id="c1", content="ENOENT: no such file or directory", is_error=True)
+    call = ToolCall(id="c1", name=tool, arguments={"path": "errors.txt", "content": "x"})
+    return Trajectory(task="t", steps=[Step(index=1, thought=thought, tool_calls=(call,), observations=observations)])
 
 
 def test_after_a_write_that_succeeded_the_thought_may_not_open_with_the_same_word() -> None:
     thought = "Copy only the ERROR lines of log.txt into errors.txt, then move log.txt into old."
-    avoid = avoided_opening(_after(thought, WROTE), TOOLS)
-    assert avoid == ("Copy",)
+    wrote = Observation(call_id="c1", content="Successfully wrote to errors.txt")
+    avoid = avoided_opening(_after(thought, wrote), TOOLS)
+    assert avoid == "Copy"
     schema = build_reply_schema(TOOLS, avoid=avoid)
     call = {"tool": "read_file", "arguments": {"path": "a"}}
     # The verbatim copy, and the evasions a 1.5B model made of a three-word ban.
@@ -170,50 +161,21 @@ def test_after_a_write_that_succeeded_the_thought_may_not_open_with_the_same_wor
     for fresh in ("Move log.txt into old.", "Cope", "Cop", "Write the ERROR lines, then copy it"):
         jsonschema.validate({THOUGHT_KEY: fresh, **call}, schema)
 
-    # A read that succeeded leaves the work as it was; so does a call to a tool not listed.
-    assert avoided_opening(_after(thought, READ, tool="read_file"), TOOLS) == ()
-    assert avoided_opening(_after(thought, WROTE, tool="gone__write_file"), TOOLS) == ()
-    assert avoided_opening(_after(thought), TOOLS) == ()
-    assert avoided_opening(Trajectory(task="t"), TOOLS) == ()
-    assert avoided_opening(_after('"Quoted" first', WROTE), TOOLS) == ()
-    assert avoided_opening(_after("  step2: done", WROTE), TOOLS) == ("step2",)
-
-
-def test_after_a_failure_no_opening_since_the_last_write_comes_back() -> None:
-    # A call that failed, was refused or was skipped sends the plan another way: so does
-    # a failure the server labels in its text only (the SQLite server's "Database error").
-    for failed in (
-        FAILED,
-        Observation(call_id="c1", content="Error: denied", is_error=True, denied=True),
-        Observation(call_id="c1", content="Database error: no such column: email"),
-        Observation(call_id="c1", content="not run: known failure", is_error=True, skipped=True),
-    ):
-        assert avoided_opening(_after("Copy a.txt to b.txt.", failed), TOOLS) == ("Copy",)
-        assert avoided_opening(_after("Copy a.txt to b.txt.", failed, tool="read_file"), TOOLS) == ("Copy",)
-
-    # Two thoughts taking turns over two failing calls: both openings are barred, and so
-    # is the read's in between; the write that succeeded at step 1 ends what counts.
-    steps = [
-        _acted(1, "Save the header.", WROTE),
-        _acted(2, "Copy meeting-notes.txt to summary.txt.", FAILED, tool="read_file"),
-        _acted(3, "Read meeting-notes.txt as text.", FAILED, tool="read_file"),
-        _acted(4, "List the folder.", READ, tool="read_file"),
-        _acted(5, "copy it again", FAILED, tool="read_file"),
-    ]
-    avoid = avoided_opening(Trajectory(task="t", steps=steps), TOOLS)
-    assert avoid == ("Copy", "Read", "List")
-    schema = build_reply_schema(TOOLS, avoid=avoid)
-    call = {"tool": "read_file", "arguments": {"path": "a"}}
-    for barred in ("Copy meeting-notes.txt", "READ it", "Listing", "list"):
-        with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate({THOUGHT_KEY: barred, **call}, schema)
-    for fresh in ("Save", "The file meeting-notes.txt does not exist.", "Rea", "Lis"):
-        jsonschema.validate({THOUGHT_KEY: fresh, **call}, schema)
-
-    # A step that wrote and failed at once bars its own thought, and nothing before it.
-    mixed = _acted(2, "Move log.txt into old.", WROTE, FAILED)
-    mixed = mixed.model_copy(update={"tool_calls": (*mixed.tool_calls, ToolCall(id="c2", name="write_file"))})
-    assert avoided_opening(Trajectory(task="t", steps=[steps[1], mixed]), TOOLS) == ("Move",)
+    # A read leaves the work as it was; so does a call that failed, was skipped or did not run.
+    read = Observation(call_id="c1", content="09:02 ERROR disk full")
+    assert avoided_opening(_after(thought, read, tool="read_file"), TOOLS) is None
+    assert avoided_opening(_after(thought, wrote, tool="gone__write_file"), TOOLS) is None  # a tool not listed
+    assert (
+        avoided_opening(_after(thought, Observation(call_id="c1", content="Error: denied", is_error=True)), TOOLS)
+        is None
+    )
+    assert avoided_opening(_after(thought, Observation(call_id="c1", content="Error: no such file")), TOOLS) is None
+    skipped = Observation(call_id="c1", content="not run: known failure", is_error=True, skipped=True)
+    assert avoided_opening(_after(thought, skipped), TOOLS) is None
+    assert avoided_opening(_after(thought), TOOLS) is None
+    assert avoided_opening(Trajectory(task="t"), TOOLS) is None
+    assert avoided_opening(_after('"Quoted" first', wrote), TOOLS) is None
+    assert avoided_opening(_after("  step2: done", wrote), TOOLS) == "step2"
 
 
 @pytest.mark.embedded
@@ -223,7 +185,7 @@ def test_the_reply_grammar_forbids_the_avoided_word_and_nothing_else() -> None:
 
     from nexthop.models._llama_gbnf import schema_grammar
 
-    grammar = schema_grammar(build_reply_schema(TOOLS, avoid=("Copy",)))
+    grammar = schema_grammar(build_reply_schema(TOOLS, avoid="Copy"))
 
     def reply(thought: str) -> str:
         return json.dumps({THOUGHT_KEY: thought, "tool": "read_file", "arguments": {"path": "a.txt"}})
@@ -235,21 +197,6 @@ def test_the_reply_grammar_forbids_the_avoided_word_and_nothing_else() -> None:
     assert not grammar_accepts(grammar, reply("x" * 301))  # the cap still holds
     # Without a word to avoid, the copy is a valid reply: the grammar above is what refused it.
     assert grammar_accepts(schema_grammar(build_reply_schema(TOOLS)), reply("Copy only the ERROR lines."))
-
-    # Several words share a trie: a word that is the prefix of another bars both.
-    grammar = schema_grammar(build_reply_schema(TOOLS, avoid=("Read", "Run", "Copy", "cop", "READ")))
-    for barred in ("Read it.", "run", "RUNNING", "Cop", "Copy", "Cope", "ReAd"):
-        assert not grammar_accepts(grammar, reply(barred)), barred
-    for fresh in ("Re", "Rea", "Reap", "Ru", "Rust", "Co", "Coal", "Write", "9 files"):
-        assert grammar_accepts(grammar, reply(fresh)), fresh
-
-
-def test_avoiding_words_takes_plain_words_only() -> None:
-    schema = avoiding_words(["Copy", "COPY", "Read"], 300)
-    assert schema["not"] == {"pattern": "^(?i:copy|read)"}
-    for bad in ([], [""], ["two words"], ["naïve"], ["a|b"]):
-        with pytest.raises(ValueError, match="avoid"):
-            avoiding_words(bad, 300)
 
 
 def test_reply_schema_without_tools_is_a_plain_answer() -> None:

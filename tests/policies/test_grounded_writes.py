@@ -65,7 +65,7 @@ async def test_a_made_up_write_is_held_back_once_and_the_same_call_again_runs() 
     held = result.steps[0].observations[0]
     assert held.skipped and held.is_error
     assert held.content.startswith("not run: this call writes 'john', 'doe', 'jane', 'smith', which appear neither")
-    assert "Never make up data" in held.content and "make this same call again" in held.content
+    assert held.content.endswith("Never make up data: read what the task refers to first, and write what you read.")
     assert files.written == ["John Doe\nJane Smith"]  # the second, insisting call ran
 
 

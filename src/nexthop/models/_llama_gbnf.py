@@ -12,7 +12,7 @@ crashed the run. llama.cpp's own converter now escapes the backslash too; this m
 does the same until the copy catches up.
 
 It also writes the grammar of one form the stock converter cannot: a thought that may
-not open with any of some words (`avoiding_words`, used by `avoided_opening`). The stock
+not open with a given word (`avoiding_word`, used by `avoided_opening`). The stock
 converter takes the form's ``pattern`` and drops its ``not``, so a server that converts
 the schema itself would let the word through; nexthop sends the form only to llama.cpp
 in process.
@@ -21,16 +21,15 @@ in process.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, cast
 
-__all__ = ["avoiding_words", "schema_grammar", "stock_converter_takes"]
+__all__ = ["avoiding_word", "schema_grammar", "stock_converter_takes"]
 
 _STARTS_ALNUM = "^[A-Za-z0-9]"
-_AVOIDED_WORDS = re.compile(r"\^\(\?i:([A-Za-z0-9]+(?:\|[A-Za-z0-9]+)*)\)")
+_AVOIDED_WORD = re.compile(r"\^\(\?i:([A-Za-z0-9]+)\)")
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 # A JSON escape sequence, as in the stock converter's ``char`` rule.
 _ESCAPE = r'"\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
@@ -92,7 +91,7 @@ def _converter_class() -> type[Any]:
             return _format_literal(literal)
 
         def visit(self, schema: dict[str, Any], name: str) -> str:  # pyright: ignore[reportIncompatibleMethodOverride]
-            avoided = _avoided_words(schema)
+            avoided = _avoided_word(schema)
             if avoided is None:
                 return cast("str", super().visit(schema, name))  # pyright: ignore[reportUnknownMemberType]
             return _avoiding_rule(self, name, avoided, cast("int", schema["maxLength"]))
@@ -100,50 +99,43 @@ def _converter_class() -> type[Any]:
     return _Converter
 
 
-def avoiding_words(words: Sequence[str], max_length: int) -> dict[str, Any]:
-    """The JSON schema of a string that starts with a letter or digit but with none of ``words``, in any case.
+def avoiding_word(word: str, max_length: int) -> dict[str, Any]:
+    """The JSON schema of a string that starts with a letter or digit but not with ``word``, in any case.
 
     Standard JSON Schema (``pattern`` and ``not``), so any validator checks it; this
     module's converter turns it into a grammar.
 
     Args:
-        words: Letters and digits only, e.g. ``("Copy", "Read")``: then ``copy``,
-            ``Copying``, ``COPY.`` and ``Reading`` are refused, ``Cope``, ``Cop`` and
-            ``Write`` are not. Duplicates (in any case) count once.
+        word: Letters and digits only, e.g. ``Copy``: then ``copy``, ``Copying`` and
+            ``COPY.`` are refused, ``Cope``, ``Cop`` and ``Write`` are not.
         max_length: The string's cap (characters).
 
     Returns:
-        ``{"type": "string", "maxLength": ..., "pattern": "^[A-Za-z0-9]", "not": {"pattern": "^(?i:Copy|Read)"}}``.
+        ``{"type": "string", "maxLength": ..., "pattern": "^[A-Za-z0-9]", "not": {"pattern": "^(?i:<word>)"}}``.
 
     Raises:
-        ValueError: ``words`` is empty, or one is empty or holds anything but ASCII
-            letters and digits.
+        ValueError: ``word`` is empty or holds anything but ASCII letters and digits.
     """
-    if not words:
-        raise ValueError("no word to avoid")
-    for word in words:
-        if not word or not word.isascii() or not word.isalnum():
-            raise ValueError(f"can only avoid a word of ASCII letters and digits, not {word!r}")
-    unique = "|".join(dict.fromkeys(w.lower() for w in words))
-    return {"type": "string", "maxLength": max_length, "pattern": _STARTS_ALNUM, "not": {"pattern": f"^(?i:{unique})"}}
+    if not word or not word.isascii() or not word.isalnum():
+        raise ValueError(f"can only avoid a word of ASCII letters and digits, not {word!r}")
+    return {"type": "string", "maxLength": max_length, "pattern": _STARTS_ALNUM, "not": {"pattern": f"^(?i:{word})"}}
 
 
-def _avoided_words(schema: dict[str, Any]) -> list[str] | None:
-    """The words of an `avoiding_words` schema; None for any other schema."""
+def _avoided_word(schema: dict[str, Any]) -> str | None:
+    """The word of an `avoiding_word` schema; None for any other schema."""
     rule: Any = schema.get("not")
     pattern = cast("dict[str, Any]", rule).get("pattern") if isinstance(rule, dict) else None
     if schema.get("pattern") != _STARTS_ALNUM or not isinstance(schema.get("maxLength"), int):
         return None
-    match = _AVOIDED_WORDS.fullmatch(pattern) if isinstance(pattern, str) else None
-    return match.group(1).lower().split("|") if match else None
+    match = _AVOIDED_WORD.fullmatch(pattern) if isinstance(pattern, str) else None
+    return match.group(1) if match else None
 
 
-def _avoiding_rule(converter: Any, name: str, words: list[str], max_length: int) -> str:
-    """Add the rules of an `avoiding_words` string; returns the rule's name.
+def _avoiding_rule(converter: Any, name: str, word: str, max_length: int) -> str:
+    """Add the rules of an `avoiding_word` string; returns the rule's name.
 
-    The words make a trie. At each node the string either leaves it (a character that
-    starts no word's next letter, then the rest) or takes one of those letters, in either
-    case, to the child node; a letter that would complete a word is never taken. Past the
+    Position ``i`` of the word either leaves it (any other character, then the rest) or
+    matches it in either case and goes on; the last position may only leave it. Past the
     first character the string may also end, so ``Cop`` is a thought.
     """
     from llama_cpp import llama_grammar
@@ -152,21 +144,14 @@ def _avoiding_rule(converter: Any, name: str, words: list[str], max_length: int)
     char = converter._add_primitive("char", llama_grammar.PRIMITIVE_RULES["char"])
     # The SDK nests a repetition one level per character: one shared rule for the rest,
     # capped so that no string exceeds max_length.
-    longest = max(len(w) for w in words)
-    rest = converter._add_rule("avoid-rest", repetition(char, 0, max(0, max_length - longest)))
-    count = itertools.count()
-
-    def node(prefix: str) -> str:
-        nexts = sorted({w[len(prefix)] for w in words if w.startswith(prefix) and len(w) > len(prefix)})
-        cases = "".join(sorted({c for n in nexts for c in (n.lower(), n.upper())}))
-        if prefix:
-            leave = f'([^"\\\\{cases}] | {_ESCAPE}) {rest}'
-        else:
+    rest = converter._add_rule("avoid-rest", repetition(char, 0, max(0, max_length - len(word))))
+    follow = ""
+    for i in reversed(range(len(word))):
+        cases = sorted({word[i].lower(), word[i].upper()})
+        if i == 0:
             leave = "[" + "".join(c for c in _ALNUM if c not in cases) + f"] {rest}"
-        stays = [
-            f"[{''.join(sorted({n.lower(), n.upper()}))}] {node(prefix + n)}" for n in nexts if prefix + n not in words
-        ]
-        body = " | ".join([leave, *stays])
-        return cast("str", converter._add_rule(f"avoid-{next(count)}", f"({body})" + ("?" if prefix else "")))
-
-    return cast("str", converter._add_rule(name or "root", f'"\\"" {node("")} "\\"" space'))
+        else:
+            leave = '([^"\\\\' + "".join(cases) + f"] | {_ESCAPE}) {rest}"
+        stay = f" | [{''.join(cases)}] {follow}" if follow else ""
+        follow = converter._add_rule(f"avoid-{i}", f"({leave}{stay})" + ("?" if i else ""))
+    return cast("str", converter._add_rule(name or "root", f'"\\"" {follow} "\\"" space'))

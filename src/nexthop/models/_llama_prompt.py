@@ -22,7 +22,7 @@ from nexthop._exceptions import ModelError
 from nexthop._sanitize import flatten
 from nexthop._toolset import FINISH_TOOL, ToolDef, is_write
 from nexthop._trajectory import Step, Trajectory
-from nexthop.models._llama_gbnf import avoiding_words
+from nexthop.models._llama_gbnf import avoiding_word
 
 __all__ = [
     "ANY_OBJECT",
@@ -135,7 +135,7 @@ def build_reply_schema(
     check: Callable[[dict[str, Any]], object] | None = None,
     *,
     thought: str | None = None,
-    avoid: Sequence[str] = (),
+    avoid: str | None = None,
 ) -> dict[str, Any]:
     """Build the JSON schema of one reply, with one branch per tool.
 
@@ -150,9 +150,9 @@ def build_reply_schema(
             instead of breaking the whole reply grammar.
         thought: Fix the thought to this text (``const``): the reply then only picks
             the tool and its arguments, for a thought already written.
-        avoid: A free thought must start with a letter or digit, but with none of
-            these words in any case (`avoiding_words`; see `avoided_opening`). Ignored
-            when ``thought`` is given.
+        avoid: A free thought must start with a letter or digit, but not with this
+            word in any case (`avoiding_word`; see `avoided_opening`). Ignored when
+            ``thought`` is given.
 
     Returns:
         The schema, ``{"anyOf": [...]}`` (or the single branch for one tool; a
@@ -173,11 +173,11 @@ def build_reply_schema(
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
-def _thought_schema(thought: str | None, avoid: Sequence[str]) -> dict[str, Any]:
+def _thought_schema(thought: str | None, avoid: str | None) -> dict[str, Any]:
     if thought is not None:
         return {"const": thought}
     if avoid:
-        return avoiding_words(avoid, _MAX_THOUGHT_CHARS)
+        return avoiding_word(avoid, _MAX_THOUGHT_CHARS)
     return {"type": "string", "maxLength": _MAX_THOUGHT_CHARS}
 
 
@@ -252,71 +252,41 @@ def opening_thought(trajectory: Trajectory) -> str | None:
     return task if 0 < len(task) <= _MAX_THOUGHT_CHARS else None
 
 
-def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> tuple[str, ...]:
-    """The words the next thought may not open with: after a write that succeeded, or after a failure.
+def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> str | None:
+    """The word the next thought may not open with: the last thought's first, after a write that succeeded.
 
-    The thought is the work remaining (`THOUGHT_KEY`). Two outcomes change it, so the next
-    thought starts with a new word:
+    The thought is the work remaining (`THOUGHT_KEY`). Once a write has succeeded, part of
+    that work is done, so the next thought starts with a new word. Measured at 05be724
+    and 1481c36 on `benchmarks/tasks/`: in most failed multi-step runs the 1.5B model
+    copied its previous thought verbatim at every step, the task text since the first,
+    and redid work it had finished. An instruction did not stop the copy.
 
-    - a write that succeeded: part of the work is done, and the last thought's first word
-      is barred. Measured at 05be724 and 1481c36 on `benchmarks/tasks/`: in most failed
-      multi-step runs the 1.5B model copied its previous thought verbatim at every step,
-      the task text since the first, and redid work it had finished. An instruction did
-      not stop the copy. With this rule (1856c98) the same-word thought after a
-      successful write fell from 23 in 27 to 0 in 21.
-    - a call that failed or was skipped: the plan met an error and needs another way, so
-      the first word of every thought since the last write that succeeded is barred. In
-      the 23 failed runs of 1856c98, 12 kept the thought's first word at every step after
-      a failure (52 of 62 such steps) and made the same call until the doom loop stopped
-      them ("Copy meeting-notes.txt to summary.txt." six times over a missing file).
-      Barring the last word alone (e3ca0ff) made the thought swing between two lines
-      ("Copy meeting-notes.txt ...", "Read meeting-notes.txt ...") over two failing calls.
-
-    After a step whose calls all succeeded and only read, the thought stays free: a read
-    leaves the work as it was. Two other forms were measured and dropped
-    (`benchmarks/tasks/results/README.md`): forbidding the first three words after any
-    successful step, which the model evaded with "Copy only the.ERROR lines ..."
-    (d3e43ad); and the last word after any successful step, reads included (d081e44),
-    under which the thought swung between two lines while the model read the same two
-    files in turn.
+    Two earlier forms were measured and dropped (`benchmarks/tasks/results/README.md`):
+    forbidding the first three words after any successful step, which the model evaded
+    with "Copy only the.ERROR lines ..." (d3e43ad); and this word after any successful
+    step, reads included (d081e44), under which the thought swung between two lines
+    while the model read the same two files in turn. A read leaves the work as it was.
 
     Args:
         trajectory: The run so far.
         tools: The tools listed to the model; `is_write` decides on each call's tool.
 
     Returns:
-        The leading letters and digits of the barred thoughts (``Copy`` for "Copy only
-        the ..."), in step order without repeats (in any case); empty when there is no
-        step yet, the last step made no call, or its calls all succeeded and none was to
-        a listed write tool. A thought that does not start with a letter or digit bars
-        nothing.
+        The leading letters and digits of the last step's thought (``Copy`` for "Copy
+        only the ..."); None when there is no step yet, the last step made no call to a
+        write tool, any of its calls failed or was skipped, or its thought does not
+        start with a letter or a digit.
     """
-    if not trajectory.steps or not trajectory.steps[-1].observations:
-        return ()
-    writes = {t.name for t in tools if is_write(t)}
+    if not trajectory.steps:
+        return None
     last = trajectory.steps[-1]
-    if _wrote(last, writes):  # work done, whatever else failed beside it
-        return _first_words([last])
-    if not any(o.failed for o in last.observations):  # a skip is an error too
-        return ()
-    since = len(trajectory.steps) - 1
-    while since > 0 and not _wrote(trajectory.steps[since - 1], writes):
-        since -= 1
-    return _first_words(trajectory.steps[since:])
-
-
-def _wrote(step: Step, writes: set[str]) -> bool:
-    """Whether a call of ``step`` to a write tool succeeded."""
-    return any(c.name in writes and not o.failed for c, o in zip(step.tool_calls, step.observations, strict=False))
-
-
-def _first_words(steps: Sequence[Step]) -> tuple[str, ...]:
-    words: dict[str, str] = {}
-    for step in steps:
-        word = re.match(r"[A-Za-z0-9]+", flatten(step.thought))
-        if word:
-            words.setdefault(word.group(0).lower(), word.group(0))
-    return tuple(words.values())
+    by_name = {t.name: t for t in tools}
+    if not any(c.name in by_name and is_write(by_name[c.name]) for c in last.tool_calls):
+        return None
+    if not last.observations or any(o.failed for o in last.observations):  # a skip is an error too
+        return None
+    word = re.match(r"[A-Za-z0-9]+", flatten(last.thought))
+    return word.group(0) if word else None
 
 
 def canonical_action(step: Step) -> str:

@@ -71,13 +71,13 @@ class ReplySchemas:
         self._cache: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def __call__(
-        self, tools: Sequence[ToolDef], thought: str | None = None, avoid: Sequence[str] = ()
+        self, tools: Sequence[ToolDef], thought: str | None = None, avoid: str | None = None
     ) -> dict[str, Any]:
-        """The schema for ``tools``; with ``thought`` fixed or openings to ``avoid``, built fresh and not kept.
+        """The schema for ``tools``; with ``thought`` fixed or an opening to ``avoid``, built fresh and not kept.
 
         See `build_reply_schema` for ``thought`` and ``avoid``.
         """
-        if thought is not None or avoid:
+        if thought is not None or avoid is not None:
             return build_reply_schema(tools, check=self.check, thought=thought, avoid=avoid)
         key = tuple(t.model_dump_json() for t in tools)
         if key not in self._cache:

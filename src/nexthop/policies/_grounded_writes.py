@@ -27,8 +27,10 @@ whose content is mostly new words is skipped once a run (``CallVerdict(kind="ski
 
 The host's ``create_tool`` is exempt: a new tool's source is composed, never read.
 The same call made again runs, so a task that asks the model to compose text itself
-("write a haiku about autumn") costs one step. After the skip the embedded model's next
-thought opens with a new word (`avoided_opening`: a skip is a failure).
+("write a haiku about autumn") costs one step. The model is not told so: told that it
+may repeat the call when the task asks it to compose the text, the 1.5B model took the
+way out at once ("Read the task and the result, then compose the text yourself.") and
+wrote "This is the content of report.md." in place of moving ``report.md`` (45fc7cd).
 
 Records: the host's ``PolicyRecord(policy="grounded_writes", event="skipped", data={"tool", "reason"})``.
 """
@@ -53,8 +55,7 @@ _SHOWN = 5
 _EXEMPT = frozenset({FINISH_TOOL.name, CREATE_TOOL_NAME})
 _REASON = (
     "this call writes {words}, which appear neither in the task nor in any result so far. Never make up data: "
-    "read what the task refers to first, and write what you read. If the task asks you to compose this text "
-    "yourself, make this same call again."
+    "read what the task refers to first, and write what you read."
 )
 
 

@@ -14,9 +14,7 @@ and ``openWorldHint: false``: the result depends only on what the server manages
 the reference filesystem server's reads) by tool and canonical arguments. A later call
 with the same tool and arguments is skipped (``CallVerdict(kind="skip")``) while no write
 has succeeded since: the model sees ``not run: ...`` naming the step that holds the
-result, as a failed call, and the tool sits out the next step (`KnownOutcomes`). A skip
-counts as a failure, so the embedded model's next thought must also open with a new word
-(`avoided_opening`).
+result, as a failed call, and the tool sits out the next step (`KnownOutcomes`).
 
 A tool without both claims is never skipped: a read of an open world (a web page, a
 clock, a job's status) may return something new each time, and polling it is fair.
