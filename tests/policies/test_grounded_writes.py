@@ -48,7 +48,10 @@ class Files:
         return f"Successfully wrote to {path}"
 
 
-async def run(script: list[ModelResponse], policy: PolicyConfig | None = None) -> tuple[RunResult, Files]:
+ON = PolicyConfig(skip_ungrounded_writes=True)
+
+
+async def run(script: list[ModelResponse], policy: PolicyConfig = ON) -> tuple[RunResult, Files]:
     files = Files()
     tools = [files.read_text_file, files.write_file]
     async with AgentHost(model=ScriptedModel(script), tools=tools, policy=policy) as host:
@@ -79,13 +82,13 @@ async def test_words_read_from_a_result_are_grounded_and_an_error_text_is_not() 
     assert skipped(result) == [2] and files.written == ["Amira Lopez\nCarl Berg"]
 
 
-async def test_off_by_setting_and_flag() -> None:
-    result, files = await run([MADE_UP, finish("done")], PolicyConfig(skip_ungrounded_writes=False))
+async def test_it_is_opt_in_by_setting_or_flag() -> None:
+    result, files = await run([MADE_UP, finish("done")], PolicyConfig())
     assert skipped(result) == [] and files.written == ["John Doe\nJane Smith"]
     parser = build_parser()
-    assert policy_from_args(parser.parse_args(["run", "t"]), None).skip_ungrounded_writes is True
-    flag = policy_from_args(parser.parse_args(["run", "t", "--no-skip-ungrounded-writes"]), None)
-    assert flag.skip_ungrounded_writes is False
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).skip_ungrounded_writes is False
+    flag = policy_from_args(parser.parse_args(["run", "t", "--skip-ungrounded-writes"]), None)
+    assert flag.skip_ungrounded_writes is True
 
 
 def _call(name: str, **arguments: object) -> ToolCall:

@@ -21,7 +21,10 @@ LIST = call("fs__list_directory", path=".")
 MKDIR = call("fs__create_directory", path="backup")
 
 
-async def run(folders: Folders, script: list[ModelResponse], policy: PolicyConfig | None = None) -> RunResult:
+ON = PolicyConfig(skip_repeated_reads=True)
+
+
+async def run(folders: Folders, script: list[ModelResponse], policy: PolicyConfig = ON) -> RunResult:
     async with AgentHost(model=ScriptedModel(script), servers=[folders.connection], policy=policy) as host:
         return await host.run("Copy data.csv into a backup folder.")
 
@@ -42,7 +45,8 @@ async def test_an_exact_repeat_of_a_closed_world_read_is_not_run_and_its_tool_si
         seen.append([t.name for t in request.tools])
         return finish("read")
 
-    async with AgentHost(model=ScriptedModel([READ, LIST, READ, noting]), servers=[folders.connection]) as host:
+    model = ScriptedModel([READ, LIST, READ, noting])
+    async with AgentHost(model=model, servers=[folders.connection], policy=ON) as host:
         result = await host.run("Read data.csv.")
     assert (result.status, result.result) == ("completed", "read")
     assert folders.calls["read_text_file"] == 1  # step 3 never reached the server
@@ -72,23 +76,22 @@ async def test_a_write_in_between_makes_the_repeat_run_and_a_failed_read_or_writ
     assert folders.calls["read_text_file"] == 1
 
     folders = Folders(annotated=True, flaky_left=4)  # transient failures: the host retries, nothing remembered
-    result = await run(folders, [LIST, LIST, finish("done")], PolicyConfig(call_retries=0))
+    result = await run(folders, [LIST, LIST, finish("done")], PolicyConfig(skip_repeated_reads=True, call_retries=0))
     assert skips(result) == []
 
 
-async def test_open_world_or_unannotated_reads_are_never_skipped_and_the_setting_and_flag_turn_it_off() -> None:
+async def test_open_world_or_unannotated_reads_are_never_skipped_and_it_is_opt_in() -> None:
     folders = Folders()  # no annotations: the spec's default is an open world
     result = await run(folders, [LIST, LIST, finish("listed")])
     assert folders.calls["list_directory"] == 2 and skips(result) == []
     folders = Folders(annotated=True)
     # Pinning off: the same tools with annotations now differ from those just pinned.
-    off = PolicyConfig(skip_repeated_reads=False, pinning=False)
-    result = await run(folders, [LIST, LIST, finish("listed")], off)
+    result = await run(folders, [LIST, LIST, finish("listed")], PolicyConfig(pinning=False))
     assert folders.calls["list_directory"] == 2 and skips(result) == []
     parser = build_parser()
-    assert policy_from_args(parser.parse_args(["run", "t"]), None).skip_repeated_reads is True
-    flag = policy_from_args(parser.parse_args(["run", "t", "--no-skip-repeated-reads"]), None)
-    assert flag.skip_repeated_reads is False
+    assert policy_from_args(parser.parse_args(["run", "t"]), None).skip_repeated_reads is False
+    flag = policy_from_args(parser.parse_args(["run", "t", "--skip-repeated-reads"]), None)
+    assert flag.skip_repeated_reads is True
 
 
 def test_only_a_read_only_closed_world_claim_counts() -> None:

@@ -78,14 +78,16 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="run again an unchanged write that just succeeded (by default skipped: it would change things twice)",
     )
     group.add_argument(
-        "--no-skip-repeated-reads",
+        "--skip-repeated-reads",
         action="store_true",
-        help="run again an unchanged read of a closed-world tool while nothing has changed (by default skipped)",
+        default=None,
+        help="skip an unchanged repeat of a read-only, closed-world read while nothing has been written since",
     )
     group.add_argument(
-        "--no-skip-ungrounded-writes",
+        "--skip-ungrounded-writes",
         action="store_true",
-        help="run at once a write whose words the task and the results never gave (by default skipped once a run)",
+        default=None,
+        help="hold back once a write whose words come from neither the task nor any result (never make up data)",
     )
     group.add_argument(
         "--read-first",
@@ -169,8 +171,8 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "failed_write_check": False if args.no_failed_write_check else None,
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
-        "skip_repeated_reads": False if args.no_skip_repeated_reads else None,
-        "skip_ungrounded_writes": False if args.no_skip_ungrounded_writes else None,
+        "skip_repeated_reads": args.skip_repeated_reads,
+        "skip_ungrounded_writes": args.skip_ungrounded_writes,
         "read_first": args.read_first,
         "look_first": args.look_first,
         "pin_file": args.pin_file,

@@ -59,10 +59,12 @@ class PolicyConfig(BaseModel):
             succeeded while no write has succeeded since, when its server marks the tool
             read-only and closed-world (``readOnlyHint: true``, ``openWorldHint: false``):
             it would return the same; the model sees which step holds the result, and the
-            tool is left out of its next step (see `RepeatedReads`).
+            tool is left out of its next step (see `RepeatedReads`; off: it did not raise
+            the embedded model's benchmark success).
         skip_ungrounded_writes: Skip once a run a write whose content is mostly words
             found neither in the task nor in any result that succeeded: the model is told
-            never to make up data; the same call made again runs (see `GroundedWrites`).
+            never to make up data; the same call made again runs (see `GroundedWrites`;
+            off: it did not raise the embedded model's benchmark success).
         read_first: Skip the first write with content once while the first file the
             task names (``name.ext``) has not been used by a call that succeeded: the
             model is told to read it first and never make up data (see `ReadFirst`).
@@ -101,8 +103,8 @@ class PolicyConfig(BaseModel):
     failed_write_check: bool = True
     skip_known_failures: bool = True
     skip_repeated_writes: bool = True
-    skip_repeated_reads: bool = True
-    skip_ungrounded_writes: bool = True
+    skip_repeated_reads: bool = False
+    skip_ungrounded_writes: bool = False
     read_first: bool = False
     look_first: bool = False
     pinning: bool = True

@@ -32,6 +32,10 @@ may repeat the call when the task asks it to compose the text, the 1.5B model to
 way out at once ("Read the task and the result, then compose the text yourself.") and
 wrote "This is the content of report.md." in place of moving ``report.md`` (45fc7cd).
 
+Off by default (``skip_ungrounded_writes: true`` turns it on): run again on the 5
+benchmark tasks where it fires, it caught the made-up write each time, and the model
+made the same call again; none passed, as before (`docs/policies.md`).
+
 Records: the host's ``PolicyRecord(policy="grounded_writes", event="skipped", data={"tool", "reason"})``.
 """
 

@@ -19,6 +19,9 @@ result, as a failed call, and the tool sits out the next step (`KnownOutcomes`).
 A tool without both claims is never skipped: a read of an open world (a web page, a
 clock, a job's status) may return something new each time, and polling it is fair.
 
+Off by default (``skip_repeated_reads: true`` turns it on): run again on the 5 benchmark
+tasks where it fires, the same tasks failed as without it (`docs/policies.md`).
+
 Records: as for every `KnownOutcomes` policy.
 """
 
