@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from notes_tool import Notes
 
 from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
 from nexthop._trajectory import ToolCall
@@ -21,11 +22,8 @@ MADE_UP = call("write_file", path="names.txt", content="John Doe\nJane Smith")
 COPIED = call("write_file", path="names.txt", content="Amira Lopez\nCarl Berg")
 
 
-class Files:
-    """Two Python tools: a read of ``people.txt`` and a write that records what it was asked to write."""
-
-    def __init__(self) -> None:
-        self.written: list[str] = []
+class Files(Notes):
+    """The write tool, and a read of ``people.txt`` beside it."""
 
     def read_text_file(self, path: str) -> str:
         """Read a text file.
@@ -36,16 +34,6 @@ class Files:
         if path != "people.txt":
             raise FileNotFoundError(f"ENOENT: no such file or directory, open '{path}'")
         return "Amira Lopez\nCarl Berg\n"
-
-    def write_file(self, path: str, content: str) -> str:
-        """Write a text file.
-
-        Args:
-            path: Where.
-            content: The text.
-        """
-        self.written.append(content)
-        return f"Successfully wrote to {path}"
 
 
 ON = PolicyConfig(skip_ungrounded_writes=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from folders_server import Folders
+from notes_tool import Notes
 
 from nexthop import AgentHost, ModelResponse, RunResult, ScriptedModel
 from nexthop.cli._parser import build_parser
@@ -18,23 +19,6 @@ TASK = "Back up data.csv as a note in notes.txt."
 READ = call("fs__read_text_file", path="data.csv")
 LIST = call("fs__list_directory", path=".")
 WRITE = call("write_file", path="notes.txt", content="a backup of data.csv")
-
-
-class Notes:
-    """A Python write tool beside the in-memory folders: what it was asked to write, in order."""
-
-    def __init__(self) -> None:
-        self.written: list[str] = []
-
-    def write_file(self, path: str, content: str) -> str:
-        """Write a text file.
-
-        Args:
-            path: Where.
-            content: The text.
-        """
-        self.written.append(content)
-        return f"Successfully wrote to {path}"
 
 
 ON = PolicyConfig(read_first=True)
