@@ -34,12 +34,12 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
 
     Budgets first (cheap, and a spent budget outranks everything), then the text-reply
     nudge (it speaks only on a reply without a tool call), the doom loop (its hint may
-    save the run), the known-failure, repeated-write, repeated-read, ungrounded-write and read-first skips (before
-    narrowing: a tool they leave out is not ranked), abandonment, denials, the
-    permissions (they answer only per call), the tool-name check (always on), pinning,
-    the look-first hint (it names tools from the whole list; narrowing then offers the
-    tools a hint names) and narrowing (last of those that filter, so it ranks only tools that may be offered),
-    and the failed-write and completion checks last (they speak only at ``finish``). The
+    save the run), the known-failure, repeated-write, repeated-read, ungrounded-write
+    and read-first skips (before narrowing: a tool they leave out is not ranked),
+    abandonment, denials, the permissions (they answer only per call), the tool-name
+    check (always on), pinning, the look-first hint (it names tools from the whole
+    list; narrowing then offers the tools a hint names) and narrowing (last of those
+    that filter, so it ranks only tools that may be offered), and the failed-write and completion checks last (they speak only at ``finish``). The
     step budget is added by the host, before all of these.
 
     Args:
