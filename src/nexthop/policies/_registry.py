@@ -39,8 +39,9 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
     abandonment, denials, the permissions (they answer only per call), the tool-name
     check (always on), pinning, the look-first hint (it names tools from the whole
     list; narrowing then offers the tools a hint names) and narrowing (last of those
-    that filter, so it ranks only tools that may be offered), and the failed-write and completion checks last (they speak only at ``finish``). The
-    step budget is added by the host, before all of these.
+    that filter, so it ranks only tools that may be offered), and the failed-write and
+    completion checks last (they speak only at ``finish``). The step budget is added by
+    the host, before all of these.
 
     Args:
         config: The settings.
