@@ -42,12 +42,12 @@ Records: the host's ``PolicyRecord(policy="grounded_writes", event="skipped", da
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from nexthop._toolset import CREATE_TOOL_NAME, FINISH_TOOL, ToolDef, is_write
-from nexthop._trajectory import ToolCall
-from nexthop.policies._base import ALLOW, CallVerdict, RunPolicy, RunView
-from nexthop.policies._transient import argument_strings, classify
+from nexthop._trajectory import Observation, ToolCall
+from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
+from nexthop.policies._transient import argument_strings, classify, is_content
 
 __all__ = ["GroundedWrites", "new_words"]
 
@@ -75,15 +75,22 @@ def new_words(call: ToolCall, sources: Iterable[str]) -> tuple[list[str], int]:
         (the new words, lower-cased, in order of first appearance; the number of distinct
         words of the content).
     """
-    words: dict[str, None] = {}
-    for text in argument_strings(call.arguments):
-        if not re.search(r"\s", text):
-            continue
-        parts = _SQL_LITERAL.findall(text) if _SQL.match(text) else [text]
-        for part in parts:
-            words.update(dict.fromkeys(w.lower() for w in _WORD.findall(part)))
-    seen = {w.lower() for source in sources for w in _WORD.findall(source)}
+    words = _content_words(call)
+    seen = {w for source in sources for w in _words(source)}
     return [w for w in words if w not in seen], len(words)
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _content_words(call: ToolCall) -> list[str]:
+    """The distinct words of a call's content, lower-cased, in order of first appearance."""
+    words: dict[str, None] = {}
+    for text in filter(is_content, argument_strings(call.arguments)):
+        for part in _SQL_LITERAL.findall(text) if _SQL.match(text) else [text]:
+            words.update(dict.fromkeys(_words(part)))
+    return list(words)
 
 
 class GroundedWrites(RunPolicy):
@@ -93,16 +100,28 @@ class GroundedWrites(RunPolicy):
 
     def __init__(self) -> None:
         self._done = False  # one skip a run: the same call made again runs
+        self._seen: set[str] | None = None  # words of the task and of every result that succeeded so far
 
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Skip a write whose content has new words, at least half of them; once a run."""
         if self._done or call.name in _EXEMPT or not is_write(tool):
             return ALLOW
-        results = (o.content for s in view.trajectory.steps for o in s.observations if classify(o) == "ok")
-        new, total = new_words(call, [view.trajectory.task, *results])
-        if not new or 2 * len(new) < total:
+        seen = self._sources(view)
+        words = _content_words(call)
+        new = [w for w in words if w not in seen]
+        if not new or 2 * len(new) < len(words):
             return ALLOW
         self._done = True
         more = f" and {len(new) - _SHOWN} more" if len(new) > _SHOWN else ""
         shown = ", ".join(repr(w) for w in new[:_SHOWN]) + more
         return CallVerdict(kind="skip", reason=_REASON.format(words=shown))
+
+    def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
+        if not self._done:  # results are read once each, as they come, not again at every write
+            self._sources(view).update(w for o in observations if classify(o) == "ok" for w in _words(o.content))
+        return GO_ON
+
+    def _sources(self, view: RunView) -> set[str]:
+        if self._seen is None:
+            self._seen = set(_words(view.trajectory.task))
+        return self._seen

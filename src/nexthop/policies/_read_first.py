@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from nexthop._toolset import FINISH_TOOL, ToolDef, is_write
 from nexthop._trajectory import Observation, ToolCall
 from nexthop.policies._base import ALLOW, GO_ON, CallVerdict, RunPolicy, RunView, Verdict
-from nexthop.policies._transient import argument_strings, classify
+from nexthop.policies._transient import argument_strings, classify, is_content
 
 __all__ = ["ReadFirst"]
 
@@ -90,7 +90,7 @@ def first_file(task: str) -> str | None:
 
 def _carries_content(call: ToolCall) -> bool:
     """Whether an argument is text rather than a name or a path: it has a space or a line break."""
-    return any(re.search(r"\s", text) for text in argument_strings(call.arguments))
+    return any(is_content(text) for text in argument_strings(call.arguments))
 
 
 def _mentions(call: ToolCall, name: str) -> bool:
@@ -98,4 +98,4 @@ def _mentions(call: ToolCall, name: str) -> bool:
 
     "This is a backup of todo.md." is what a backup made without reading ``todo.md`` held.
     """
-    return any(name in text and not re.search(r"\s", text) for text in argument_strings(call.arguments))
+    return any(name in text and not is_content(text) for text in argument_strings(call.arguments))

@@ -40,6 +40,7 @@ __all__ = [
     "argument_strings",
     "backoff_s",
     "classify",
+    "is_content",
     "names_missing",
 ]
 
@@ -195,3 +196,12 @@ def argument_strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [s for v in cast("list[object]", value) for s in argument_strings(v)]
     return []
+
+
+def is_content(text: str) -> bool:
+    """Whether an argument string is text rather than a name or a path: it has a space or a line break.
+
+    A file's text, an SQL statement or an edit is content; ``notes.txt`` or ``old/log.txt``
+    is not. Shared by the policies that judge what a write carries (read first, grounded writes).
+    """
+    return re.search(r"\s", text) is not None
