@@ -213,7 +213,7 @@ def test_anthropic_max_retries(keys: None) -> None:
     [
         (
             "local?threds=1",
-            "unknown option 'threds' in model 'local?threds=1': local takes n_ctx, recheck, seed, threads",
+            "unknown option 'threds' in model 'local?threds=1': local takes catalog, n_ctx, recheck, seed, threads",
         ),
         ("local?threads=0", "option threads='0' in model 'local?threads=0' must be an integer >= 1; local takes"),
         ("local?threads=two", "option threads='two' in model 'local?threads=two' must be an integer >= 1"),

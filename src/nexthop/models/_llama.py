@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -98,6 +98,9 @@ class LlamaCppModel(Model):
             across processes (`_llama_kv`); None uses ``<user cache>/nexthop/kv``.
         prefix_cache_bytes: Bound on that folder's size (bytes; least recently used
             files go first); 0 turns the cache off.
+        catalog: How the system prompt lists each tool's arguments: ``schemas`` (its
+            simplified JSON schema, with descriptions) or ``signatures`` (one typed
+            parameter list, `_llama_prompt.signature`).
 
     Attributes:
         name: ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model, else
@@ -122,6 +125,7 @@ class LlamaCppModel(Model):
         recheck: bool = True,
         prefix_cache_dir: str | Path | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        catalog: Literal["schemas", "signatures"] = "schemas",
     ) -> None:
         _import_llama_cpp()
         self.model_path = Path(model_path) if model_path is not None else None
@@ -132,6 +136,8 @@ class LlamaCppModel(Model):
         self.n_threads = n_threads if n_threads is not None else _available_cpus()
         self.seed = seed
         self.recheck = recheck
+        self.catalog = catalog
+        self._signatures = catalog == "signatures"
         self._rechecker = Rechecker(recheck)
         self.rechecks: list[Recheck] = self._rechecker.rechecks
         self.load_time_s: float | None = None
@@ -241,7 +247,9 @@ class LlamaCppModel(Model):
     def prompt_tokens(self, request: ModelRequest) -> list[int]:
         """Tokens of the prompt for ``request`` (the model must be loaded)."""
         assert self._llm is not None and self._formatter is not None
-        messages = build_messages(request.instructions, request.prompt_tools, request.trajectory, self._replies.texts)
+        messages = build_messages(
+            request.instructions, request.prompt_tools, request.trajectory, self._replies.texts, signatures=self._signatures
+        )
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
@@ -253,7 +261,8 @@ class LlamaCppModel(Model):
         before the first token that depends on the task.
         """
         assert self._llm is not None and self._formatter is not None
-        text: str = self._formatter(messages=[system_message(request.instructions, request.prompt_tools)]).prompt
+        system = system_message(request.instructions, request.prompt_tools, signatures=self._signatures)
+        text: str = self._formatter(messages=[system]).prompt
         alone = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return list(tokens[: common_prefix(alone, tokens)])
 

@@ -35,6 +35,7 @@ __all__ = [
     "opening_thought",
     "parse_reply",
     "required_only",
+    "signature",
     "simplify_schema",
     "system_message",
     "system_prompt",
@@ -195,16 +196,22 @@ def _branch(name: str, arguments: dict[str, Any], thought: dict[str, Any]) -> di
     }
 
 
-def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
+def system_prompt(instructions: str, tools: Sequence[ToolDef], *, signatures: bool = False) -> str:
     """The system message: instructions, a compact tool list and the reply format.
+
+    With ``signatures``, each tool's arguments are one line in the shape of a function
+    signature (`signature`), not its simplified JSON schema with descriptions.
 
     It depends only on its arguments, so it stays byte-identical across steps and the
     KV cache of the whole prefix survives.
     """
     lines = [instructions.strip(), "", "Tools:"]
     for t in tools:
-        args = json.dumps(required_only(simplify_schema(t.input_schema, descriptions=True)), separators=(",", ":"))
         description = _brief(t.description)
+        if signatures:
+            lines.append(f"- {t.name}({signature(t.input_schema)}): {description}")
+            continue
+        args = json.dumps(required_only(simplify_schema(t.input_schema, descriptions=True)), separators=(",", ":"))
         lines.append(f"- {t.name}: {description}\n  arguments: {args}")
     lines += [
         "",
@@ -216,6 +223,46 @@ def system_prompt(instructions: str, tools: Sequence[ToolDef]) -> str:
     if any(t.name == FINISH_TOOL.name for t in tools):
         lines.append("When the task is done, call finish with the final answer.")
     return "\n".join(lines)
+
+
+def signature(schema: Mapping[str, Any]) -> str:
+    """A tool's arguments as a typed parameter list: ``path: string, edits: [{oldText: string, newText: string}]``.
+
+    The reply grammar already forces each argument's name and JSON type once a tool is
+    picked (`build_reply_schema`), so the prompt need only say what each one is; a
+    signature says that in a tenth of the tokens of the JSON schema with descriptions.
+    Only the arguments a call needs are listed (`required_only`).
+
+    Args:
+        schema: A tool's input schema.
+
+    Returns:
+        The parameter list, without parentheses; "" for a tool that takes none.
+    """
+    props = required_only(simplify_schema(schema)).get("properties") or {}
+    return ", ".join(f"{name}: {_type_text(prop, 0)}" for name, prop in props.items())
+
+
+def _type_text(node: Mapping[str, Any], depth: int) -> str:
+    if "const" in node:
+        return json.dumps(node["const"])
+    if isinstance(node.get("enum"), list):
+        return "|".join(json.dumps(v) for v in node["enum"])
+    branches = node.get("anyOf") or node.get("oneOf")
+    if isinstance(branches, list) and branches:
+        return "|".join(_type_text(b, depth + 1) for b in branches)
+    kind = node.get("type")
+    if isinstance(kind, list):
+        return "|".join(str(k) for k in kind)
+    if kind == "array":
+        items = node.get("items")
+        return f"[{_type_text(items, depth + 1) if isinstance(items, Mapping) else 'any'}]"
+    if kind == "object" or "properties" in node:
+        props = node.get("properties")
+        if not isinstance(props, Mapping) or not props or depth > 2:
+            return "object"
+        return "{" + ", ".join(f"{k}: {_type_text(v, depth + 1)}" for k, v in props.items()) + "}"
+    return str(kind) if isinstance(kind, str) else "any"
 
 
 def _brief(description: str) -> str:
@@ -310,13 +357,18 @@ def observation_message(step: Step) -> str:
     return "\n\n".join(parts)
 
 
-def system_message(instructions: str, tools: Sequence[ToolDef]) -> dict[str, str]:
+def system_message(instructions: str, tools: Sequence[ToolDef], *, signatures: bool = False) -> dict[str, str]:
     """The first chat message: the stable prefix that `LlamaCppModel` caches on disk."""
-    return {"role": "system", "content": system_prompt(instructions, tools)}
+    return {"role": "system", "content": system_prompt(instructions, tools, signatures=signatures)}
 
 
 def build_messages(
-    instructions: str, tools: Sequence[ToolDef], trajectory: Trajectory, generated: Mapping[str, str]
+    instructions: str,
+    tools: Sequence[ToolDef],
+    trajectory: Trajectory,
+    generated: Mapping[str, str],
+    *,
+    signatures: bool = False,
 ) -> list[dict[str, str]]:
     """Chat messages for the next request: system, task, then each past step.
 
@@ -326,12 +378,13 @@ def build_messages(
         trajectory: The run so far.
         generated: Exact generated reply text by the id of the step's first tool call;
             steps found here are rendered byte-identically to what the model produced.
+        signatures: List each tool's arguments as a signature (`system_prompt`).
 
     Returns:
         ``[{"role": ..., "content": ...}, ...]`` ready for the GGUF's chat template.
     """
     messages = [
-        system_message(instructions, tools),
+        system_message(instructions, tools, signatures=signatures),
         {"role": "user", "content": trajectory.task_message()},
     ]
     for step in trajectory.steps:

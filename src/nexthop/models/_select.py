@@ -20,6 +20,9 @@ that names it and lists the allowed ones::
                           seed=<n>          sampling seed (default 0)
                           recheck=on|off    ask again when the tool picked shares no word
                                             with the thought and another server's does (default on)
+                          catalog=schemas|signatures
+                                            how the prompt lists tool arguments: JSON schemas
+                                            or typed signatures (default schemas)
     openai                tool_choice=auto|required|none
                                             sent whenever tools are (default auto)
                           tool_results=tool|user
@@ -114,6 +117,7 @@ _OPTIONS: Mapping[str, Mapping[str, _Option]] = {
         "n_ctx": _Option("n_ctx", _positive_int, "an integer >= 1 (tokens)"),
         "seed": _Option("seed", _non_negative_int, "an integer >= 0"),
         "recheck": _RECHECK,
+        "catalog": _Option("catalog", _one_of("schemas", "signatures"), "schemas or signatures"),
     },
     "openai": {
         "tool_choice": _Option("tool_choice", _one_of("auto", "required", "none"), "auto, required or none"),
