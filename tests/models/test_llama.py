@@ -10,7 +10,7 @@ import sys
 import threading
 from array import array
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import anyio
 import anyio.to_thread
@@ -33,6 +33,7 @@ from nexthop.models._llama_prompt import (
     build_reply_schema,
     observation_message,
     opening_thought,
+    signature,
     simplify_schema,
     system_prompt,
 )
@@ -234,6 +235,43 @@ def test_system_prompt_lists_tools_compactly_and_is_stable() -> None:
     assert '  arguments: {"type":"object","required":["path"],"properties":{"path":{"type":"string",' in text
     assert "call finish" in text
     assert system_prompt("You are careful.", TOOLS) == text
+
+
+class Edit(BaseModel):
+    old_text: str
+    new_text: str
+
+
+class EditArgs(BaseModel):
+    path: str = Field(description="The file.")
+    edits: list[Edit]
+    mode: Literal["fast", "safe"]
+    to: Point
+    dry_run: bool = False
+
+
+def test_signature_types_every_required_argument_and_drops_optional_ones() -> None:
+    assert signature(EditArgs.model_json_schema()) == (
+        'path: string, edits: [{old_text: string, new_text: string}], mode: "fast"|"safe", '
+        "to: {x: integer, y: integer}"
+    )
+    assert signature(MoveArgs.model_json_schema()) == "to: {x: integer, y: integer}"
+    assert signature({"type": "object", "properties": {}}) == ""
+    # Every argument optional: all are kept, as the grammar keeps them, or the tool could not be used.
+    assert signature(Point.model_json_schema()) == "x: integer, y: integer"
+    # A value the grammar leaves free (a cut recursive $ref, no schema) is "any".
+    assert signature({"type": "object", "properties": {"a": {}}, "required": ["a"]}) == "a: any"
+
+
+def test_system_prompt_with_signatures_lists_one_line_per_tool_and_is_stable() -> None:
+    text = system_prompt("You are careful.", TOOLS, signatures=True)
+    lines = text.splitlines()
+    assert "- read_file(path: string): Read a text file." in lines
+    assert "- write_file(path: string, content: string): Write a text file, replacing it." in lines
+    assert "arguments:" not in text and '"properties"' not in text
+    assert "call finish" in text
+    assert system_prompt("You are careful.", TOOLS, signatures=True) == text
+    assert len(text) < len(system_prompt("You are careful.", TOOLS))
 
 
 def test_system_prompt_descriptions_are_one_clean_line_cut_at_a_sentence() -> None:
