@@ -252,8 +252,7 @@ class EditArgs(BaseModel):
 
 def test_signature_types_every_required_argument_and_drops_optional_ones() -> None:
     assert signature(EditArgs.model_json_schema()) == (
-        'path: string, edits: [{old_text: string, new_text: string}], mode: "fast"|"safe", '
-        "to: {x: integer, y: integer}"
+        'path: string, edits: [{old_text: string, new_text: string}], mode: "fast"|"safe", to: {x: integer, y: integer}'
     )
     assert signature(MoveArgs.model_json_schema()) == "to: {x: integer, y: integer}"
     assert signature({"type": "object", "properties": {}}) == ""

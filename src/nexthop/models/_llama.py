@@ -247,8 +247,9 @@ class LlamaCppModel(Model):
     def prompt_tokens(self, request: ModelRequest) -> list[int]:
         """Tokens of the prompt for ``request`` (the model must be loaded)."""
         assert self._llm is not None and self._formatter is not None
+        texts = self._replies.texts
         messages = build_messages(
-            request.instructions, request.prompt_tools, request.trajectory, self._replies.texts, signatures=self._signatures
+            request.instructions, request.prompt_tools, request.trajectory, texts, signatures=self._signatures
         )
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
