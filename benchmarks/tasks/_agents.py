@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,16 @@ import anyio
 from benchmarks.tasks._many import extra_servers, prepare_workspace, tool_count_line
 from benchmarks.tasks._task import DB_NAME, Task
 
-from nexthop import AgentHost, Model, ModelRequest, ModelResponse, PolicyConfig, RunResult, StdioServerConfig
+from nexthop import (
+    AgentHost,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    PolicyConfig,
+    RunResult,
+    StdioServerConfig,
+    ToolDef,
+)
 from nexthop.clients import MCPConnection, ServerGroup
 
 __all__ = [
@@ -136,6 +146,10 @@ class SharedModel(Model):
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Ask the wrapped model."""
         return await self.inner.request(request)
+
+    def tool_list_share(self, tools: Sequence[ToolDef]) -> float | None:
+        """The wrapped model's answer (tool narrowing asks it)."""
+        return self.inner.tool_list_share(tools)
 
     async def aclose(self) -> None:
         """Keep the model loaded for the next task (see `close`)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from nexthop import AgentHost, ModelRequest, ModelResponse, ScriptedModel
+from nexthop._toolset import ToolDef
 from nexthop.host import FunctionTool
 from nexthop.models import call, finish
 from nexthop.policies import PolicyConfig
@@ -57,8 +58,8 @@ def toolbox() -> list[FunctionTool]:
     return [FunctionTool(make(n), name=n, description=d) for n, d in CATALOGUE.items()]
 
 
-def recording(script: list[ModelResponse], offered: list[list[str]]) -> ScriptedModel:
-    """A scripted model that keeps the names of the tools each request offered."""
+def answers(script: list[ModelResponse], offered: list[list[str]]) -> list[Callable[[ModelRequest], ModelResponse]]:
+    """Scripted answers that keep the names of the tools each request offered."""
 
     def answer(response: ModelResponse) -> Callable[[ModelRequest], ModelResponse]:
         def record(request: ModelRequest) -> ModelResponse:
@@ -67,7 +68,12 @@ def recording(script: list[ModelResponse], offered: list[list[str]]) -> Scripted
 
         return record
 
-    return ScriptedModel([answer(r) for r in script])
+    return [answer(r) for r in script]
+
+
+def recording(script: list[ModelResponse], offered: list[list[str]]) -> ScriptedModel:
+    """A scripted model that keeps the names of the tools each request offered."""
+    return ScriptedModel(answers(script, offered))
 
 
 async def test_thirty_tools_are_narrowed_recorded_and_a_called_tool_stays() -> None:
@@ -126,3 +132,29 @@ async def test_the_threshold_and_top_k_come_from_the_settings() -> None:
     async with AgentHost(model=recording([finish("ok")], offered), tools=toolbox(), policy=policy) as host:
         await host.run("Convert 100 Celsius to Fahrenheit")
     assert len(offered[0]) == 5 + 1 and "convert_temperature" in offered[0]
+
+
+class Windowed(ScriptedModel):
+    """A scripted model that says what share of its window a tool list takes: 2% a tool."""
+
+    def __init__(self, script: list[ModelResponse], offered: list[list[str]], shares: list[int]) -> None:
+        super().__init__(answers(script, offered))
+        self.shares = shares
+
+    def tool_list_share(self, tools: Sequence[ToolDef]) -> float | None:
+        self.shares.append(len(tools))
+        return 0.02 * len(tools)
+
+
+async def test_a_model_whose_window_holds_the_list_gets_every_tool_past_the_count() -> None:
+    offered: list[list[str]] = []
+    shares: list[int] = []
+    # 30 tools and finish: 62% of the window, past the default 60%; at 70% every tool stays.
+    for limit, expected in ((None, 9), (0.7, 31)):
+        offered.clear()
+        policy = PolicyConfig() if limit is None else PolicyConfig(narrow_tools_share=limit)
+        model = Windowed([finish("ok")], offered, shares)
+        async with AgentHost(model=model, tools=toolbox(), policy=policy) as host:
+            await host.run("Convert 100 Celsius to Fahrenheit")
+        assert len(offered[0]) == expected
+    assert shares == [31, 31], "the model is asked about the whole list, finish included"

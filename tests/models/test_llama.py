@@ -336,6 +336,20 @@ def _unloaded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LlamaCpp
     return LlamaCppModel(tmp_path / "model.gguf")
 
 
+def test_tool_list_share_is_the_listings_estimated_tokens_over_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    (tmp_path / "model.gguf").write_bytes(b"GGUF")
+    wide, narrow = LlamaCppModel(tmp_path / "model.gguf"), LlamaCppModel(tmp_path / "model.gguf", n_ctx=4096)
+    brief = LlamaCppModel(tmp_path / "model.gguf", catalog="signatures")
+    listing = system_prompt("", TOOLS)
+    assert wide.tool_list_share(TOOLS) == pytest.approx(len(listing) / 4.5 / 8192)
+    assert narrow.tool_list_share(TOOLS) == pytest.approx(2 * (wide.tool_list_share(TOOLS) or 0))
+    assert (brief.tool_list_share(TOOLS) or 1) < (wide.tool_list_share(TOOLS) or 0)
+    assert (wide.tool_list_share(TOOLS[:1]) or 1) < (wide.tool_list_share(TOOLS) or 0)
+
+
 def test_parse_reply_into_a_tool_call_and_keep_its_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = _unloaded_model(tmp_path, monkeypatch)
     text = '{"remaining_work": "done", "tool": "finish", "arguments": {"result": "ok"}}'

@@ -148,3 +148,34 @@ def test_a_task_that_says_listed_still_gets_the_reader_not_a_deprecated_alias() 
     assert len(offered) == 8
     assert {"fs__read_text_file", "db__create_table"} <= set(offered)
     assert "fs__read_file" not in offered
+
+
+def shared(task: str, share: float | None, steps: list[Step] | None = None) -> RunView:
+    return view(task, steps).model_copy(update={"tool_share": share})
+
+
+def test_a_list_that_fits_the_models_window_is_offered_whole_past_the_count() -> None:
+    policy = ToolNarrowing(threshold=12, top_k=8, max_share=0.6).start()
+    offer = policy.filter_tools(shared("create a table", 0.6), TOOLS)
+    assert names(offer.tools) == names(tuple(TOOLS)) and offer.records == ()
+
+
+@pytest.mark.parametrize(("max_share", "share"), [(0.6, 0.61), (0.6, None), (None, 0.1)])
+def test_past_the_share_or_without_one_the_count_alone_decides(max_share: float | None, share: float | None) -> None:
+    policy = ToolNarrowing(threshold=12, top_k=8, max_share=max_share).start()
+    offer = policy.filter_tools(shared("create a table", share), TOOLS)
+    assert len(offer.tools) == 8
+    assert "db__create_table" in names(offer.tools)
+
+
+def test_once_narrowed_a_run_stays_narrowed_when_the_list_later_fits() -> None:
+    # A list that swings between all and a few would undo "the offer only grows".
+    policy = ToolNarrowing(threshold=12, top_k=8, max_share=0.6).start()
+    first = policy.filter_tools(shared("create a table", 0.9), TOOLS)
+    later = policy.filter_tools(shared("create a table", 0.3, [Step(index=1, thought="create it")]), TOOLS)
+    assert len(first.tools) == 8 and len(later.tools) < len(TOOLS)
+
+
+def test_a_share_not_above_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_share"):
+        ToolNarrowing(max_share=0)

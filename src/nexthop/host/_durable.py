@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
@@ -270,6 +271,10 @@ class _RecordedModel(Model):
             if call.name != FINISH_TOOL.name:
                 self.ledger.slots.setdefault(call.id, []).append(DBOS.reserve_step())
         return response
+
+    def tool_list_share(self, tools: Sequence[ToolDef]) -> float | None:
+        """``inner``'s answer: deterministic from the tools, so a replay narrows as the first run did."""
+        return self.inner.tool_list_share(tools)
 
 
 class _RecordedToolset:

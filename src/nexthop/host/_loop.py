@@ -246,6 +246,7 @@ class _Run:
             tools = [*tools, *served]
         records: list[PolicyRecord] = []
         withheld: set[str] = set()
+        view = view.model_copy(update={"tool_share": self.setup.model.tool_list_share([*tools, FINISH_TOOL])})
         for policy in self.setup.policies:
             offer = policy.filter_tools(view, tools)
             tools, records = offer.tools, [*records, *offer.records]

@@ -18,7 +18,7 @@ never imported.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -197,6 +197,10 @@ class TracedModel(Model):
             response = await self.inner.request(request)
             span.set_attributes(_usage(response.usage))
             return response
+
+    def tool_list_share(self, tools: Sequence[ToolDef]) -> float | None:
+        """``inner``'s answer (tool narrowing asks it)."""
+        return self.inner.tool_list_share(tools)
 
     async def aclose(self) -> None:
         """Close ``inner``."""

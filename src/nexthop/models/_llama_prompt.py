@@ -239,30 +239,36 @@ def signature(schema: Mapping[str, Any]) -> str:
     Returns:
         The parameter list, without parentheses; "" for a tool that takes none.
     """
-    props = required_only(simplify_schema(schema)).get("properties") or {}
-    return ", ".join(f"{name}: {_type_text(prop, 0)}" for name, prop in props.items())
+    props = _mapping(required_only(simplify_schema(schema)).get("properties"))
+    return ", ".join(f"{name}: {_type_text(_mapping(prop), 0)}" for name, prop in props.items())
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    # A simplified schema holds JSON: a node that is not an object says nothing.
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else {}
 
 
 def _type_text(node: Mapping[str, Any], depth: int) -> str:
     if "const" in node:
         return json.dumps(node["const"])
-    if isinstance(node.get("enum"), list):
-        return "|".join(json.dumps(v) for v in node["enum"])
-    branches = node.get("anyOf") or node.get("oneOf")
+    enum: object = node.get("enum")
+    if isinstance(enum, list):
+        return "|".join(json.dumps(v) for v in cast("list[Any]", enum))
+    branches: object = node.get("anyOf") or node.get("oneOf")
     if isinstance(branches, list) and branches:
-        return "|".join(_type_text(b, depth + 1) for b in branches)
-    kind = node.get("type")
+        return "|".join(_type_text(_mapping(b), depth + 1) for b in cast("list[Any]", branches))
+    kind: object = node.get("type")
     if isinstance(kind, list):
-        return "|".join(str(k) for k in kind)
+        return "|".join(str(k) for k in cast("list[Any]", kind))
     if kind == "array":
-        items = node.get("items")
-        return f"[{_type_text(items, depth + 1) if isinstance(items, Mapping) else 'any'}]"
+        items: object = node.get("items")
+        return f"[{_type_text(_mapping(items), depth + 1) if items else 'any'}]"
+    props = _mapping(node.get("properties"))
     if kind == "object" or "properties" in node:
-        props = node.get("properties")
-        if not isinstance(props, Mapping) or not props or depth > 2:
+        if not props or depth > 2:
             return "object"
-        return "{" + ", ".join(f"{k}: {_type_text(v, depth + 1)}" for k, v in props.items()) + "}"
-    return str(kind) if isinstance(kind, str) else "any"
+        return "{" + ", ".join(f"{k}: {_type_text(_mapping(v), depth + 1)}" for k, v in props.items()) + "}"
+    return kind if isinstance(kind, str) else "any"
 
 
 def _brief(description: str) -> str:

@@ -103,5 +103,22 @@ class Model(ABC):
             ModelError: The provider failed; the message says why in one line.
         """
 
+    def tool_list_share(self, tools: Sequence[ToolDef]) -> float | None:
+        """The share of this model's context window that listing ``tools`` in its prompt takes.
+
+        Tool narrowing (`nexthop.policies.ToolNarrowing`) leaves a tool set whole while
+        it fits well inside the window, and narrows it past a count only when the model
+        cannot tell (this default).
+
+        Args:
+            tools: The tools that would be on offer, in order.
+
+        Returns:
+            Tokens of the listing divided by the context window's tokens (above 1 when
+            it cannot fit), or None when the model does not know its window or how it
+            lists tools (API models, where the provider renders the tools).
+        """
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to close
         """Release what the model holds (HTTP pools, a loaded GGUF)."""

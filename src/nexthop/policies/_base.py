@@ -138,6 +138,9 @@ class RunView(BaseModel):
         usage: Tokens used so far.
         elapsed_s: Wall time since the run started (seconds).
         step_index: The step being decided (1-based).
+        tool_share: Set for ``filter_tools`` only: the share of the model's context
+            window that listing every tool on offer this step would take
+            (`Model.tool_list_share`); None when the model cannot tell.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -145,6 +148,7 @@ class RunView(BaseModel):
     usage: Usage
     elapsed_s: float
     step_index: int
+    tool_share: float | None = None
 
 
 class RunPolicy:

@@ -79,7 +79,8 @@ def start_policies(config: PolicyConfig) -> list[RunPolicy]:
         policies.append(LookFirst())
     if config.narrow_tools_over is not None:
         threshold = config.narrow_tools_over
-        policies.append(ToolNarrowing(threshold, top_k=min(config.narrow_top_k, threshold)))
+        top_k = min(config.narrow_top_k, threshold)
+        policies.append(ToolNarrowing(threshold, top_k=top_k, max_share=config.narrow_tools_share))
     if config.failed_write_check:
         policies.append(FailedWriteCheck())
     if config.completion_check:
