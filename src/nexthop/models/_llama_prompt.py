@@ -229,8 +229,9 @@ def signature(schema: Mapping[str, Any]) -> str:
     """A tool's arguments as a typed parameter list: ``path: string, edits: [{oldText: string, newText: string}]``.
 
     The reply grammar already forces each argument's name and JSON type once a tool is
-    picked (`build_reply_schema`), so the prompt need only say what each one is; a
-    signature says that in a tenth of the tokens of the JSON schema with descriptions.
+    picked (`build_reply_schema`), so the prompt need only say what each one is. With
+    signatures the listing of the filesystem and SQLite servers' 22 tools falls from
+    1,318 to 775 tokens (the embedded GGUF's tokenizer).
     Only the arguments a call needs are listed (`required_only`).
 
     Args:
