@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nexthop._exceptions import ConfigError
 from nexthop.cli._app import main
 from nexthop.cli._parser import build_parser as _parser
 from nexthop.cli._policy import policy_from_args
@@ -24,6 +25,15 @@ def test_the_policy_flags_set_text_replies_and_narrowing() -> None:
     assert policy_from_args(args, None).narrow_tools_over == 20
     defaults = policy_from_args(_parser().parse_args(["run", "t"]), None)
     assert (defaults.text_replies, defaults.narrow_tools_over, defaults.narrow_top_k) == (2, 12, 8)
+    assert defaults.narrow_tools_share is None
+    args = _parser().parse_args(["run", "t", "--narrow-tools-share", "0.6"])
+    assert policy_from_args(args, None).narrow_tools_share == 0.6
+
+
+def test_a_share_not_above_zero_is_a_one_line_config_error() -> None:
+    args = _parser().parse_args(["run", "t", "--narrow-tools-share", "0"])
+    with pytest.raises(ConfigError, match=r"^policy setting 'narrow_tools_share': .*greater than 0"):
+        policy_from_args(args, None)
 
 
 def test_a_bad_narrowing_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

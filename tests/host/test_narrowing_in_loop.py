@@ -146,15 +146,16 @@ class Windowed(ScriptedModel):
         return 0.02 * len(tools)
 
 
-async def test_a_model_whose_window_holds_the_list_gets_every_tool_past_the_count() -> None:
+async def test_with_a_share_a_model_whose_window_holds_the_list_gets_every_tool_past_the_count() -> None:
     offered: list[list[str]] = []
     shares: list[int] = []
-    # 30 tools and finish: 62% of the window, past the default 60%; at 70% every tool stays.
-    for limit, expected in ((None, 9), (0.7, 31)):
+    # 30 tools and finish: 62% of the window. By default (no share) the count alone decides;
+    # at 70% every tool stays.
+    for limit, expected in ((None, 9), (0.6, 9), (0.7, 31)):
         offered.clear()
         policy = PolicyConfig() if limit is None else PolicyConfig(narrow_tools_share=limit)
         model = Windowed([finish("ok")], offered, shares)
         async with AgentHost(model=model, tools=toolbox(), policy=policy) as host:
             await host.run("Convert 100 Celsius to Fahrenheit")
         assert len(offered[0]) == expected
-    assert shares == [31, 31], "the model is asked about the whole list, finish included"
+    assert shares == [31, 31, 31], "the model is asked about the whole list, finish included"

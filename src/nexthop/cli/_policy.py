@@ -113,6 +113,13 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         metavar="N|off",
         help="past N tools, offer the model only those relevant to the task (default 12; off: every tool)",
     )
+    group.add_argument(
+        "--narrow-tools-share",
+        type=float,
+        metavar="SHARE",
+        help="past N tools, still offer every tool while listing them takes at most this share of the "
+        "model's context window (e.g. 0.6; only models that can tell, such as local; default: off)",
+    )
     group.add_argument("--pin-file", metavar="FILE", help="where tool pins are kept (default: user config folder)")
     group.add_argument("--no-pinning", action="store_true", help="do not block tools whose definition changed")
     group.add_argument(
@@ -180,6 +187,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "synthesize": args.synthesize,
         "text_replies": args.text_replies,
         "narrow_tools_over": args.narrow_tools,
+        "narrow_tools_share": args.narrow_tools_share,
     }
     values = {k: v for k, v in update.items() if v is not None}
     if args.narrow_tools == "off":

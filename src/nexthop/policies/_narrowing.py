@@ -6,12 +6,14 @@ policy ranks the tools offline with BM25 (Robertson & Zaragoza 2009, via ``bm25s
 against the task, then against each step's thought, and offers the best few.
 
 Past the count, a model that can tell what share of its context window the tool list
-takes (`RunView.tool_share`, from `Model.tool_list_share`: the embedded model) keeps the
-whole set while that share is at most ``max_share``. Measured on the task benchmark with
-the embedded 1.5B model (8,192-token window): listing all 22 tools of the filesystem and
-SQLite servers (16% of the window) passed 20 of 44 tasks against 16 narrowed, and all 67
-of ``--tools many`` (50%) passed 8 of 12 one-step tasks against 5 narrowed; the retrieval
-misses what a task implies but does not say ("add a product" needs ``write_query``).
+takes (`RunView.tool_share`, from `Model.tool_list_share`: the embedded model) may keep
+the whole set while that share is at most ``max_share`` (opt-in). Measured on the task
+benchmark with the embedded 1.5B model (8,192-token window): listing all 22 tools of the
+filesystem and SQLite servers (16% of the window) passed 20 of 44 tasks against 16
+narrowed, and all 67 of ``--tools many`` (50%) passed 8 of 12 one-step tasks against 5;
+retrieval misses what a task implies but does not say ("add a product" needs
+``write_query``). But the README's own task fails with the whole 22-tool list, so the
+share is off by default.
 
 A tool that a policy's hint names (the look-first hint names tools that list or
 describe) joins the offer at the next step, so the model can take the advice.
