@@ -148,6 +148,7 @@ class LlamaCppModel(Model):
         self.recheck = recheck
         self.catalog = catalog
         self._signatures = catalog == "signatures"
+        self._share: tuple[tuple[ToolDef, ...], float] | None = None  # tool_list_share's last list and answer
         self._rechecker = Rechecker(recheck)
         self.rechecks: list[Recheck] = self._rechecker.rechecks
         self.load_time_s: float | None = None
@@ -203,10 +204,14 @@ class LlamaCppModel(Model):
         """The share of ``n_ctx`` the system prompt's tool list takes; see `Model.tool_list_share`.
 
         Estimated from the listing's length (`_CHARS_PER_TOKEN`), so that the answer is
-        there before the GGUF is loaded; the host asks once per step.
+        there before the GGUF is loaded. The host asks once per step, and the list rarely
+        changes, so the last answer is kept for its list.
         """
-        listing = system_prompt("", tools, signatures=self._signatures)
-        return len(listing) / _CHARS_PER_TOKEN / self.n_ctx
+        key = tuple(tools)
+        if self._share is None or self._share[0] != key:
+            listing = system_prompt("", tools, signatures=self._signatures)
+            self._share = (key, len(listing) / _CHARS_PER_TOKEN / self.n_ctx)
+        return self._share[1]
 
     async def aclose(self) -> None:
         """Free the loaded model (about 1.1 GB for the embedded one).

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from nexthop.models._llama_prompt import ANY_OBJECT, simplify_schema
+from nexthop.models._llama_prompt import ANY_OBJECT
+from nexthop.models._llama_schema import simplify_schema
 
 __all__ = ["CLOSE", "OPEN", "parse_reply", "tool_call_grammar"]
 
