@@ -660,11 +660,11 @@ def test_only_a_runs_first_request_fixes_the_thought(tmp_path: Path, monkeypatch
         ]
     )
 
-    def complete(tokens: list[int], **_: Any) -> dict[str, Any]:
+    def complete(llm: Any, tokens: list[int], grammar: str, **_: Any) -> dict[str, Any]:
         return {"choices": [{"text": next(replies), "finish_reason": "stop"}], "usage": {"completion_tokens": 9}}
 
     monkeypatch.setattr(model, "_schemas", spy)
-    monkeypatch.setattr(llm, "create_completion", complete, raising=False)
+    monkeypatch.setattr(_llama, "complete_under_grammar", complete)
     traj = Trajectory(task="Uppercase a.txt")
     first = model._generate(ModelRequest(instructions="Be brief.", trajectory=traj, tools=TOOLS))
     traj.steps.append(Step(index=1, thought="Uppercase a.txt"))
@@ -681,15 +681,15 @@ async def test_closing_waits_for_an_abandoned_generation(tmp_path: Path, monkeyp
     model, llm = _fake_loaded(tmp_path, monkeypatch, prefix_cache_bytes=0)
     decoding, events = threading.Event(), list[str]()
 
-    def complete(tokens: list[int], stopping_criteria: Any, **_: Any) -> dict[str, Any]:
+    def complete(llm: Any, tokens: list[int], grammar: str, *, should_stop: Any, **_: Any) -> dict[str, Any]:
         decoding.set()
         tokens_made = 0
-        while tokens_made < 10_000_000 and not stopping_criteria[0](None, None):  # one check per token
+        while tokens_made < 10_000_000 and not should_stop(None, None):  # one check per token
             tokens_made += 1
         events.append("decoding ended")
         return {"choices": [{"text": "{", "finish_reason": "stop"}], "usage": {"completion_tokens": tokens_made}}
 
-    monkeypatch.setattr(llm, "create_completion", complete, raising=False)
+    monkeypatch.setattr(_llama, "complete_under_grammar", complete)
     monkeypatch.setattr(llm, "close", lambda: events.append("closed"), raising=False)
     monkeypatch.setattr(_llama, "_host_task_cancelled", lambda: False)  # the abandoned thread's task is gone
     request = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task="Uppercase a.txt"), tools=TOOLS)

@@ -1,8 +1,8 @@
 """`LlamaCppModel`: a GGUF model run in-process by llama-cpp-python (the ``local`` extra).
 
 With no path it runs the embedded Qwen2.5-Coder-1.5B-Instruct (see `_weights`). Each
-reply is decoded under a grammar built from a JSON schema (`_llama_prompt`), so every
-step yields a well-formed call of a tool on offer.
+reply is decoded under a grammar built from a JSON schema (`_llama_prompt`, checked a
+token at a time by `_llama_greedy`), so every step yields a well-formed call of a tool.
 
 Cost per step is kept flat by prefix reuse: llama.cpp keeps the KV cache of the tokens
 it evaluated last, and ``Llama.generate`` evaluates only the tokens after the longest
@@ -33,6 +33,7 @@ from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Usage
 from nexthop.models._llama_gbnf import schema_grammar
+from nexthop.models._llama_greedy import complete_under_grammar
 from nexthop.models._llama_kv import (
     DEFAULT_PREFIX_CACHE_BYTES,
     PrefixCache,
@@ -322,8 +323,6 @@ class LlamaCppModel(Model):
             return self._generate_now(self._llm, request, schema)
 
     def _generate_now(self, llm: Llama, request: ModelRequest, schema: dict[str, Any] | None) -> _Reply:
-        from llama_cpp import LlamaGrammar, StoppingCriteriaList
-
         tokens = self.prompt_tokens(request)
         settings = request.settings
         if len(tokens) + settings.max_output_tokens > self.n_ctx:
@@ -335,7 +334,6 @@ class LlamaCppModel(Model):
         schema = schema or self._schemas(
             request.tools, thought=opening_thought(trajectory), avoid=avoided_opening(trajectory, request.prompt_tools)
         )
-        grammar = LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
         # evaluated and always re-evaluates at least one token to get fresh logits. A
@@ -354,13 +352,14 @@ class LlamaCppModel(Model):
             return timed_out or self._closing or _host_task_cancelled()
 
         try:
-            out: Any = llm.create_completion(
+            out: Any = complete_under_grammar(
+                llm,
                 tokens,
+                schema_grammar(schema),
                 max_tokens=settings.max_output_tokens,
-                temperature=settings.temperature if settings.temperature is not None else 0.0,
+                temperature=settings.temperature or 0.0,
                 seed=self.seed,
-                grammar=grammar,
-                stopping_criteria=StoppingCriteriaList([should_stop]),
+                should_stop=should_stop,
             )
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"local model failed: {e}") from e
