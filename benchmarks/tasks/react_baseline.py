@@ -101,10 +101,10 @@ def load_embedded_llama(*, n_ctx: int = 8192, n_threads: int | None = None, seed
     """Load the embedded GGUF exactly as `LlamaCppModel` does (same file, context, threads, seed)."""
     from llama_cpp import Llama
 
-    from nexthop.models._llama import _available_cpus  # pyright: ignore[reportPrivateUsage]
+    from nexthop.models._llama_runtime import available_cpus
     from nexthop.models._weights import ensure_embedded_model
 
-    threads = n_threads if n_threads is not None else _available_cpus()
+    threads = n_threads if n_threads is not None else available_cpus()
     return Llama(model_path=str(ensure_embedded_model()), n_ctx=n_ctx, n_threads=threads, seed=seed, verbose=False)
 
 

@@ -233,3 +233,28 @@ async def test_servers_connect_concurrently() -> None:
     # Behaviour: all five were spawned together, not one after another's handshake. (How long
     # the five take in all depends on the machine's load; benchmarks/bench_host.py measures it.)
     assert started[-1] - started[0] < single_s
+
+
+class _Preparing(ScriptedModel):
+    """Notes the servers' states when the host asks it to get ready, and when that ends."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.host: AgentHost | None = None
+        self.seen: list[list[str]] = []
+
+    async def prepare(self) -> None:
+        assert self.host is not None
+        self.seen.append([s.state for s in self.host.server_states()])
+        await anyio.sleep(0.2)
+        self.seen.append([s.state for s in self.host.server_states()])
+
+
+async def test_the_model_gets_ready_while_the_servers_start() -> None:
+    model = _Preparing()
+    host = AgentHost(model=model, servers=[demo()])
+    model.host = host
+    async with host:
+        assert [s.state for s in host.server_states()] == ["connected"]
+    # Asked at once, before the server (about 2 s to start) was connected; still starting 0.2 s later.
+    assert model.seen == [["pending"], ["pending"]], model.seen

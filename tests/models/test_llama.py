@@ -22,7 +22,7 @@ from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Observation, Step, ToolCall, Trajectory, Usage
 from nexthop.host._tools import tool
-from nexthop.models import _llama, _llama_prefix
+from nexthop.models import _llama, _llama_prefix, _llama_runtime
 from nexthop.models._llama import LlamaCppModel
 from nexthop.models._llama_kv import PrefixCache, prefix_key
 from nexthop.models._llama_prompt import (
@@ -325,21 +325,49 @@ def test_missing_llama_cpp_names_the_install_command(monkeypatch: pytest.MonkeyP
 
 
 def test_missing_model_file_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    monkeypatch.setattr(_llama_runtime, "import_llama_cpp", lambda: None)
     with pytest.raises(ConfigError, match="not found"):
         LlamaCppModel(tmp_path / "nope.gguf")
 
 
 def _unloaded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LlamaCppModel:
-    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    monkeypatch.setattr(_llama_runtime, "import_llama_cpp", lambda: None)
     (tmp_path / "model.gguf").write_bytes(b"GGUF")
     return LlamaCppModel(tmp_path / "model.gguf")
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed: pip install 'nexthop[local]'")
+async def test_prepare_keeps_a_failed_load_for_the_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _unloaded_model(tmp_path, monkeypatch)  # b"GGUF" is no model: llama.cpp refuses it
+    await model.prepare()  # best effort: no error here, nothing loaded
+    assert model._llm is None
+    request = ModelRequest(instructions="Be brief.", trajectory=Trajectory(task="Read a.txt"), tools=TOOLS)
+    with pytest.raises(ModelError, match="could not load GGUF"):
+        await model.request(request)
+
+
+@pytest.mark.anyio
+async def test_prepare_loads_the_gguf_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _unloaded_model(tmp_path, monkeypatch)
+    loads: list[str] = []
+
+    def load_now() -> None:
+        loads.append("load")
+        model._llm = cast(Any, object())
+
+    monkeypatch.setattr(model, "_load_now", load_now)
+    await model.prepare()
+    await model.prepare()
+    assert loads == ["load"] and model._llm is not None
 
 
 def test_tool_list_share_is_the_listings_estimated_tokens_over_the_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    monkeypatch.setattr(_llama_runtime, "import_llama_cpp", lambda: None)
     (tmp_path / "model.gguf").write_bytes(b"GGUF")
     wide, narrow = LlamaCppModel(tmp_path / "model.gguf"), LlamaCppModel(tmp_path / "model.gguf", n_ctx=4096)
     brief = LlamaCppModel(tmp_path / "model.gguf", catalog="signatures")
@@ -518,12 +546,12 @@ def fake_state(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(_llama_prefix, "read_seq_state", read)
     monkeypatch.setattr(_llama_prefix, "restore_seq_state", restore)
-    monkeypatch.setattr(_llama, "_runtime_version", lambda: "0.3.36")
+    monkeypatch.setattr(_llama_runtime, "runtime_version", lambda: "0.3.36")
     return restored
 
 
 def _fake_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> tuple[LlamaCppModel, FakeLlama]:
-    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    monkeypatch.setattr(_llama_runtime, "import_llama_cpp", lambda: None)
     if not (tmp_path / "model.gguf").exists():  # rewriting it would change its identity, hence the key
         (tmp_path / "model.gguf").write_bytes(b"GGUF")
     model = LlamaCppModel(tmp_path / "model.gguf", prefix_cache_dir=tmp_path / "kv", **kwargs)

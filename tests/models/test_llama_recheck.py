@@ -11,7 +11,7 @@ import pytest
 from nexthop._tool_rank import ToolRanker
 from nexthop._toolset import FINISH_TOOL, ToolDef
 from nexthop._trajectory import Trajectory, Usage
-from nexthop.models import _llama
+from nexthop.models import _llama_runtime
 from nexthop.models._llama import LlamaCppModel, _Reply  # pyright: ignore[reportPrivateUsage]
 from nexthop.models._llama_prompt import THOUGHT_KEY
 from nexthop.models._llama_recheck import misfit
@@ -73,7 +73,7 @@ def reply(thought: str, tool: str, arguments: dict[str, Any]) -> _Reply:
 
 
 def loaded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> LlamaCppModel:
-    monkeypatch.setattr(_llama, "_import_llama_cpp", lambda: None)
+    monkeypatch.setattr(_llama_runtime, "import_llama_cpp", lambda: None)
     (tmp_path / "model.gguf").write_bytes(b"GGUF")
     model = LlamaCppModel(tmp_path / "model.gguf", prefix_cache_bytes=0, **options)
     model._llm = object()  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue] - never loaded here

@@ -157,10 +157,20 @@ class AgentHost:
         self.sandbox = require_sandbox(sandbox) if self.policy.synthesize else None  # never unsandboxed
         self._validator = ArgumentValidator()
         # Servers marked untrusted in their config taint a run once their output is read.
+        self._preparing: anyio.abc.TaskGroup | None = None
         self._untrusted = frozenset(s.name for s in servers if not isinstance(s, MCPConnection) and s.untrusted)
 
     async def __aenter__(self) -> AgentHost:
-        await self.servers.__aenter__()
+        # The model gets ready (the embedded one loads its GGUF, 1-4 s) while the servers
+        # start. The task group is held until exit, as ServerGroup holds its own: the
+        # servers' scopes open inside it.
+        self._preparing = await anyio.create_task_group().__aenter__()
+        self._preparing.start_soon(self._prepare_model)
+        try:
+            await self.servers.__aenter__()
+        except BaseException:
+            await self._prepared()
+            raise
         return self
 
     async def __aexit__(
@@ -169,8 +179,21 @@ class AgentHost:
         try:
             await self.servers.__aexit__(exc_type, exc, tb)
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.model.aclose()
+            try:
+                await self._prepared()  # not shielded: its scope must be the task's innermost to close
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.model.aclose()
+
+    async def _prepare_model(self) -> None:
+        with contextlib.suppress(Exception):  # Model.prepare's contract: the first request raises it again
+            await self.model.prepare()
+
+    async def _prepared(self) -> None:
+        """Wait for `_prepare_model` (a load in a worker thread cannot be cut short) and close its group."""
+        group, self._preparing = self._preparing, None
+        if group is not None:
+            await group.__aexit__(None, None, None)
 
     async def list_tools(self) -> list[ToolDef]:
         """Every tool on offer now, before any policy withholds some: Python tools, then servers'.

@@ -16,7 +16,7 @@ a run evaluates only the task message when the same model has seen the same tool
 
 from __future__ import annotations
 
-import os
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -32,6 +32,7 @@ import anyio.to_thread
 from nexthop._exceptions import ConfigError, MissingExtraError, ModelError
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import Usage
+from nexthop.models import _llama_runtime
 from nexthop.models._llama_gbnf import schema_grammar
 from nexthop.models._llama_greedy import complete_under_grammar
 from nexthop.models._llama_kv import (
@@ -58,20 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = ["LlamaCppModel", "PrefixEvent"]
 
-_INSTALL = "pip install 'nexthop[local]'"
 _MAX_KEPT_REPLIES = 4096  # generated texts kept for re-rendering past steps; a few MB at most
 _CHARS_PER_TOKEN = 4.5
 """Characters of the tool listing per token, for `LlamaCppModel.tool_list_share`. The embedded
 GGUF's tokenizer gives 4.55-4.65 on the listings of 22 and 67 real tools (both catalogues);
 rounded down, the estimate errs a little towards narrowing, and needs no loaded model."""
-
-
-def _import_llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError as e:
-        raise MissingExtraError(f"the local model needs llama-cpp-python: {_INSTALL}") from e
-    return llama_cpp
 
 
 def _grammar_check(schema: dict[str, Any]) -> None:
@@ -91,7 +83,8 @@ class LlamaCppModel(Model):
     """A local GGUF model, run in-process; the embedded default when no path is given.
 
     Loading (1-4 s for the embedded model: 3.9 s in FACTS, 1.1-1.4 s measured here with
-    the file in the page cache) happens on the first request, in a worker thread, as does
+    the file in the page cache) happens in `prepare` (`AgentHost` calls it while servers
+    start) or else on the first request, in a worker thread, as does
     every generation, so the event loop stays responsive. Requests on one instance run
     one at a time (a llama.cpp context is not shareable), and a generation stops at the
     next token once its task is cancelled or ``settings.timeout_s`` has passed.
@@ -138,13 +131,13 @@ class LlamaCppModel(Model):
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         catalog: Literal["schemas", "signatures"] = "schemas",
     ) -> None:
-        _import_llama_cpp()
+        _llama_runtime.import_llama_cpp()
         self.model_path = Path(model_path) if model_path is not None else None
         if self.model_path is not None and not self.model_path.is_file():
             raise ConfigError(f"local model file not found: {self.model_path}")
         self.name = f"llama-cpp:{self.model_path.name}" if self.model_path else "local:qwen2.5-coder-1.5b-instruct"
         self.n_ctx = n_ctx
-        self.n_threads = n_threads if n_threads is not None else _available_cpus()
+        self.n_threads = n_threads if n_threads is not None else _llama_runtime.available_cpus()
         self.seed = seed
         self.recheck = recheck
         self.catalog = catalog
@@ -200,6 +193,13 @@ class LlamaCppModel(Model):
             reply = await anyio.to_thread.run_sync(self._generate, request, schema)
         await anyio.lowlevel.checkpoint_if_cancelled()
         return self._rechecker.record(response, again, self._finish(reply, request, again))
+
+    async def prepare(self) -> None:
+        """Load the GGUF now (see `Model.prepare`); a load that fails is tried again by `request`."""
+        async with self._lock:
+            if self._llm is None:
+                with contextlib.suppress(ModelError, ConfigError, MissingExtraError):
+                    await anyio.to_thread.run_sync(self._load)
 
     def tool_list_share(self, tools: Sequence[ToolDef]) -> float | None:
         """The share of ``n_ctx`` the system prompt's tool list takes; see `Model.tool_list_share`.
@@ -311,7 +311,7 @@ class LlamaCppModel(Model):
         prefix = self.prefix_tokens(request, tokens)
         if not worth_priming(llm._input_ids.tolist(), prefix, tokens):  # pyright: ignore[reportPrivateUsage]
             return 0
-        key = prefix_key(self._identity, self.n_ctx, prefix, _runtime_version())
+        key = prefix_key(self._identity, self.n_ctx, prefix, _llama_runtime.runtime_version())
         event = prime(llm, cache, key, prefix)
         self.prefix_events.append(event)
         return 0 if event.kind == "loaded" else len(prefix)
@@ -381,20 +381,9 @@ class LlamaCppModel(Model):
         return self._replies.action(reply.text, request.tools if tools is None else tools, reply.usage)
 
 
-def _runtime_version() -> str:
-    return str(_import_llama_cpp().__version__)
-
-
 def _host_task_cancelled() -> bool:
     try:
         anyio.from_thread.check_cancelled()
     except BaseException:  # the backend's cancellation exception: only a signal here
         return True
     return False
-
-
-def _available_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)

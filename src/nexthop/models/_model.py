@@ -120,5 +120,13 @@ class Model(ABC):
         """
         return None
 
+    async def prepare(self) -> None:  # noqa: B027 - most models have nothing to get ready
+        """Get ready for the first request (load weights), so that it waits less.
+
+        `AgentHost` calls it while it connects its servers. It is best effort and never
+        raises: an error it meets is raised again by the first `request`. The default does
+        nothing.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to close
         """Release what the model holds (HTTP pools, a loaded GGUF)."""
