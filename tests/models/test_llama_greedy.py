@@ -112,3 +112,36 @@ def test_a_grammar_llama_cpp_cannot_parse_is_a_model_error(llm: Llama) -> None:
 
     with pytest.raises(ModelError, match="could not parse"):
         FirstChoiceGrammar(llm, 'root ::= "unterminated')
+
+
+def _complete(llm: Llama, tokens: list[int], grammar: str, opening: str = "") -> dict[str, Any]:
+    from nexthop.models._llama_greedy import complete_under_grammar
+
+    return complete_under_grammar(
+        llm, tokens, grammar, max_tokens=120, temperature=0.0, seed=0, should_stop=lambda _i, _l: False, opening=opening
+    )
+
+
+def test_a_fixed_opening_is_evaluated_not_generated_and_the_reply_is_the_same(llm: Llama) -> None:
+    from nexthop.models._llama_prompt import reply_opening
+
+    task = 'Read "notes.txt" and tell me its first line.'
+    grammar = schema_grammar(build_reply_schema([READ, FINISH_TOOL], thought=task))
+    prompt = (
+        "<|im_start|>system\nReply with JSON: remaining_work, tool, arguments. Tools: fs__read_text_file(path), "
+        f"finish(result).<|im_end|>\n<|im_start|>user\n{task}<|im_end|>\n<|im_start|>assistant\n"
+    )
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    generated = _complete(llm, tokens, grammar)
+    opened = _complete(llm, tokens, grammar, opening=reply_opening(task))
+    assert opened["choices"][0]["text"] == generated["choices"][0]["text"]
+    assert json.loads(opened["choices"][0]["text"])["remaining_work"] == task
+    # The opening's tokens count as the reply's, as when they were generated.
+    assert opened["usage"]["completion_tokens"] == pytest.approx(generated["usage"]["completion_tokens"], abs=2)
+
+
+def test_an_opening_the_grammar_refuses_is_generated_instead(llm: Llama) -> None:
+    tokens = llm.tokenize(b"Name three fruits.", add_bos=False)
+    plain = _complete(llm, tokens, FRUITS)
+    refused = _complete(llm, tokens, FRUITS, opening='{"vegetables": [')
+    assert refused["choices"][0]["text"] == plain["choices"][0]["text"]

@@ -47,6 +47,7 @@ from nexthop.models._llama_prompt import (
     avoided_opening,
     build_messages,
     opening_thought,
+    reply_opening,
     system_message,
     system_prompt,
 )
@@ -331,8 +332,9 @@ class LlamaCppModel(Model):
                 f"it exceeds n_ctx={self.n_ctx}; raise n_ctx or shorten the observations"
             )
         trajectory = request.trajectory
+        fixed = opening_thought(trajectory) if schema is None else None
         schema = schema or self._schemas(
-            request.tools, thought=opening_thought(trajectory), avoid=avoided_opening(trajectory, request.prompt_tools)
+            request.tools, thought=fixed, avoid=avoided_opening(trajectory, request.prompt_tools)
         )
         primed = self._prime_prefix(llm, request, tokens)
         # Same rule as Llama.generate: it keeps the longest common prefix with what is
@@ -360,6 +362,7 @@ class LlamaCppModel(Model):
                 temperature=settings.temperature or 0.0,
                 seed=self.seed,
                 should_stop=should_stop,
+                opening=reply_opening(fixed) if fixed is not None else "",
             )
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"local model failed: {e}") from e

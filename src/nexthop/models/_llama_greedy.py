@@ -84,6 +84,19 @@ class FirstChoiceGrammar:
         self.masked += 1
         return self._mask(scores)
 
+    def take(self, tokens: Sequence[int]) -> bool:
+        """Feed the grammar ``tokens`` placed before the generation (a forced opening).
+
+        Returns:
+            False, having fed nothing further, at the first token the grammar refuses;
+            the processor must then not be used.
+        """
+        for token in tokens:
+            if not self._allows(token):  # accepting a refused token aborts inside llama.cpp
+                return False
+            self._lib.llama_sampler_accept(self._sampler, token)
+        return True
+
     def close(self) -> None:
         """Free the grammar sampler; the processor must not be called again."""
         if self._sampler:
@@ -122,6 +135,7 @@ def complete_under_grammar(
     temperature: float,
     seed: int | None,
     should_stop: Callable[[Any, Any], bool],
+    opening: str = "",
 ) -> Any:
     """``llm.create_completion`` of ``tokens`` whose text the GBNF ``grammar`` accepts.
 
@@ -134,9 +148,13 @@ def complete_under_grammar(
             with the grammar in llama-cpp-python's sampler chain.
         seed: Sampling seed.
         should_stop: Checked after each token (a llama-cpp-python stopping criterion).
+        opening: Text the reply must open with (the grammar fixes it): evaluated with the
+            prompt, in one batch, instead of generated a token at a time. Greedy only;
+            when the grammar refuses its tokens it is generated as usual.
 
     Returns:
-        llama-cpp-python's completion dict (``choices``, ``usage``).
+        llama-cpp-python's completion dict (``choices``, ``usage``); the text and
+        ``completion_tokens`` include ``opening``.
 
     Raises:
         ModelError: The grammar did not parse.
@@ -155,11 +173,15 @@ def complete_under_grammar(
             grammar=parsed,
             stopping_criteria=stop,
         )
+    forced = llm.tokenize(opening.encode("utf-8"), add_bos=False, special=False) if opening else []
     first_choice = FirstChoiceGrammar(llm, grammar)
     try:
-        return llm.create_completion(
-            list(tokens),
-            max_tokens=max_tokens,
+        if not first_choice.take(forced):
+            first_choice.close()
+            first_choice, forced = FirstChoiceGrammar(llm, grammar), []
+        out: Any = llm.create_completion(
+            [*tokens, *forced],
+            max_tokens=max(1, max_tokens - len(forced)),
             temperature=0.0,
             seed=seed,
             logits_processor=LogitsProcessorList([first_choice]),
@@ -167,6 +189,10 @@ def complete_under_grammar(
         )
     finally:
         first_choice.close()
+    if forced:
+        out["choices"][0]["text"] = opening + out["choices"][0]["text"]
+        out["usage"]["completion_tokens"] += len(forced)
+    return out
 
 
 def _token_data_dtype() -> Any:

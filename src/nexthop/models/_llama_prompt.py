@@ -35,6 +35,7 @@ __all__ = [
     "observation_message",
     "opening_thought",
     "parse_reply",
+    "reply_opening",
     "required_only",
     "signature",
     "simplify_schema",
@@ -184,6 +185,15 @@ def opening_thought(trajectory: Trajectory) -> str | None:
         return None
     task = flatten(trajectory.task)
     return task if 0 < len(task) <= _MAX_THOUGHT_CHARS else None
+
+
+def reply_opening(thought: str) -> str:
+    """The text a reply whose thought is fixed to ``thought`` opens with, up to the comma after it.
+
+    It is what the reply grammar allows with the spacing the model writes (a space after
+    the colon only), and the thought encoded as the grammar's ``const`` is (`json.dumps`).
+    """
+    return "{" + json.dumps(THOUGHT_KEY) + ": " + json.dumps(thought) + ","
 
 
 def avoided_opening(trajectory: Trajectory, tools: Sequence[ToolDef]) -> str | None:
