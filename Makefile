@@ -55,6 +55,7 @@ conformance: install  ## the official MCP conformance suite against nexthop serv
 bench: install  ## benchmarks that print figures
 	$(PY) benchmarks/bench_host.py
 	$(PY) benchmarks/bench_local_model.py
+	$(PY) benchmarks/bench_decoding.py
 
 bench-tasks: install  ## the task benchmark: 44 real tasks, nexthop beside a plain ReAct baseline (hours on 2 cores; BENCH_ARGS='--limit 3 --json out.json')
 	bash examples/setup.sh
