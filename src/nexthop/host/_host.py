@@ -156,8 +156,8 @@ class AgentHost:
         self.approver = approver
         self.sandbox = require_sandbox(sandbox) if self.policy.synthesize else None  # never unsandboxed
         self._validator = ArgumentValidator()
+        self._preparing: anyio.abc.TaskGroup | None = None  # Model.prepare's, from enter to exit
         # Servers marked untrusted in their config taint a run once their output is read.
-        self._preparing: anyio.abc.TaskGroup | None = None
         self._untrusted = frozenset(s.name for s in servers if not isinstance(s, MCPConnection) and s.untrusted)
 
     async def __aenter__(self) -> AgentHost:
