@@ -112,7 +112,7 @@ class FirstChoiceGrammar:
     def _mask(self, scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
         import numpy as np
 
-        data: Any = np.zeros(len(scores), dtype=_token_data_dtype())
+        data: Any = np.zeros(len(scores), dtype=np.dtype(self._lib.llama_token_data))  # llama.h's layout
         data["id"] = np.arange(len(scores), dtype=np.intc)
         data["logit"] = scores
         self._apply(data.ctypes.data_as(self._lib.llama_token_data_p), len(scores))
@@ -193,10 +193,3 @@ def complete_under_grammar(
         out["choices"][0]["text"] = opening + out["choices"][0]["text"]
         out["usage"]["completion_tokens"] += len(forced)
     return out
-
-
-def _token_data_dtype() -> Any:
-    import numpy as np
-
-    # llama_token_data: {int32 id; float logit; float p}, as llama.h lays it out.
-    return np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)

