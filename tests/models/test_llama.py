@@ -27,12 +27,14 @@ from nexthop.models._llama import LlamaCppModel
 from nexthop.models._llama_kv import PrefixCache, prefix_key
 from nexthop.models._llama_prompt import (
     ANY_OBJECT,
+    EXEMPLAR,
     THOUGHT_KEY,
     avoided_opening,
     build_messages,
     build_reply_schema,
     observation_message,
     opening_thought,
+    parse_reply,
     signature,
     simplify_schema,
     system_prompt,
@@ -271,6 +273,25 @@ def test_system_prompt_with_signatures_lists_one_line_per_tool_and_is_stable() -
     assert "call finish" in text
     assert system_prompt("You are careful.", TOOLS, signatures=True) == text
     assert len(text) < len(system_prompt("You are careful.", TOOLS))
+
+
+def test_the_exemplar_follows_the_reply_format_and_is_written_as_replies_and_observations_are() -> None:
+    plain = system_prompt("You are careful.", TOOLS)
+    shown = system_prompt("You are careful.", TOOLS, exemplar=True)
+    assert EXEMPLAR not in plain and shown == plain + "\n\n" + EXEMPLAR
+    assert system_prompt("You are careful.", TOOLS, exemplar=True) == shown  # stable, so its KV state is cached
+    lines = EXEMPLAR.splitlines()
+    made_up = [ToolDef(name=n) for n in ("calendar__get_event", "calendar__list_events", "mail__send")]
+    replies = [parse_reply(line, [*made_up, FINISH_TOOL], who="exemplar") for line in lines if line.startswith("{")]
+    assert [action[0] for _, action in replies if action] == [*(t.name for t in made_up), "finish"]
+    # The first reply's work is the task, as opening_thought fixes it in a real run.
+    assert replies[0][0] == lines[1].removeprefix("Task: ")
+    # Each result reads as observation_message writes a real one.
+    failed = _step(1, "calendar__get_event", {"title": "team lunch"}, "no event is named 'team lunch'", True)
+    sent = _step(3, "mail__send", {"to": "Dana"}, "sent")
+    assert observation_message(failed) in lines and observation_message(sent) in lines
+    # Its tools are not anyone's: none of them is on offer here.
+    assert not {t.name for t in made_up} & {t.name for t in TOOLS}
 
 
 def test_system_prompt_descriptions_are_one_clean_line_cut_at_a_sentence() -> None:

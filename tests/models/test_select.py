@@ -28,9 +28,11 @@ class _FakeLlama(Model):
         n_threads: int | None = None,
         seed: int = 0,
         recheck: bool = True,
+        exemplar: bool = False,
     ) -> None:
         self.model_path = model_path
         self.n_ctx, self.n_threads, self.seed, self.recheck = n_ctx, n_threads, seed, recheck
+        self.exemplar = exemplar
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         raise NotImplementedError
@@ -178,6 +180,11 @@ def test_local_options_reach_the_constructor(fake_llama: None, tmp_path: Path) -
     assert isinstance(model, _FakeLlama) and model.recheck is False
     with pytest.raises(ConfigError, match="recheck"):
         model_from_string("local?recheck=maybe")
+    assert model.exemplar is False
+    model = model_from_string("local?exemplar=on")
+    assert isinstance(model, _FakeLlama) and model.exemplar is True
+    with pytest.raises(ConfigError, match="exemplar='yes' .* must be on or off"):
+        model_from_string("local?exemplar=yes")
 
 
 def test_no_options_keep_the_defaults(fake_llama: None) -> None:
@@ -213,7 +220,8 @@ def test_anthropic_max_retries(keys: None) -> None:
     [
         (
             "local?threds=1",
-            "unknown option 'threds' in model 'local?threds=1': local takes catalog, n_ctx, recheck, seed, threads",
+            "unknown option 'threds' in model 'local?threds=1':"
+            " local takes catalog, exemplar, n_ctx, recheck, seed, threads",
         ),
         ("local?threads=0", "option threads='0' in model 'local?threads=0' must be an integer >= 1; local takes"),
         ("local?threads=two", "option threads='two' in model 'local?threads=two' must be an integer >= 1"),

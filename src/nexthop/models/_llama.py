@@ -106,6 +106,8 @@ class LlamaCppModel(Model):
         catalog: How the system prompt lists each tool's arguments: ``schemas`` (its
             simplified JSON schema, with descriptions) or ``signatures`` (one typed
             parameter list, `_llama_prompt.signature`).
+        exemplar: Show a worked run over made-up tools after the reply format
+            (`_llama_prompt.EXEMPLAR`).
 
     Attributes:
         name: ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model, else
@@ -131,6 +133,7 @@ class LlamaCppModel(Model):
         prefix_cache_dir: str | Path | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         catalog: Literal["schemas", "signatures"] = "schemas",
+        exemplar: bool = False,
     ) -> None:
         _llama_runtime.import_llama_cpp()
         self.model_path = Path(model_path) if model_path is not None else None
@@ -143,6 +146,7 @@ class LlamaCppModel(Model):
         self.recheck = recheck
         self.catalog = catalog
         self._signatures = catalog == "signatures"
+        self.exemplar = exemplar
         self._share: tuple[tuple[ToolDef, ...], float] | None = None  # tool_list_share's last list and answer
         self._rechecker = Rechecker(recheck)
         self.rechecks: list[Recheck] = self._rechecker.rechecks
@@ -274,9 +278,8 @@ class LlamaCppModel(Model):
         """Tokens of the prompt for ``request`` (the model must be loaded)."""
         assert self._llm is not None and self._formatter is not None
         texts = self._replies.texts
-        messages = build_messages(
-            request.instructions, request.prompt_tools, request.trajectory, texts, signatures=self._signatures
-        )
+        style = {"signatures": self._signatures, "exemplar": self.exemplar}
+        messages = build_messages(request.instructions, request.prompt_tools, request.trajectory, texts, **style)
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
@@ -288,7 +291,9 @@ class LlamaCppModel(Model):
         before the first token that depends on the task.
         """
         assert self._llm is not None and self._formatter is not None
-        system = system_message(request.instructions, request.prompt_tools, signatures=self._signatures)
+        system = system_message(
+            request.instructions, request.prompt_tools, signatures=self._signatures, exemplar=self.exemplar
+        )
         text: str = self._formatter(messages=[system]).prompt
         alone = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return list(tokens[: common_prefix(alone, tokens)])

@@ -27,6 +27,7 @@ from nexthop.models._llama_schema import required_only, signature, simplify_sche
 
 __all__ = [
     "ANY_OBJECT",
+    "EXEMPLAR",
     "THOUGHT_KEY",
     "avoided_opening",
     "build_messages",
@@ -50,6 +51,49 @@ numbers before inserting any rows); asked for the work remaining, it keeps its p
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 """Arguments schema used when a tool's own schema cannot be turned into a grammar."""
+
+
+def _worked_run() -> str:
+    def reply(work: str, tool: str, arguments: dict[str, str]) -> str:
+        return json.dumps({THOUGHT_KEY: work, "tool": tool, "arguments": arguments})
+
+    lunch = (
+        '[{"title": "Lunch with the team at Rosa\'s", "start": "12:30"}, {"title": "Design review", "start": "15:00"}]'
+    )
+    return "\n".join(
+        [
+            "An example of a whole run, with tools that are not yours:",
+            "Task: Email Dana the start time of Friday's team lunch.",
+            reply("Email Dana the start time of Friday's team lunch.", "calendar__get_event", {"title": "team lunch"}),
+            "ERROR from calendar__get_event: no event is named 'team lunch'",
+            reply(
+                "Find the lunch among Friday's events, then email Dana its start time.",
+                "calendar__list_events",
+                {"day": "Friday"},
+            ),
+            f"Observation from calendar__list_events: {lunch}",
+            reply(
+                "Email Dana that the lunch starts at 12:30.",
+                "mail__send",
+                {"to": "Dana", "text": "Friday's team lunch at Rosa's starts at 12:30."},
+            ),
+            "Observation from mail__send: sent",
+            reply(
+                "Nothing: the email is sent.",
+                "finish",
+                {"result": "Emailed Dana: Friday's team lunch starts at 12:30."},
+            ),
+        ]
+    )
+
+
+EXEMPLAR = _worked_run()
+"""A worked run shown after the reply format (``local?exemplar=on``), after ReAct's in-context
+trajectories (Yao et al., arXiv 2210.03629, section 2). Its tools and task are made up and
+share no domain with `benchmarks/tasks/`, so that it teaches the protocol, not a task: the
+remaining work shrinks as steps succeed, a "not found" is met by looking at what exists,
+values are copied from observations, and finish follows the last call the task needs."""
+
 
 # Reply tokens cost most of a step's time on a CPU; one sentence of reasoning is enough for
 # a small model to say what is left to do, and a cap stops it narrating the whole plan.
@@ -124,11 +168,14 @@ def _branch(name: str, arguments: dict[str, Any], thought: dict[str, Any]) -> di
     }
 
 
-def system_prompt(instructions: str, tools: Sequence[ToolDef], *, signatures: bool = False) -> str:
+def system_prompt(
+    instructions: str, tools: Sequence[ToolDef], *, signatures: bool = False, exemplar: bool = False
+) -> str:
     """The system message: instructions, a compact tool list and the reply format.
 
     With ``signatures``, each tool's arguments are one line in the shape of a function
-    signature (`signature`), not its simplified JSON schema with descriptions.
+    signature (`signature`), not its simplified JSON schema with descriptions. With
+    ``exemplar``, a worked run over made-up tools follows (`EXEMPLAR`).
 
     It depends only on its arguments, so it stays byte-identical across steps and the
     KV cache of the whole prefix survives.
@@ -150,6 +197,8 @@ def system_prompt(instructions: str, tools: Sequence[ToolDef], *, signatures: bo
     ]
     if any(t.name == FINISH_TOOL.name for t in tools):
         lines.append("When the task is done, call finish with the final answer.")
+        if exemplar:
+            lines += ["", EXEMPLAR]
     return "\n".join(lines)
 
 
@@ -254,9 +303,11 @@ def observation_message(step: Step) -> str:
     return "\n\n".join(parts)
 
 
-def system_message(instructions: str, tools: Sequence[ToolDef], *, signatures: bool = False) -> dict[str, str]:
+def system_message(
+    instructions: str, tools: Sequence[ToolDef], *, signatures: bool = False, exemplar: bool = False
+) -> dict[str, str]:
     """The first chat message: the stable prefix that `LlamaCppModel` caches on disk."""
-    return {"role": "system", "content": system_prompt(instructions, tools, signatures=signatures)}
+    return {"role": "system", "content": system_prompt(instructions, tools, signatures=signatures, exemplar=exemplar)}
 
 
 def build_messages(
@@ -266,6 +317,7 @@ def build_messages(
     generated: Mapping[str, str],
     *,
     signatures: bool = False,
+    exemplar: bool = False,
 ) -> list[dict[str, str]]:
     """Chat messages for the next request: system, task, then each past step.
 
@@ -276,12 +328,13 @@ def build_messages(
         generated: Exact generated reply text by the id of the step's first tool call;
             steps found here are rendered byte-identically to what the model produced.
         signatures: List each tool's arguments as a signature (`system_prompt`).
+        exemplar: Show a worked run in the system message (`system_prompt`).
 
     Returns:
         ``[{"role": ..., "content": ...}, ...]`` ready for the GGUF's chat template.
     """
     messages = [
-        system_message(instructions, tools, signatures=signatures),
+        system_message(instructions, tools, signatures=signatures, exemplar=exemplar),
         {"role": "user", "content": trajectory.task_message()},
     ]
     for step in trajectory.steps:

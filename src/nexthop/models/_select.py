@@ -23,6 +23,8 @@ that names it and lists the allowed ones::
                           catalog=schemas|signatures
                                             how the prompt lists tool arguments: JSON schemas
                                             or typed signatures (default schemas)
+                          exemplar=on|off   show a worked run over made-up tools after
+                                            the reply format (default off)
     openai                tool_choice=auto|required|none
                                             sent whenever tools are (default auto)
                           tool_results=tool|user
@@ -118,6 +120,7 @@ _OPTIONS: Mapping[str, Mapping[str, _Option]] = {
         "seed": _Option("seed", _non_negative_int, "an integer >= 0"),
         "recheck": _RECHECK,
         "catalog": _Option("catalog", _one_of("schemas", "signatures"), "schemas or signatures"),
+        "exemplar": _Option("exemplar", lambda v: _one_of("on", "off")(v) == "on", "on or off"),
     },
     "openai": {
         "tool_choice": _Option("tool_choice", _one_of("auto", "required", "none"), "auto, required or none"),
