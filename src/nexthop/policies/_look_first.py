@@ -22,7 +22,10 @@ elsewhere (``ms_merge_parts``: a read of the output file not yet written drew th
 and the model created a folder instead of writing); recovery 4/10 and multi-step 2/12
 against 3/10 and 3/12 without it at 31c02b9. A more imperative wording at 1481c36 was
 copied into the model's own remaining work and ran to listing loops (multi-step 1/12,
-recovery 3/10). With an API model that can take advice it may do better; measure first.
+recovery 3/10). With the embedded model's worked run (``local?exemplar=on``), which
+already lists a folder after "not found", it gained ``rc_wrong_file_name`` and lost
+nothing (23/44 against 22/44 at db07e5d). With an API model that can take advice it may
+do better; measure first.
 
 It sees the tools before narrowing does (pinning's and the skips' withholding aside),
 and narrowing offers at the next step every tool a hint names, so the model can take
