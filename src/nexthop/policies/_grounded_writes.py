@@ -36,6 +36,12 @@ Off by default (``skip_ungrounded_writes: true`` turns it on): run again on the 
 benchmark tasks where it fires, it caught the made-up write each time, and the model
 made the same call again; none passed, as before (`docs/policies.md`).
 
+Numbers stay out on purpose. A decimal that no source held (``Alice,20.25`` written to
+``totals.csv`` where the query never run would give 28.24) was tried as a second trigger
+beside the worked run (``local?exemplar=on``, db07e5d): on the README's task it caught
+the made-up totals, the model listed the tables and wrote the same numbers again; on the
+6 benchmark tasks with decimals in their data it never fired. It was not kept.
+
 Records: the host's ``PolicyRecord(policy="grounded_writes", event="skipped", data={"tool", "reason"})``.
 """
 
