@@ -17,6 +17,11 @@ again whatever it is told (the doom loop's withholding, measured at stop 18). An
 that succeeds forgets every failure: it may have fixed the cause (the missing folder now
 exists), and the repeat is then worth running.
 
+The hint keeps its second way out, "or call finish and say what failed", though a small
+model takes it often. Cut at 8605266, no benchmark verdict changed, and in
+``rc_wrong_file_name`` the model wrote made-up text to the output file where it had
+stopped with the workspace untouched (benchmarks/tasks/results/README.md).
+
 Records: as for every `KnownOutcomes` policy.
 """
 
