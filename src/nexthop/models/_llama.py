@@ -274,12 +274,17 @@ class LlamaCppModel(Model):
         )
         self._llm = llm
 
+    def _prompt_style(self) -> dict[str, bool]:
+        """How this model's system message is written: the same for the whole prompt and its cached prefix."""
+        return {"signatures": self._signatures, "exemplar": self.exemplar}
+
     def prompt_tokens(self, request: ModelRequest) -> list[int]:
         """Tokens of the prompt for ``request`` (the model must be loaded)."""
         assert self._llm is not None and self._formatter is not None
         texts = self._replies.texts
-        style = {"signatures": self._signatures, "exemplar": self.exemplar}
-        messages = build_messages(request.instructions, request.prompt_tools, request.trajectory, texts, **style)
+        messages = build_messages(
+            request.instructions, request.prompt_tools, request.trajectory, texts, **self._prompt_style()
+        )
         text: str = self._formatter(messages=messages).prompt
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
@@ -291,9 +296,7 @@ class LlamaCppModel(Model):
         before the first token that depends on the task.
         """
         assert self._llm is not None and self._formatter is not None
-        system = system_message(
-            request.instructions, request.prompt_tools, signatures=self._signatures, exemplar=self.exemplar
-        )
+        system = system_message(request.instructions, request.prompt_tools, **self._prompt_style())
         text: str = self._formatter(messages=[system]).prompt
         alone = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return list(tokens[: common_prefix(alone, tokens)])

@@ -53,6 +53,12 @@ ANY_OBJECT: dict[str, Any] = {"type": "object"}
 """Arguments schema used when a tool's own schema cannot be turned into a grammar."""
 
 
+def _result_line(tool: str, content: str, *, failed: bool) -> str:
+    """One tool result as the model reads it, in `observation_message` and in `EXEMPLAR` alike."""
+    # An empty result said out loud: a small model otherwise reads silence as "try again".
+    return f"{'ERROR' if failed else 'Observation'} from {tool}: {content or '(empty)'}"
+
+
 def _worked_run() -> str:
     def reply(work: str, tool: str, arguments: dict[str, str]) -> str:
         return json.dumps({THOUGHT_KEY: work, "tool": tool, "arguments": arguments})
@@ -65,19 +71,19 @@ def _worked_run() -> str:
             "An example of a whole run, with tools that are not yours:",
             "Task: Email Dana the start time of Friday's team lunch.",
             reply("Email Dana the start time of Friday's team lunch.", "calendar__get_event", {"title": "team lunch"}),
-            "ERROR from calendar__get_event: no event is named 'team lunch'",
+            _result_line("calendar__get_event", "no event is named 'team lunch'", failed=True),
             reply(
                 "Find the lunch among Friday's events, then email Dana its start time.",
                 "calendar__list_events",
                 {"day": "Friday"},
             ),
-            f"Observation from calendar__list_events: {lunch}",
+            _result_line("calendar__list_events", lunch, failed=False),
             reply(
                 "Email Dana that the lunch starts at 12:30.",
                 "mail__send",
                 {"to": "Dana", "text": "Friday's team lunch at Rosa's starts at 12:30."},
             ),
-            "Observation from mail__send: sent",
+            _result_line("mail__send", "sent", failed=False),
             reply(
                 "Nothing: the email is sent.",
                 "finish",
@@ -293,11 +299,7 @@ def canonical_action(step: Step) -> str:
 def observation_message(step: Step) -> str:
     """The user message that reports a step's observation(s) back to the model."""
     names = {c.id: c.name for c in step.tool_calls}
-    parts = [
-        # An empty result said out loud: a small model otherwise reads silence as "try again".
-        f"{'ERROR' if o.failed else 'Observation'} from {names.get(o.call_id, 'tool')}: {o.content or '(empty)'}"
-        for o in step.observations
-    ]
+    parts = [_result_line(names.get(o.call_id, "tool"), o.content, failed=o.failed) for o in step.observations]
     if step.hint:  # a policy's note (e.g. a doom-loop correction) follows the step's results
         parts.append(f"Note from the host: {step.hint}")
     return "\n\n".join(parts)

@@ -112,7 +112,13 @@ class _Option:
 
 
 _MAX_RETRIES = _Option("max_retries", _non_negative_int, "an integer >= 0")
-_RECHECK = _Option("recheck", lambda v: _one_of("on", "off")(v) == "on", "on or off")
+
+
+def _on(value: str) -> bool:
+    return _one_of("on", "off")(value) == "on"
+
+
+_RECHECK = _Option("recheck", _on, "on or off")
 _OPTIONS: Mapping[str, Mapping[str, _Option]] = {
     "local": {
         "threads": _Option("n_threads", _positive_int, "an integer >= 1"),
@@ -120,7 +126,7 @@ _OPTIONS: Mapping[str, Mapping[str, _Option]] = {
         "seed": _Option("seed", _non_negative_int, "an integer >= 0"),
         "recheck": _RECHECK,
         "catalog": _Option("catalog", _one_of("schemas", "signatures"), "schemas or signatures"),
-        "exemplar": _Option("exemplar", lambda v: _one_of("on", "off")(v) == "on", "on or off"),
+        "exemplar": _Option("exemplar", _on, "on or off"),
     },
     "openai": {
         "tool_choice": _Option("tool_choice", _one_of("auto", "required", "none"), "auto, required or none"),
