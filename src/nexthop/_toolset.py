@@ -7,13 +7,14 @@ MCP connections (clients/) and Python functions (host/) both implement `Toolset`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nexthop._trajectory import Observation, ToolCall
 
-__all__ = ["CREATE_TOOL_NAME", "FINISH_TOOL", "ToolDef", "Toolset", "is_write", "name_words"]
+__all__ = ["CREATE_TOOL_NAME", "FINISH_TOOL", "ToolDef", "Toolset", "finish_outcome", "is_write", "name_words"]
 
 
 class ToolDef(BaseModel):
@@ -50,11 +51,40 @@ FINISH_TOOL = ToolDef(
     ),
     input_schema={
         "type": "object",
-        "properties": {"result": {"type": "string", "description": "The final answer for the user."}},
-        "required": ["result"],
+        "properties": {
+            "result": {"type": "string", "description": "The final answer for the user."},
+            "outcome": {
+                "type": "string",
+                "enum": ["done", "failed"],
+                "description": "done if every part of the task is done, failed if any part is not.",
+            },
+        },
+        "required": ["result", "outcome"],
     },
 )
-"""The injected ``finish`` tool (after agentlib): calling it ends the run with its ``result``."""
+"""The injected ``finish`` tool (after agentlib): calling it ends the run with its ``result``.
+
+Its ``outcome`` says whether the task was done, after OpenHands' ``task_completed``
+argument of its finish action: a model that reports failure through ``finish`` ends the
+run ``gave_up``, not ``completed``, so a script that runs nexthop is not told a failed
+task succeeded. ``result`` comes before ``outcome`` so that a model writing under a
+grammar states what happened before it judges it (see `finish_outcome`)."""
+
+
+def finish_outcome(arguments: Mapping[str, Any]) -> Literal["done", "failed"]:
+    """How a ``finish`` call judged the task: ``failed`` only when its ``outcome`` says so.
+
+    Args:
+        arguments: The ``finish`` call's arguments, as the model sent them.
+
+    Returns:
+        ``"failed"`` when ``outcome`` is the string ``failed`` (any case, spaces
+        ignored); ``"done"`` otherwise, so that a model which leaves ``outcome`` out
+        (an OpenAI-compatible server without strict schemas, an older script) keeps
+        the meaning ``finish`` had before the argument existed.
+    """
+    outcome = arguments.get("outcome")
+    return "failed" if isinstance(outcome, str) and outcome.strip().lower() == "failed" else "done"
 
 
 @runtime_checkable

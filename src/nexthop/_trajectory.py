@@ -176,7 +176,7 @@ class Step(BaseModel):
 
 
 TerminationKind = Literal[
-    "completed", "max_steps", "error", "cancelled", "abandoned", "doom_loop", "budget", "denied", "policy"
+    "completed", "gave_up", "max_steps", "error", "cancelled", "abandoned", "doom_loop", "budget", "denied", "policy"
 ]
 RunStatus = Literal["completed", "incomplete", "error"]
 
@@ -186,7 +186,8 @@ class TerminationReason(BaseModel):
 
     Attributes:
         kind: ``completed`` (the model called ``finish`` or answered without a tool),
-            ``max_steps`` (the step budget ran out), ``error`` (the model failed),
+            ``gave_up`` (the model called ``finish`` with ``outcome: failed``: it says
+            the task, or some part of it, is not done), ``max_steps`` (the step budget ran out), ``error`` (the model failed),
             ``cancelled`` (the caller cancelled); policies add ``abandoned``,
             ``doom_loop``, ``budget`` (tokens or wall time), ``denied``, and ``policy``
             (a user's policy stopped the run; ``policy`` and ``evidence`` say which and why).
@@ -279,8 +280,9 @@ class RunResult(BaseModel):
     Attributes:
         status: ``completed`` when the task was finished, ``error`` when a model or host
             error stopped it, ``incomplete`` for every other early stop.
-        result: The final answer text (from ``finish`` or the model's last reply);
-            empty when the run did not complete.
+        result: The final answer text (from ``finish`` or the model's last reply); for
+            ``gave_up``, the model's account of what is not done; empty after any other
+            early stop.
         termination: Why the run ended.
         trajectory: Every step, including those before an early stop (of the last
             attempt, when the run was retried).

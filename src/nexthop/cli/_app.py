@@ -58,7 +58,7 @@ from nexthop.policies._pinning import PinStore, default_pin_file
 
 __all__ = ["EXIT_CODES", "log_handler", "main"]
 
-EXIT_CODES = {"completed": 0, "usage": 2, "max_steps": 3, "error": 4, "servers": 5, "cancelled": 130}
+EXIT_CODES = {"completed": 0, "usage": 2, "max_steps": 3, "error": 4, "servers": 5, "gave_up": 7, "cancelled": 130}
 """Exit status per outcome; a termination kind not listed (added by policies) exits 6."""
 
 

@@ -28,7 +28,8 @@ def default_config_path() -> Path:
 
 _EPILOG = """\
 exit codes: 0 completed, 2 bad usage or config, 3 step budget ran out, 4 model or host error,
-            5 a server failed under --strict, 6 stopped by a policy, 130 cancelled (Ctrl-C)
+            5 a server failed under --strict, 6 stopped by a policy, 7 the model reported the task not
+            done (finish with outcome "failed"), 130 cancelled (Ctrl-C)
 environment: NEXTHOP_MODEL (default model), NEXTHOP_CONFIG (default config file),
              ANTHROPIC_API_KEY, OPENAI_API_KEY
 """

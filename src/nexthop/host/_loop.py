@@ -23,7 +23,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict
 
 from nexthop._exceptions import NexthopError
-from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset
+from nexthop._toolset import FINISH_TOOL, ToolDef, Toolset, finish_outcome
 from nexthop._trajectory import (
     Observation,
     PolicyRecord,
@@ -177,9 +177,14 @@ class _Run:
     ) -> tuple[_Answers, _Stop | None]:
         """The policies' answers once the tools ran (``after_step``, then ``on_finish``), and whether the run ends."""
         answers = self.consult(lambda p: p.after_step(view, response.tool_calls, observations))
-        finished = self.finish_call(response)
-        if answers.stop is not None or finished is None:
+        finish = self.finish_call(response)
+        if answers.stop is not None or finish is None:
             return answers, self.text_reply(answers, response.thought) if not response.tool_calls else answers.stop
+        finished = _result_text(finish)
+        if finish_outcome(finish.arguments) == "failed":
+            # The model's own account of failure ends the run: nothing is left for a
+            # finish-time check to confirm, and the account is the user's answer.
+            return answers, _Stop(TerminationReason(kind="gave_up", detail="the model reported the task not done"), finished)
         # Only a finish-time hint (a completion check) sends the model back; a hint from
         # after_step (a doom-loop note, say) must not swallow the finish.
         at_finish = self.consult(lambda p: p.on_finish(view, finished))
@@ -257,12 +262,8 @@ class _Run:
         return [*(r.tool for r in routes.values()), FINISH_TOOL], [*listed, FINISH_TOOL], routes, records
 
     @staticmethod
-    def finish_call(response: ModelResponse) -> str | None:
-        for c in response.tool_calls:
-            if c.name == FINISH_TOOL.name:
-                result: Any = c.arguments.get("result", "")
-                return result if isinstance(result, str) else str(result)
-        return None
+    def finish_call(response: ModelResponse) -> ToolCall | None:
+        return next((c for c in response.tool_calls if c.name == FINISH_TOOL.name), None)
 
     @property
     def elapsed(self) -> float:
@@ -280,6 +281,11 @@ class _Run:
         )
         await self.emit(run_result)
         return run_result
+
+
+def _result_text(finish: ToolCall) -> str:
+    result: Any = finish.arguments.get("result", "")
+    return result if isinstance(result, str) else str(result)
 
 
 def _stop(verdict: Verdict, policy: RunPolicy) -> _Stop:

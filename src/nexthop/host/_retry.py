@@ -25,7 +25,7 @@ from nexthop.models._model import Model, ModelRequest, ModelSettings
 
 __all__ = ["REFLECTION_PROMPT", "RETRIED", "Reflect", "RunAttempt", "model_reflection", "run_with_retries"]
 
-RETRIED: frozenset[TerminationKind] = frozenset({"doom_loop", "abandoned", "max_steps", "budget"})
+RETRIED: frozenset[TerminationKind] = frozenset({"doom_loop", "abandoned", "max_steps", "budget", "gave_up"})
 """The termination kinds after which a run with retries left is tried again."""
 
 REFLECTION_PROMPT = (

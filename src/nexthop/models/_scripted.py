@@ -10,7 +10,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nexthop._exceptions import ConfigError, ModelError
 from nexthop._toolset import FINISH_TOOL
@@ -34,9 +34,12 @@ def call(name: str, thought: str = "", /, **arguments: Any) -> ModelResponse:
     return ModelResponse(thought=thought, tool_calls=(ToolCall(id=f"s{next(_ids)}", name=name, arguments=arguments),))
 
 
-def finish(result: str, thought: str = "") -> ModelResponse:
-    """A response that calls the injected ``finish`` tool with ``result``."""
-    return call(FINISH_TOOL.name, thought, result=result)
+def finish(result: str, thought: str = "", outcome: Literal["done", "failed"] = "done") -> ModelResponse:
+    """A response that calls the injected ``finish`` tool with ``result`` and ``outcome``.
+
+    ``outcome="failed"`` reports the task not done: the run ends ``gave_up``.
+    """
+    return call(FINISH_TOOL.name, thought, result=result, outcome=outcome)
 
 
 def reply(text: str) -> ModelResponse:
