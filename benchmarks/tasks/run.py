@@ -95,6 +95,10 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     ``tokens_per_step`` counts prompt tokens evaluated plus generated ones (KV-cache reuse
     excluded): the cost. ``prompt_tokens_per_step`` counts the whole prompt, evaluated or
     reused from a cache: how much the tools on offer take up (7 / 20 / 60+ tools).
+    ``false_done`` counts runs that ended ``completed`` (the model called ``finish`` and
+    said the task was done) while the state check failed; ``gave_up`` counts runs whose
+    ``finish`` reported the task not done, and ``gave_up_passed`` those of them whose
+    state passed anyway: how far the model's own verdict can be trusted.
     """
     rows: list[dict[str, Any]] = []
     for agent in ("nexthop", "react"):
@@ -118,6 +122,9 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                         sum(o.input_tokens + o.cached_input_tokens for o in stepped) / steps, 1
                     ),
                     "output_tokens_per_step": round(sum(o.output_tokens for o in stepped) / steps, 1),
+                    "false_done": sum(o.stop == "completed" and not o.passed for o in group),
+                    "gave_up": sum(o.stop == "gave_up" for o in group),
+                    "gave_up_passed": sum(o.stop == "gave_up" and o.passed for o in group),
                 }
             )
     return rows
@@ -132,7 +139,7 @@ def _cpus() -> int:
 def _table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'agent':<8} {'category':<14} {'success':>12} {'med steps':>9} {'s/step':>7} {'tok/step':>9} "
-        f"{'out/step':>9} {'prompt/step':>11}"
+        f"{'out/step':>9} {'prompt/step':>11} {'false done':>10} {'gave up':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -140,7 +147,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{r['agent']:<8} {r['category']:<14} {rate:>12} {r['median_steps']:>9g} {r['s_per_step']:>7.1f} "
             f"{r['tokens_per_step']:>9.0f} {r['output_tokens_per_step']:>9.0f} "
-            f"{r['prompt_tokens_per_step']:>11.0f}"
+            f"{r['prompt_tokens_per_step']:>11.0f} {r['false_done']:>10} {r['gave_up']:>7}"
         )
     return "\n".join(lines)
 

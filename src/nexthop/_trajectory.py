@@ -186,8 +186,9 @@ class TerminationReason(BaseModel):
 
     Attributes:
         kind: ``completed`` (the model called ``finish`` or answered without a tool),
-            ``gave_up`` (the model called ``finish`` with ``outcome: failed``: it says
-            the task, or some part of it, is not done), ``max_steps`` (the step budget ran out), ``error`` (the model failed),
+            ``gave_up`` (the model called ``finish`` with ``outcome: failed``: it
+            says the task, or some part of it, is not done), ``max_steps`` (the step
+            budget ran out), ``error`` (the model failed),
             ``cancelled`` (the caller cancelled); policies add ``abandoned``,
             ``doom_loop``, ``budget`` (tokens or wall time), ``denied``, and ``policy``
             (a user's policy stopped the run; ``policy`` and ``evidence`` say which and why).

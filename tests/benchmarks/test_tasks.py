@@ -125,14 +125,16 @@ def test_baseline_accepts_fenced_and_bare_calls_as_llama_cpp_server_does() -> No
     assert [(c.name, c.arguments) for c in parse_tool_calls(bare, ids)] == [("db__read_query", {"query": "SELECT 1"})]
 
 
-def _outcome(agent: str, category: str, passed: bool, steps: int, wall_s: float, tokens: int) -> Outcome:
+def _outcome(
+    agent: str, category: str, passed: bool, steps: int, wall_s: float, tokens: int, stop: str = "completed"
+) -> Outcome:
     return Outcome(
         task="t",
         category=category,
         agent=agent,
         passed=passed,
         problem="",
-        stop="completed",
+        stop=stop,
         steps=steps,
         wall_s=wall_s,
         input_tokens=tokens,
@@ -147,8 +149,11 @@ def test_summary_per_agent_and_category_ignores_runs_without_steps_in_per_step_c
         [
             _outcome("nexthop", "one_step", True, 2, 20.0, 100),
             _outcome("nexthop", "one_step", False, 4, 20.0, 100),
-            _outcome("nexthop", "one_step", False, 0, 900.0, 0),  # cut off before its first step
+            _outcome("nexthop", "one_step", False, 0, 900.0, 0, stop="budget"),  # cut off before its first step
             _outcome("react", "recovery", True, 3, 30.0, 30),
+            _outcome("nexthop", "recovery", False, 3, 30.0, 30, stop="gave_up"),
+            _outcome("nexthop", "recovery", True, 3, 30.0, 30, stop="gave_up"),
+            _outcome("nexthop", "recovery", False, 3, 30.0, 30, stop="max_steps"),
         ]
     )
     by_key = {(r["agent"], r["category"]): r for r in rows}
@@ -158,7 +163,12 @@ def test_summary_per_agent_and_category_ignores_runs_without_steps_in_per_step_c
     assert one["tokens_per_step"] == round(260 / 6, 1)
     assert by_key["react", "recovery"]["success"] == 1.0
     assert ("react", "one_step") not in by_key
-    assert by_key["nexthop", "all"]["tasks"] == 3
+    assert by_key["nexthop", "all"]["tasks"] == 6
+    # The model's own verdict against the state: one false "done" (the failed one_step run
+    # that completed), two give-ups of which one passed anyway.
+    assert (one["false_done"], one["gave_up"]) == (1, 0)
+    recovery = by_key["nexthop", "recovery"]
+    assert (recovery["false_done"], recovery["gave_up"], recovery["gave_up_passed"]) == (0, 2, 1)
 
 
 async def test_retries_run_a_task_again_and_count_every_attempt(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``finish`` with ``outcome: failed``: the run ends ``gave_up`` with the model's account, and is not called a success."""
+"""``finish`` with ``outcome: failed``: the run ends ``gave_up`` with the model's account, not as a success."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import ToolDef
 from nexthop._trajectory import RunResult
 from nexthop.cli._auth import auth_command
+from nexthop.cli._exit import EXIT_CODES, run_exit_code
 from nexthop.cli._features import (
     catalog_json,
     client_hooks,
@@ -57,9 +58,6 @@ from nexthop.policies._config import PolicyConfig
 from nexthop.policies._pinning import PinStore, default_pin_file
 
 __all__ = ["EXIT_CODES", "log_handler", "main"]
-
-EXIT_CODES = {"completed": 0, "usage": 2, "max_steps": 3, "error": 4, "servers": 5, "gave_up": 7, "cancelled": 130}
-"""Exit status per outcome; a termination kind not listed (added by policies) exits 6."""
 
 
 def _servers(args: argparse.Namespace, names: Sequence[str] = ()) -> list[ServerConfig]:
@@ -139,7 +137,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     assert result is not None
     if policy.synthesize:  # tools the run wrote that worked: saved only on approval
         await offer_to_save(console, started)
-    return EXIT_CODES.get(result.termination.kind, 6)
+    return run_exit_code(result)
 
 
 async def _serve(args: argparse.Namespace, console: Console) -> int:

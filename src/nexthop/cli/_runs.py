@@ -29,6 +29,7 @@ from nexthop._exceptions import ConfigError
 from nexthop._sanitize import clean_text, one_line, reveal
 from nexthop._toolset import FINISH_TOOL
 from nexthop._trajectory import RunResult, ToolCall, Trajectory
+from nexthop.cli._exit import run_exit_code
 from nexthop.cli._memory import print_recalled
 from nexthop.cli._report import write_report
 
@@ -306,7 +307,7 @@ async def _resume(args: argparse.Namespace, console: Console, *, load: Callable[
                 printer.stop()
     print_result(console, result)
     print(reveal(result.model_dump_json(indent=2)) if args.json else clean_text(result.result))
-    return 0 if result.status == "completed" else 6
+    return run_exit_code(result)
 
 
 def _shown(text: str, limit: int) -> str:

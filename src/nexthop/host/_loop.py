@@ -184,7 +184,9 @@ class _Run:
         if finish_outcome(finish.arguments) == "failed":
             # The model's own account of failure ends the run: nothing is left for a
             # finish-time check to confirm, and the account is the user's answer.
-            return answers, _Stop(TerminationReason(kind="gave_up", detail="the model reported the task not done"), finished)
+            return answers, _Stop(
+                TerminationReason(kind="gave_up", detail="the model reported the task not done"), finished
+            )
         # Only a finish-time hint (a completion check) sends the model back; a hint from
         # after_step (a doom-loop note, say) must not swallow the finish.
         at_finish = self.consult(lambda p: p.on_finish(view, finished))
