@@ -19,6 +19,16 @@ def test_an_embedded_text_blob_is_read_as_text() -> None:
     assert _content_text([blob(b'{"a": 1}', "application/ld+json")]) == '{"a": 1}'
 
 
+def test_an_untyped_blob_is_text_when_its_bytes_are() -> None:
+    # The filesystem server's read_media_file sends a .txt or .log as application/octet-stream.
+    assert _content_text([blob(b"09:02 ERROR disk full\n", "application/octet-stream")]) == "09:02 ERROR disk full\n"
+    assert _content_text([blob("caf\u00e9\tok\r\n".encode(), None)]) == "caf\u00e9\tok\r\n"
+    # Bytes that are not UTF-8, or UTF-8 with control characters, stay a placeholder.
+    assert _content_text([blob(b"\x89PNG\r\n\x1a\n", "application/octet-stream")]).startswith("[resource content, ")
+    assert _content_text([blob(b"PK\x03\x04\x00\x00", None)]).startswith("[resource content, ")
+    assert _content_text([blob(b"\x1b[31mred", "application/octet-stream")]).startswith("[resource content, ")
+
+
 def test_binary_blobs_and_images_are_named_not_shown() -> None:
     png = _content_text([blob(b"\x89PNG\r\n", "image/png")])
     assert png.startswith("[resource content, ") and png.endswith(" bytes]")

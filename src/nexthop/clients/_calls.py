@@ -175,21 +175,32 @@ def _content_text(blocks: list[Any]) -> str:
 
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/yaml", "application/javascript")
+_UNTYPED = ("", "application/octet-stream")
 
 
 def _blob_text(resource: Any) -> str | None:
-    """A base64 blob of a text MIME type (``text/*``, JSON, XML, ``+json``/``+xml``) as text; else None.
+    """A base64 blob that holds text, as text; else None.
 
     Servers embed files as blobs (MCP 2025-06-18, embedded resources); a text model can
-    read one of these, where "[resource content, N bytes]" would tell it nothing.
+    read one of these, where "[resource content, N bytes]" would tell it nothing (and,
+    measured on the task benchmark at fa7a2ba, gets copied into a file as if it were the
+    content). A blob is text when its MIME type says so (``text/*``, JSON, XML,
+    ``+json``/``+xml``), or when it says nothing useful (none, or
+    ``application/octet-stream``, which the filesystem server's ``read_media_file`` sends
+    for every unknown extension, ``.txt`` and ``.log`` included) and its bytes are UTF-8
+    made only of printable characters and line breaks.
     """
     mime = (getattr(resource, "mime_type", None) or "").split(";", 1)[0].strip().lower()
-    if not (mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))):
+    declared = mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))
+    if not declared and mime not in _UNTYPED:
         return None
     try:
-        return base64.b64decode(resource.blob, validate=True).decode("utf-8")
+        text = base64.b64decode(resource.blob, validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError, TypeError, AttributeError):
         return None
+    if not declared and not all(c.isprintable() or c in "\t\n\r" for c in text):
+        return None
+    return text
 
 
 def _sole_member(error: BaseException) -> BaseException | None:
