@@ -59,7 +59,7 @@ FINISH_TOOL = ToolDef(
                 "description": "done if every part of the task is done, failed if any part is not.",
             },
         },
-        "required": ["result", "outcome"],
+        "required": ["result"],
     },
 )
 """The injected ``finish`` tool (after agentlib): calling it ends the run with its ``result``.
@@ -67,8 +67,13 @@ FINISH_TOOL = ToolDef(
 Its ``outcome`` says whether the task was done, after OpenHands' ``task_completed``
 argument of its finish action: a model that reports failure through ``finish`` ends the
 run ``gave_up``, not ``completed``, so a script that runs nexthop is not told a failed
-task succeeded. ``result`` comes before ``outcome`` so that a model writing under a
-grammar states what happened before it judges it (see `finish_outcome`)."""
+task succeeded. ``result`` comes before ``outcome`` so that a model states what
+happened before it judges it (see `finish_outcome`).
+
+``outcome`` is optional. The embedded model is shown required arguments only, so its
+prompt and grammar are as they were before the argument: measured at fa7a2ba with
+``outcome`` required, it never once chose ``failed`` in 44 benchmark runs, and the
+changed prompt turned the README's task from 16/16 checks to 13/16 (made-up totals)."""
 
 
 def finish_outcome(arguments: Mapping[str, Any]) -> Literal["done", "failed"]:

@@ -11,6 +11,7 @@ from nexthop import AgentHost, ScriptedModel, tool
 from nexthop._toolset import FINISH_TOOL, finish_outcome
 from nexthop.cli._app import main
 from nexthop.models import call, finish, reply
+from nexthop.models._llama_prompt import build_reply_schema, system_prompt
 from nexthop.policies import PolicyConfig
 
 pytestmark = pytest.mark.anyio
@@ -74,11 +75,18 @@ def test_the_outcome_is_read_tolerantly(arguments: dict[str, object], outcome: s
     assert finish_outcome(arguments) == outcome
 
 
-def test_the_schema_asks_for_the_result_before_the_outcome() -> None:
-    # A model writing under a grammar states what happened, then judges it.
+def test_the_schema_asks_for_the_result_before_the_optional_outcome() -> None:
+    # A model states what happened, then judges it; a model shown required arguments only
+    # (the embedded one) sees finish as it was before the argument.
     assert list(FINISH_TOOL.input_schema["properties"]) == ["result", "outcome"]
-    assert FINISH_TOOL.input_schema["required"] == ["result", "outcome"]
+    assert FINISH_TOOL.input_schema["required"] == ["result"]
     assert FINISH_TOOL.input_schema["properties"]["outcome"]["enum"] == ["done", "failed"]
+
+
+def test_the_embedded_model_sees_finish_as_before() -> None:
+    prompt = system_prompt("", [FINISH_TOOL])
+    assert '"result"' in prompt and "outcome" not in prompt
+    assert "outcome" not in json.dumps(build_reply_schema([FINISH_TOOL]))
 
 
 def test_the_cli_exits_7_and_prints_the_account(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

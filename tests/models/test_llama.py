@@ -122,7 +122,7 @@ def test_reply_schema_has_one_branch_per_tool_in_order() -> None:
         "required": ["path", "content"],
         "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
     }
-    jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"result": "x", "outcome": "done"}}, schema)
+    jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"result": "x"}}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({THOUGHT_KEY: "t", "tool": "finish", "arguments": {"path": "x"}}, schema)
 

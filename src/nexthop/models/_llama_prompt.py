@@ -87,7 +87,7 @@ def _worked_run() -> str:
             reply(
                 "Nothing: the email is sent.",
                 "finish",
-                {"result": "Emailed Dana: Friday's team lunch starts at 12:30.", "outcome": "done"},
+                {"result": "Emailed Dana: Friday's team lunch starts at 12:30."},
             ),
         ]
     )
