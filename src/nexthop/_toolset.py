@@ -85,7 +85,7 @@ def finish_outcome(arguments: Mapping[str, Any]) -> Literal["done", "failed"]:
     Returns:
         ``"failed"`` when ``outcome`` is the string ``failed`` (any case, spaces
         ignored); ``"done"`` otherwise, so that a model which leaves ``outcome`` out
-        (an OpenAI-compatible server without strict schemas, an older script) keeps
+        (the embedded model, which is not shown it; a model or script that omits it) keeps
         the meaning ``finish`` had before the argument existed.
     """
     outcome = arguments.get("outcome")
