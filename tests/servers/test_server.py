@@ -227,7 +227,10 @@ async def test_concurrent_runs_are_isolated_and_a_slow_one_holds_up_no_other(mod
             assert (output.status, output.result, output.steps) == ("completed", task, 2)
             record = await read_json(client, output.run_uri)
             trajectory = Trajectory.model_validate(record["trajectory"])
-            assert [s.tool_calls[0].arguments for s in trajectory.steps] == [{"text": task}, {"result": task}]
+            assert [s.tool_calls[0].arguments for s in trajectory.steps] == [
+                {"text": task},
+                {"result": task, "outcome": "done"},
+            ]
             assert trajectory.steps[0].observations[0].content == task
     assert "slow" not in results
 
