@@ -177,23 +177,23 @@ class _Run:
     ) -> tuple[_Answers, _Stop | None]:
         """The policies' answers once the tools ran (``after_step``, then ``on_finish``), and whether the run ends."""
         answers = self.consult(lambda p: p.after_step(view, response.tool_calls, observations))
-        finish = self.finish_call(response)
-        if answers.stop is not None or finish is None:
+        call = self.finish_call(response)
+        if answers.stop is not None or call is None:
             return answers, self.text_reply(answers, response.thought) if not response.tool_calls else answers.stop
-        finished = _result_text(finish)
-        if finish_outcome(finish.arguments) == "failed":
+        result = _result_text(call)
+        if finish_outcome(call.arguments) == "failed":
             # The model's own account of failure ends the run: nothing is left for a
             # finish-time check to confirm, and the account is the user's answer.
             return answers, _Stop(
-                TerminationReason(kind="gave_up", detail="the model reported the task not done"), finished
+                TerminationReason(kind="gave_up", detail="the model reported the task not done"), result
             )
         # Only a finish-time hint (a completion check) sends the model back; a hint from
         # after_step (a doom-loop note, say) must not swallow the finish.
-        at_finish = self.consult(lambda p: p.on_finish(view, finished))
+        at_finish = self.consult(lambda p: p.on_finish(view, result))
         answers.records += at_finish.records
         answers.hints += at_finish.hints
         if at_finish.stop is None and not at_finish.hints:
-            return answers, _Stop(TerminationReason(kind="completed", detail="the model called finish"), finished)
+            return answers, _Stop(TerminationReason(kind="completed", detail="the model called finish"), result)
         return answers, at_finish.stop
 
     @staticmethod
