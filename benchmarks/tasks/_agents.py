@@ -81,6 +81,7 @@ class RunOptions:
             Steps, tokens and time then count every attempt; ``timeout_s`` caps each attempt.
         narrow_tools: nexthop's tool narrowing (`PolicyConfig.narrow_tools_over`): narrow past
             this many tools; None turns it off; ``"default"`` keeps nexthop's default (12).
+        policy: Other `PolicyConfig` fields for nexthop's runs, as (field, value) pairs.
     """
 
     max_steps: int = 15
@@ -92,6 +93,7 @@ class RunOptions:
     retry_handling: bool = True
     retries: int = 0
     narrow_tools: int | None | Literal["default"] = "default"
+    policy: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,17 @@ async def count_tools(task: Task, options: RunOptions) -> tuple[int, dict[str, i
     return tool_count_line(t.server for t in tools)
 
 
-_REPORTED_POLICIES = frozenset({"doom_loop", "failed_write_check", "completion_check", "text_replies"})
+_REPORTED_POLICIES = frozenset(
+    {
+        "doom_loop",
+        "failed_write_check",
+        "completion_check",
+        "text_replies",
+        "known_failures",
+        "repeated_reads",
+        "repeated_writes",
+    }
+)
 """Policies whose records an outcome lists: the ones that steer a run (narrowing and retries leave many more)."""
 
 
@@ -243,6 +255,8 @@ async def _run_nexthop(task: Task, workspace: Path, model: Model, options: RunOp
         policy = policy.model_copy(update={"call_retries": 0, "transient_retries": 0})
     if options.narrow_tools != "default":
         policy = policy.model_copy(update={"narrow_tools_over": options.narrow_tools})
+    if options.policy:  # validated, unlike model_copy: a bad value fails here, not mid-run
+        policy = PolicyConfig.model_validate({**policy.model_dump(), **dict(options.policy)})
     host = AgentHost(
         model=model, servers=_servers(task, workspace, options), max_steps=options.max_steps, policy=policy
     )

@@ -31,7 +31,7 @@ from benchmarks.tasks._many import SETUP_SCRIPT
 from benchmarks.tasks._repack import disable_repack, repack_faults
 from benchmarks.tasks.tasks import CATEGORIES, Task, select
 
-from nexthop import DEFAULT_MODEL, model_from_string
+from nexthop import DEFAULT_MODEL, PolicyConfig, model_from_string
 
 __all__ = ["main", "summarize"]
 
@@ -72,6 +72,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N|off",
         help="nexthop only: narrow the tools on offer past N tools, or never (default: nexthop's own, 12)",
     )
+    p.add_argument(
+        "--policy",
+        action="append",
+        type=_policy_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="nexthop only: a PolicyConfig field for every run, VALUE as JSON (repeatable; e.g. redraws=3)",
+    )
     p.add_argument("--json", dest="json_out", help="write every outcome and the summary to this file")
     p.add_argument("--no-repack", dest="repack", action="store_const", const="off", help=argparse.SUPPRESS)
     p.add_argument("--resume", action="store_true", help="keep the runs already in --json's file and do the rest")
@@ -86,6 +94,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "once in a child process (default: %(default)s)",
     )
     return p.parse_args(argv)
+
+
+def _policy_setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or key not in PolicyConfig.model_fields:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a PolicyConfig field, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a bare string, e.g. an abandonment personality
 
 
 def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
@@ -281,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_handling=args.retry_handling,
         retries=args.retries,
         narrow_tools=args.narrow_tools,
+        policy=tuple(args.policy),
     )
     tools_on_offer, tools_per_server = _tools_on_offer(tasks, options)
     no_repack = _choose_no_repack(args.repack, args.model)
@@ -297,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "retry_handling": args.retry_handling,
             "retries": args.retries,
             "narrow_tools": args.narrow_tools,
+            "policy": dict(args.policy),
             "tools_on_offer": tools_on_offer,
             "tools_per_server": tools_per_server,
             "max_steps": args.max_steps,

@@ -247,6 +247,16 @@ def test_narrow_tools_flag_takes_a_count_off_or_the_default(capsys: pytest.Captu
     assert "expected a tool count of at least 1 or 'off', got '0'" in capsys.readouterr().err
 
 
+def test_policy_flag_takes_policy_config_fields_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.tasks.run import _parse
+
+    args = _parse(["--policy", "redraws=3", "--policy", "skip_repeated_reads=true", "--policy", "abandonment=tired"])
+    assert args.policy == [("redraws", 3), ("skip_repeated_reads", True), ("abandonment", "tired")]
+    with pytest.raises(SystemExit):
+        _parse(["--policy", "redraw=3"])
+    assert "expected KEY=VALUE with KEY a PolicyConfig field, got 'redraw=3'" in capsys.readouterr().err
+
+
 async def test_a_task_runs_in_the_same_emptied_workspace_every_time() -> None:
     # A greedy model meets the workspace path in server messages: a random path made runs differ.
     from benchmarks.tasks._agents import RunOptions, run_task, workspace_root

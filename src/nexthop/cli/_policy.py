@@ -84,6 +84,13 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="skip an unchanged repeat of a read-only, closed-world read while nothing has been written since",
     )
     group.add_argument(
+        "--redraws",
+        type=int,
+        metavar="N",
+        help="draw a step's action again, sampled, up to N times when a policy foresees its call's outcome "
+        "(a known failure, say) instead of spending the step on it (default: 0)",
+    )
+    group.add_argument(
         "--skip-ungrounded-writes",
         action="store_true",
         default=None,
@@ -179,6 +186,7 @@ def policy_from_args(args: argparse.Namespace, base: PolicyConfig | None) -> Pol
         "skip_known_failures": False if args.no_skip_known_failures else None,
         "skip_repeated_writes": False if args.no_skip_repeated_writes else None,
         "skip_repeated_reads": args.skip_repeated_reads,
+        "redraws": args.redraws,
         "skip_ungrounded_writes": args.skip_ungrounded_writes,
         "read_first": args.read_first,
         "look_first": args.look_first,

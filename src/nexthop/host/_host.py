@@ -336,6 +336,7 @@ class AgentHost:
                     call_retries=self.policy.call_retries,
                 ),
                 policies=policies,
+                redraws=self.policy.redraws,
             )
             trajectory = Trajectory(task=task, context=context, memory=memory, recalled=recalled)
             # Servers' sampling, elicitation and logs during this run are the run's (see RunServerEvents).

@@ -81,6 +81,10 @@ class RunSetup:
     policies: Sequence[RunPolicy] = field(default_factory=list[RunPolicy])
     server_events: Callable[[], tuple[Usage, list[PolicyRecord]]] | None = None
     """Drained after each step's calls: tokens servers sampled (counted as the step's) and their records."""
+    redraws: int = 0
+    """How many times a step's action may be drawn again when a policy foresees a call's outcome (`draw`)."""
+    redraw_temperature: float = 1.0
+    """Sampling temperature of those draws."""
 
 
 class _Stop(Exception):  # noqa: N818 - control flow, never escapes the loop
@@ -138,16 +142,15 @@ class _Run:
         if before.stop is not None:
             raise before.stop
         tools, listed, routes, offered = await self.offer(view)
-        response = await self.setup.model.request(
-            ModelRequest(
-                instructions=self.setup.instructions,
-                trajectory=self.trajectory,
-                tools=tools,
-                listed=listed if len(listed) != len(tools) else None,
-                settings=self.setup.settings,
-            )
+        request = ModelRequest(
+            instructions=self.setup.instructions,
+            trajectory=self.trajectory,
+            tools=tools,
+            listed=listed if len(listed) != len(tools) else None,
+            settings=self.setup.settings,
         )
-        self.usage = self.usage + response.usage
+        response, drawn, redrawn = await self.draw(view, request)
+        self.usage = self.usage + drawn
         await self.emit(
             ActionEvent(
                 step_index=index, thought=response.thought, tool_calls=response.tool_calls, elapsed_s=self.elapsed
@@ -162,15 +165,61 @@ class _Run:
             thought=response.thought,
             tool_calls=response.tool_calls,
             observations=dispatched.observations,
-            usage=response.usage + sampled,
+            usage=drawn + sampled,
             duration_s=anyio.current_time() - step_start,
             hint="\n".join(answers.hints),
-            records=(*offered, *dispatched.records, *server_records, *answers.records),
+            records=(*offered, *redrawn, *dispatched.records, *server_records, *answers.records),
         )
         self.trajectory.steps.append(step)
         await self.emit(step)
         if stop is not None:
             raise stop
+
+    async def draw(self, view: RunView, request: ModelRequest) -> tuple[ModelResponse, Usage, list[PolicyRecord]]:
+        """The model's action for this step, drawn again while a policy foresees a call's outcome.
+
+        A call a policy can answer without running it (`RunPolicy.foresee`: an exact
+        repeat of a call that failed, say) would spend the step on an observation the
+        model has already had. A small model decoding greedily proposes the same call
+        again from the same context, so the action is sampled anew, at
+        ``redraw_temperature`` with a fresh seed, up to ``redraws`` times: the first
+        draw with no foreseen call is taken. After ToolLLM's DFSDT (Qin et al., arXiv
+        2307.16789, section 3), which samples another action at a node whose first
+        one led nowhere. When every draw is foreseen, the first one stands and the
+        policies answer it as before (a skip, say).
+
+        Returns:
+            The action taken, the usage of every draw (tokens), and one ``redraw``
+            record per draw set aside (``{"tool", "reason", "draw"}``).
+        """
+        response = await self.setup.model.request(request)
+        usage, records = response.usage, list[PolicyRecord]()
+        first = response
+        for draw in range(1, self.setup.redraws + 1):
+            foreseen = self.foreseen(view, response)
+            if foreseen is None:
+                return response, usage, records
+            policy, call, reason = foreseen
+            records.append(
+                PolicyRecord(policy=policy, event="redraw", data={"tool": call.name, "reason": reason, "draw": draw})
+            )
+            settings = request.settings.model_copy(
+                update={"temperature": self.setup.redraw_temperature, "seed": 1000 * view.step_index + draw}
+            )
+            response = await self.setup.model.request(request.model_copy(update={"settings": settings}))
+            usage = usage + response.usage
+        return (response if self.foreseen(view, response) is None else first), usage, records
+
+    def foreseen(self, view: RunView, response: ModelResponse) -> tuple[str, ToolCall, str] | None:
+        """The first call of ``response`` whose outcome a policy foresees: (policy, call, reason)."""
+        for call in response.tool_calls:
+            if call.name == FINISH_TOOL.name:
+                continue
+            for policy in self.setup.policies:
+                reason = policy.foresee(view, call)
+                if reason is not None:
+                    return policy.name, call, reason
+        return None
 
     def judge(
         self, view: RunView, response: ModelResponse, observations: Sequence[Observation]

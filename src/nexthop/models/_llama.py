@@ -368,7 +368,7 @@ class LlamaCppModel(Model):
                 schema_grammar(schema),
                 max_tokens=settings.max_output_tokens,
                 temperature=settings.temperature or 0.0,
-                seed=self.seed,
+                seed=self.seed if settings.seed is None else settings.seed,
                 should_stop=should_stop,
                 opening=reply_opening(fixed) if fixed is not None else "",
             )

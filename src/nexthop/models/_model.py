@@ -25,6 +25,8 @@ class ModelSettings(BaseModel):
     Attributes:
         max_output_tokens: Upper bound on the reply (tokens).
         temperature: Sampling temperature; None leaves the provider's default.
+        seed: Sampling seed for this request; None leaves the model's own. Providers
+            that take no seed ignore it.
         timeout_s: How long one request may take (seconds). Generous, because the embedded
             model on two cores needs tens of seconds for a first prompt with many tools.
     """
@@ -32,6 +34,7 @@ class ModelSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
     max_output_tokens: int = 1024
     temperature: float | None = None
+    seed: int | None = None
     timeout_s: float = 600.0
 
 

@@ -184,6 +184,14 @@ class RunPolicy:
         """Called for each call of a tool on offer whose arguments fit its schema, before it runs."""
         return ALLOW
 
+    def foresee(self, view: RunView, call: ToolCall) -> str | None:
+        """The outcome ``call`` is known to have without running it, or None; must change no state.
+
+        The loop asks before it dispatches a step's calls: a call foreseen as futile
+        (it would be skipped as a known failure, say) is drawn again (`RunSetup.redraws`).
+        """
+        return None
+
     def after_step(self, view: RunView, calls: Sequence[ToolCall], observations: Sequence[Observation]) -> Verdict:
         """Called once the step's tools ran; one observation per call, in order."""
         return GO_ON

@@ -61,6 +61,11 @@ class PolicyConfig(BaseModel):
             it would return the same; the model sees which step holds the result, and the
             tool is left out of its next step (see `RepeatedReads`; off: it did not raise
             the embedded model's benchmark success).
+        redraws: When a policy foresees a call's outcome without running it (a
+            known failure, a repeated read or write it would skip), ask the model again,
+            sampled at temperature 1.0 with a fresh seed, up to this many times, and take
+            the first action with no such call; if none, the first draw stands and is
+            skipped as before (see `nexthop.host._loop._Run.draw`; 0 turns it off).
         skip_ungrounded_writes: Skip once a run a write whose content is mostly words
             found neither in the task nor in any result that succeeded: the model is told
             never to make up data; the same call made again runs (see `GroundedWrites`;
@@ -112,6 +117,7 @@ class PolicyConfig(BaseModel):
     skip_known_failures: bool = True
     skip_repeated_writes: bool = True
     skip_repeated_reads: bool = False
+    redraws: int = Field(default=0, ge=0)
     skip_ungrounded_writes: bool = False
     read_first: bool = False
     look_first: bool = False

@@ -53,6 +53,11 @@ class KnownOutcomes(RunPolicy):
             return ToolOffer(tools=tuple(tools))
         return ToolOffer.withholding(tools, frozenset({self._withhold[1]}), self.name, view.step_index)
 
+    def foresee(self, view: RunView, call: ToolCall) -> str | None:
+        """The skip's reason when the call repeats one in ``known``."""
+        known = self.known.get(CallShape.of(call.name, call.arguments).key)
+        return None if known is None else self.reason(known[0], known[1], call.name)
+
     def check_call(self, view: RunView, call: ToolCall, tool: ToolDef) -> CallVerdict:
         """Skip the call when it repeats one in ``known``."""
         self.writes.note(call.name, tool)
