@@ -99,7 +99,7 @@ async def test_request_sends_tools_and_paired_messages(fake_provider: FakeProvid
         instructions="You are terse.",
         trajectory=_trajectory(),
         tools=[READ, FINISH_TOOL],
-        settings=ModelSettings(max_output_tokens=321, temperature=0.25),
+        settings=ModelSettings(max_output_tokens=321, temperature=0.25, seed=7),
     )
 
     await _ask(fake_provider, request)
@@ -111,7 +111,7 @@ async def test_request_sends_tools_and_paired_messages(fake_provider: FakeProvid
     assert body["model"] == "gpt-test"
     # A compatible server (base_url set) gets the widely understood max_tokens.
     assert body["max_tokens"] == 321 and "max_completion_tokens" not in body
-    assert body["temperature"] == 0.25
+    assert (body["temperature"], body["seed"]) == (0.25, 7)  # a redraw's sample, say
     assert body["tools"] == [
         {
             "type": "function",
@@ -159,7 +159,7 @@ async def test_call_without_observation_gets_an_error_tool_message(fake_provider
     await _ask(fake_provider, ModelRequest(instructions="", trajectory=trajectory, tools=[]))
 
     body = fake_provider.requests[0].body
-    assert "tools" not in body and "temperature" not in body
+    assert "tools" not in body and "temperature" not in body and "seed" not in body
     assert body["messages"][0] == {"role": "user", "content": "t"}
     assert body["messages"][-1] == {"role": "tool", "tool_call_id": "call_x", "content": f"ERROR: {MISSING_RESULT}"}
 

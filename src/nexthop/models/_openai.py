@@ -195,6 +195,7 @@ class OpenAIModel(Model):
                 max_tokens=cap if self.base_url else openai.omit,
                 max_completion_tokens=openai.omit if self.base_url else cap,
                 temperature=openai.omit if temperature is None else temperature,
+                seed=openai.omit if settings.seed is None else settings.seed,
                 timeout=settings.timeout_s,
                 messages=messages,
                 tools=tools,
