@@ -84,6 +84,24 @@ async def test_when_every_draw_is_foreseen_the_first_stands_and_is_skipped_as_be
     assert model.requests == 5
 
 
+@tool
+def write_note(text: str) -> str:
+    """Write the note."""
+    RAN.append(text)
+    return "written"
+
+
+async def test_a_repeated_write_is_skipped_not_drawn_again() -> None:
+    # Its repeat says the work may be done; a sample there tends to make another write.
+    RAN.clear()
+    model = ScriptedModel([call("write_note", text="hi"), call("write_note", text="hi"), finish("done")])
+    async with AgentHost(model=model, tools=[write_note], policy=PolicyConfig(redraws=3)) as host:
+        result = await host.run("write hi")
+    assert RAN == ["hi"] and result.steps[1].observations[0].skipped
+    assert not [r for s in result.steps for r in s.records if r.event == "redraw"]
+    assert model.requests == 3
+
+
 async def test_no_redraws_by_default() -> None:
     RAN.clear()
     model = ScriptedModel(

@@ -62,7 +62,7 @@ class PolicyConfig(BaseModel):
             tool is left out of its next step (see `RepeatedReads`; off: it did not raise
             the embedded model's benchmark success).
         redraws: When a policy foresees a call's outcome without running it (a
-            known failure, a repeated read or write it would skip), ask the model again,
+            known failure, or a repeated read it would skip), ask the model again,
             sampled at temperature 1.0 with a fresh seed, up to this many times, and take
             the first action with no such call; if none, the first draw stands and is
             skipped as before (see `nexthop.host._loop._Run.draw`; 0 turns it off).

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 from nexthop._sanitize import one_line
 from nexthop._trajectory import Observation, ToolCall
+from nexthop.policies._base import RunView
 from nexthop.policies._loop_shapes import CallShape
 from nexthop.policies._skips import KnownOutcomes
 from nexthop.policies._transient import classify
@@ -44,6 +45,16 @@ class RepeatedWrites(KnownOutcomes):
 
     def reason(self, step: int, outcome: str, tool: str) -> str:
         return _REASON.format(step=step, result=one_line(outcome, 120), tool=tool)
+
+    def foresee(self, view: RunView, call: ToolCall) -> str | None:
+        """Never: a repeat of a write that succeeded is no reason to draw the action again.
+
+        It is a sign that the work may be done, and the skip says so. A draw sampled
+        there made another write instead: in the task benchmark's ``ms_merge_parts``
+        the embedded model wrote ``full.txt`` right at step 4, repeated that write at
+        step 7, and the redraw wrote both parts twice over (`benchmarks/tasks/results`).
+        """
+        return None
 
     def learn(self, step: int, pairs: Sequence[tuple[ToolCall, Observation]]) -> None:
         wrote = {
